@@ -1,0 +1,182 @@
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use oauth_lock::atomic::{self, Error};
+use oauth_lock::{LockDir, LockScope, LockTarget, StoreLock};
+
+use crate::child;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn files_are_0600_and_dirs_0700_under_umask_000() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut c = child::spawn("create", dir.path(), "", Some("000"));
+    assert!(c.wait()?.success());
+    assert_eq!(mode(&dir.path().join("locks/file-store.lock")), 0o600);
+    assert_eq!(mode(&dir.path().join("doc")), 0o600);
+    assert_eq!(mode(&dir.path().join("locks")), 0o700);
+    assert_eq!(mode(&dir.path().join("made-here")), 0o700);
+    Ok(())
+}
+
+#[test]
+fn looser_document_is_tightened_by_the_next_replace() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let doc = dir.path().join("doc");
+    std::fs::write(&doc, b"old")?;
+    std::fs::set_permissions(&doc, std::fs::Permissions::from_mode(0o644))?;
+    let read = atomic::read_document(&doc, 1024)?.expect("exists");
+    assert_eq!(read.mode, 0o644);
+    atomic::replace(&doc, b"new")?;
+    assert_eq!(mode(&doc), 0o600);
+    assert_eq!(std::fs::read(&doc)?, b"new");
+    Ok(())
+}
+
+fn assert_refused(result: Result<impl std::fmt::Debug, Error>, what: &str) {
+    match result {
+        Err(Error::NotARegularFile { what: w, .. }) => assert_eq!(w, what),
+        other => panic!("expected refusal of a {what}, got {other:?}"),
+    }
+}
+
+#[test]
+fn symlink_directory_fifo_and_socket_are_refused_without_blocking() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let started = Instant::now();
+    let real = dir.path().join("real");
+    std::fs::write(&real, b"secret")?;
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&real, &link)?;
+    assert_refused(atomic::read_document(&link, 1024), "symlink");
+    assert_refused(atomic::replace(&link, b"x"), "symlink");
+    assert_eq!(
+        std::fs::read(&real)?,
+        b"secret",
+        "the symlink's target is untouched"
+    );
+
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub)?;
+    assert_refused(atomic::read_document(&sub, 1024), "directory");
+    assert_refused(atomic::replace(&sub, b"x"), "directory");
+
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status()?.success());
+    assert_refused(atomic::read_document(&fifo, 1024), "FIFO");
+    assert_refused(atomic::replace(&fifo, b"x"), "FIFO");
+
+    let sock = dir.path().join("sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock)?;
+    assert_refused(atomic::read_document(&sock, 1024), "socket");
+    assert_refused(atomic::replace(&sock, b"x"), "socket");
+
+    // A FIFO or symlink where a lock file belongs is refused too.
+    let locks = LockDir::open(dir.path().join("locks"))?;
+    assert!(
+        Command::new("mkfifo")
+            .arg(locks.lock_path(&LockTarget::Sidecar))
+            .status()?
+            .success()
+    );
+    let err = locks
+        .acquire(
+            &LockScope::new(),
+            &LockTarget::Sidecar,
+            Duration::from_secs(1),
+        )
+        .expect_err("fifo lock");
+    assert!(
+        matches!(err, oauth_lock::Error::NotARegularFile { .. }),
+        "{err:?}"
+    );
+    std::os::unix::fs::symlink(&real, locks.lock_path(&LockTarget::Store(StoreLock::File)))?;
+    let err = locks
+        .acquire(
+            &LockScope::new(),
+            &LockTarget::Store(StoreLock::File),
+            Duration::from_secs(1),
+        )
+        .expect_err("symlink lock");
+    assert!(
+        matches!(
+            err,
+            oauth_lock::Error::NotARegularFile {
+                what: "symlink",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "nothing blocked"
+    );
+    Ok(())
+}
+
+#[test]
+fn oversized_document_is_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let doc = dir.path().join("doc");
+    std::fs::write(&doc, vec![b'x'; 2048])?;
+    match atomic::read_document(&doc, 1024) {
+        Err(Error::TooLarge {
+            size: 2048,
+            cap: 1024,
+            ..
+        }) => Ok(()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn sigkill_mid_write_leaves_old_or_new_never_a_mix_and_at_most_one_temp() -> TestResult {
+    const SIZE: usize = 512 * 1024;
+    let dir = tempfile::tempdir()?;
+    let doc = dir.path().join("doc");
+    for round in 0..25u64 {
+        let mut writer = child::spawn("replace-loop", dir.path(), &SIZE.to_string(), None);
+        child::wait_for_line(&mut writer, "STARTED");
+        std::thread::sleep(Duration::from_millis(5 + (round * 7) % 40));
+        writer.kill()?;
+        writer.wait()?;
+        if let Some(read) = atomic::read_document(&doc, u64::MAX)? {
+            assert_eq!(read.bytes.len(), SIZE, "round {round}: a whole document");
+            let first = read.bytes[0];
+            assert!(
+                read.bytes.iter().all(|b| *b == first),
+                "round {round}: old or new, never a mix"
+            );
+            assert_eq!(read.mode & 0o777, 0o600);
+        }
+        let temps = std::fs::read_dir(dir.path())?
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .count();
+        assert!(temps <= 1, "round {round}: {temps} temp files");
+    }
+    Ok(())
+}
+
+#[test]
+fn remove_is_durable_and_reports_absence() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let doc = dir.path().join("doc");
+    assert!(!atomic::remove(&doc)?);
+    atomic::replace(&doc, b"1")?;
+    assert!(atomic::remove(&doc)?);
+    assert!(!doc.exists());
+    Ok(())
+}

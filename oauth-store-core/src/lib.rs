@@ -1,0 +1,68 @@
+//! The MCP OAuth credential record, its store key, and the [`CredentialStore`] trait
+//! every backend implements. No I/O: this crate is what a third-party backend depends
+//! on, and nothing more (as `tower-service` is for tower).
+//!
+//! - [`compute_store_key`] gives the identity of a server's credential, the same key
+//!   the Codex CLI writes ([`StoreKey::secret_name`] and
+//!   [`StoreKey::credential_lock_file_name`] derive from it).
+//! - [`Credential`] is the record: secrecy-typed tokens, a redacting `Debug`, fields
+//!   this version does not model kept byte-exact, and the merge rule for token
+//!   responses ([`Credential::apply_token_response`]).
+//! - [`CredentialStore`] is the synchronous, object-safe store interface, with
+//!   [`StoreError`] as its error.
+//!
+//! ```
+//! use oauth_store_core::{compute_store_key, Credential, TokenResponse};
+//!
+//! let key = compute_store_key("test-server", "https://example.test");
+//! assert_eq!(key.as_str(), "test-server|8c45d89ea13b3919");
+//!
+//! let mut record = Credential::builder("test-server", "https://example.test", "at-1".to_owned().into())
+//!     .client_id("client-1")
+//!     .refresh_token("rt-1".to_owned().into())
+//!     .build();
+//! let response = TokenResponse::from_json(br#"{"access_token":"at-2","expires_in":3600}"#)?;
+//! record.apply_token_response(&response, 1_000);
+//! assert_eq!(record.expires_at, Some(3_601_000));
+//! assert!(record.refresh_token.is_some(), "a response without a refresh token keeps the old one");
+//! # Ok::<(), oauth_store_core::TokenResponseError>(())
+//! ```
+//!
+//! # Limitations
+//! - Only HTTP MCP servers have store keys (the hashed text has `"type":"http"` and no
+//!   headers), as in the Codex CLI.
+//! - Token values are zeroized when dropped (secrecy), but copies made by serializing
+//!   a record into a document or a request body are ordinary memory.
+//! - Unknown fields are kept byte-exact only as long as the record is not rebuilt from
+//!   a `serde_json::Value`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod clock;
+mod key;
+mod kinds;
+mod record;
+mod store;
+
+// The public interface is:
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use key::{StoreKey, compute_store_key, sha256_hex};
+pub use kinds::{KeyringBackend, ResolutionReason, StoreKind, StoreMode, UnknownName};
+pub use record::{
+    Credential, CredentialBuilder, ExtraFields, REDACTED, TokenEndpointAuthMethod, TokenResponse,
+    TokenResponseError, is_secret_field, redact_value, tokens_equal,
+};
+pub use secrecy::{self, ExposeSecret, SecretString};
+pub use store::{CredentialStore, ListedCredential, StoreError};
+
+/// Describes a serde_json error by its category and position only: serde's own text
+/// can quote the offending value, which may be a token.
+pub fn describe_json_error(error: &serde_json::Error) -> String {
+    let what = match error.classify() {
+        serde_json::error::Category::Io => "I/O error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "unexpected value",
+        serde_json::error::Category::Eof => "unexpected end of input",
+    };
+    format!("{what} at line {} column {}", error.line(), error.column())
+}

@@ -1,0 +1,188 @@
+//! The `CredentialStore` trait every backend implements, and its error.
+
+use std::error::Error as StdError;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{Credential, StoreKey, StoreKind};
+
+/// A place credentials are kept: the File document, the OS keyring, the Secrets
+/// document, or a third-party backend.
+///
+/// Synchronous (blocking) and object-safe; async callers go through the facade's
+/// async face. Implementations serialize their own read-modify-write (a store lock);
+/// coordinating a refresh across processes is the facade's job (the credential lock),
+/// not the store's.
+pub trait CredentialStore: Send + Sync {
+    /// Which kind of store this is.
+    fn kind(&self) -> StoreKind;
+
+    /// The credential stored under `key`, or `None` when there is none.
+    ///
+    /// # Errors
+    /// [`StoreError::CorruptEntry`] when this key's entry does not parse (other keys
+    /// still load); [`StoreError::CorruptDocument`] when the whole document does not;
+    /// I/O, lock, availability and timeout errors of the backend.
+    fn load(&self, key: &StoreKey) -> Result<Option<Credential>, StoreError>;
+
+    /// Stores `credential` under `key`, replacing any previous one. Durable when it
+    /// returns `Ok`.
+    ///
+    /// # Errors
+    /// As [`CredentialStore::load`]; a document that does not parse as a whole is
+    /// never replaced by a save.
+    fn save(&self, key: &StoreKey, credential: &Credential) -> Result<(), StoreError>;
+
+    /// Removes the credential under `key`. Returns whether there was one.
+    ///
+    /// # Errors
+    /// As [`CredentialStore::save`].
+    fn delete(&self, key: &StoreKey) -> Result<bool, StoreError>;
+
+    /// Every credential in the store, each parsed on its own: an entry that does not
+    /// parse is listed with its error.
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] where the backend cannot enumerate; otherwise as
+    /// [`CredentialStore::load`].
+    fn list(&self) -> Result<Vec<ListedCredential>, StoreError>;
+}
+
+/// One entry of [`CredentialStore::list`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ListedCredential {
+    /// The key the entry is stored under.
+    pub key: StoreKey,
+    /// The record, or why it does not parse.
+    pub credential: Result<Credential, StoreError>,
+}
+
+impl ListedCredential {
+    /// A listed entry.
+    pub fn new(key: StoreKey, credential: Result<Credential, StoreError>) -> Self {
+        ListedCredential { key, credential }
+    }
+}
+
+/// Why a store operation failed. No variant holds a token value; texts name files,
+/// keys, fields and positions only.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The document does not parse as a whole; it is left untouched, and saves for any
+    /// key are refused until it is repaired.
+    #[error("{}: the document does not parse ({reason}); it is left untouched: run `oauth-store repair` to quarantine it and keep the entries that parse", path.display())]
+    CorruptDocument {
+        /// The document.
+        path: PathBuf,
+        /// Where and how it fails, never a value from it.
+        reason: String,
+    },
+    /// One entry does not parse; other keys load and save, and it is kept unchanged.
+    #[error("{}: the entry for `{key}` does not parse ({reason}); it is kept unchanged", path.display())]
+    CorruptEntry {
+        /// The document (or keyring location) holding it.
+        path: PathBuf,
+        /// The entry's key.
+        key: StoreKey,
+        /// What is wrong, never a value from it.
+        reason: String,
+    },
+    /// The document is larger than the store reads.
+    #[error("{}: {size} bytes is over the {cap}-byte limit; left untouched", path.display())]
+    TooLarge {
+        /// The document.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        cap: u64,
+    },
+    /// Something other than a regular file is at the document's path (a symlink,
+    /// directory, FIFO, socket or device); it is refused, never followed or waited on.
+    #[error("{}: refused: a {what} is at the path where a regular file belongs", path.display())]
+    NotARegularFile {
+        /// The path.
+        path: PathBuf,
+        /// What is there, e.g. `symlink`.
+        what: &'static str,
+    },
+    /// The document (or a lock file) belongs to another user, often after a run under sudo.
+    #[error("{}: owned by uid {owner}, but this process runs as uid {current}; a run under sudo may have created it (fix with chown)", path.display())]
+    ForeignOwner {
+        /// The file.
+        path: PathBuf,
+        /// Its owner's uid.
+        owner: u32,
+        /// This process's uid.
+        current: u32,
+    },
+    /// A document of a newer format version; it is refused and never overwritten.
+    #[error("{}: format version {found} is newer than this version reads ({supported}); left untouched", path.display())]
+    UnsupportedVersion {
+        /// The document.
+        path: PathBuf,
+        /// The version found.
+        found: u64,
+        /// The highest version this build reads.
+        supported: u64,
+    },
+    /// Taking a store lock failed (timeout, order violation, I/O).
+    #[error("store lock: {0}")]
+    Lock(#[source] Box<dyn StdError + Send + Sync>),
+    /// The backend cannot be used here (no session bus, no Secret Service, locked
+    /// keyring, access denied), with the reason.
+    #[error("{kind} store unavailable: {reason}")]
+    Unavailable {
+        /// The store.
+        kind: StoreKind,
+        /// Why, for a person.
+        reason: String,
+    },
+    /// A backend call did not finish within its bound; for a write the outcome is
+    /// unknown (indeterminate), which is never a reason to fall back to another store.
+    #[error("{kind} store: {operation} timed out after {} ms; its outcome is unknown", waited.as_millis())]
+    Timeout {
+        /// The store.
+        kind: StoreKind,
+        /// The operation, e.g. `save`.
+        operation: &'static str,
+        /// How long it was waited for.
+        waited: Duration,
+    },
+    /// The backend cannot perform this operation (e.g. listing an OS keyring that
+    /// cannot be searched).
+    #[error("{kind} store does not support {operation}")]
+    Unsupported {
+        /// The store.
+        kind: StoreKind,
+        /// The operation.
+        operation: &'static str,
+    },
+    /// Any other backend failure.
+    #[error("{kind} store: {source}")]
+    Backend {
+        /// The store.
+        kind: StoreKind,
+        /// The backend's error; it must not hold a token value.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    /// Whether this error is about a single entry (other keys are unaffected).
+    pub fn is_entry_error(&self) -> bool {
+        matches!(self, StoreError::CorruptEntry { .. })
+    }
+}
