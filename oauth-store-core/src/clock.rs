@@ -35,9 +35,14 @@ impl ManualClock {
     pub fn set(&self, now_ms: u64) {
         self.0.store(now_ms, Ordering::SeqCst);
     }
-    /// Moves the time forward by `ms`.
+    /// Moves the time forward by `ms`, saturating at `u64::MAX` (never wrapping to 1970).
     pub fn advance(&self, ms: u64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
+        // fetch_add wraps on overflow; a test of far-future expiry must not see time jump back.
+        let _ = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
+                Some(t.saturating_add(ms))
+            });
     }
 }
 

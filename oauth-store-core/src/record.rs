@@ -199,8 +199,9 @@ impl Credential {
         })
     }
 
-    /// Whether the access token has less than `min_valid_ms` left at `now_ms`. A token
-    /// of unknown expiry is never due; a record without tokens is always due.
+    /// Whether the access token has `min_valid_ms` or less left at `now_ms` (so with
+    /// `min_valid_ms` 0 it is due at its expiry instant). A token of unknown expiry is
+    /// never due; a record without an access token is always due.
     pub fn is_due(&self, now_ms: u64, min_valid_ms: u64) -> bool {
         if self.access_token.expose_secret().is_empty() {
             return true;
@@ -276,7 +277,7 @@ pub fn redact_value(value: &mut serde_json::Value) {
         serde_json::Value::Object(map) => {
             for (name, member) in map.iter_mut() {
                 if is_secret_field(name) {
-                    if !member.is_null() {
+                    if !(member.is_null() || member.as_str() == Some("")) {
                         *member = serde_json::Value::String(REDACTED.to_owned());
                     }
                 } else {
@@ -401,12 +402,6 @@ impl Serialize for Credential {
         map.serialize_entry("server_name", &self.server_name)?;
         map.serialize_entry("server_url", &self.server_url)?;
         map.serialize_entry("client_id", &self.client_id)?;
-        if let Some(secret) = &self.client_secret {
-            map.serialize_entry("client_secret", secret.expose_secret())?;
-        }
-        if let Some(method) = &self.token_endpoint_auth_method {
-            map.serialize_entry("token_endpoint_auth_method", method)?;
-        }
         map.serialize_entry("access_token", self.access_token.expose_secret())?;
         map.serialize_entry("expires_at", &self.expires_at)?;
         map.serialize_entry(
@@ -416,6 +411,13 @@ impl Serialize for Credential {
         map.serialize_entry("scopes", &self.scopes)?;
         if let Some(issuer) = &self.issuer {
             map.serialize_entry("issuer", issuer)?;
+        }
+        // The fields this project adds follow Codex's, as the type's docs promise.
+        if let Some(secret) = &self.client_secret {
+            map.serialize_entry("client_secret", secret.expose_secret())?;
+        }
+        if let Some(method) = &self.token_endpoint_auth_method {
+            map.serialize_entry("token_endpoint_auth_method", method)?;
         }
         if let Some(endpoint) = &self.token_endpoint {
             map.serialize_entry("token_endpoint", endpoint)?;
@@ -444,6 +446,14 @@ impl<'de> Deserialize<'de> for RawObject {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object")
             }
+            // serde's default texts quote a string found instead of an object, and that
+            // string may be a token.
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<RawObject, E> {
+                Err(E::invalid_type(de::Unexpected::Other("string"), &self))
+            }
+            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<RawObject, E> {
+                Err(E::invalid_type(de::Unexpected::Other("bytes"), &self))
+            }
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<RawObject, A::Error> {
                 let mut members = Vec::with_capacity(access.size_hint().unwrap_or(12));
                 while let Some((name, value)) = access.next_entry::<String, Box<RawValue>>()? {
@@ -452,7 +462,9 @@ impl<'de> Deserialize<'de> for RawObject {
                 Ok(RawObject(members))
             }
         }
-        deserializer.deserialize_map(V)
+        // `deserialize_any`, not `deserialize_map`: serde_json reports a non-object
+        // given to `deserialize_map` itself, quoting it, without asking the visitor.
+        deserializer.deserialize_any(V)
     }
 }
 

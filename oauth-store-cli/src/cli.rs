@@ -1,0 +1,273 @@
+//! The command line: global options (accepted before or after the command) and the
+//! commands, as clap parses them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use oauth_store::{KeyringBackend, LayoutPreset, StoreMode};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  ok
+  2  usage (a bad option, input that does not parse, a store this build does not have)
+  3  authorization required: log in again (rejected grant, refused client, nothing stored)
+  4  store, lock or keyring error (corrupt document, lock timeout, a save that failed)
+  5  provider unreachable, failing, or the outcome of a refresh unknown
+  6  doctor found problems
+
+Errors are one line on stderr; with --json, one JSON object {\"error\": KIND, \"message\": TEXT}.
+RUST_LOG (e.g. RUST_LOG=debug) turns on diagnostics on stderr.";
+
+/// `oauth-store`: MCP OAuth credentials shared safely by many processes.
+#[derive(Debug, Parser)]
+#[command(
+    name = "oauth-store",
+    version,
+    about = "MCP OAuth credentials shared safely by many processes: inspect, import, refresh, diagnose.",
+    after_help = EXIT_CODES,
+    max_term_width = 100
+)]
+pub(crate) struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub(crate) global: Global,
+    /// The command.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options accepted before or after any command.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Global {
+    /// Home directory of the credentials [default: $OAUTH_STORE_HOME, else
+    /// $XDG_DATA_HOME/oauth-store, else ~/.local/share/oauth-store; with --layout codex:
+    /// $CODEX_HOME, else ~/.codex]. Created 0700 when missing.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) home: Option<PathBuf>,
+    /// Naming scheme of the home: this project's, or the Codex CLI's (to share its home).
+    #[arg(long, global = true, value_enum, default_value_t = LayoutArg::Default)]
+    pub(crate) layout: LayoutArg,
+    /// Where credentials are stored: auto = the keyring when usable, else the File store.
+    #[arg(long, global = true, value_enum, default_value_t = StoreArg::Auto)]
+    pub(crate) store: StoreArg,
+    /// What "keyring" means under --store auto.
+    #[arg(long, global = true, value_enum, default_value_t = BackendArg::Direct)]
+    pub(crate) keyring_backend: BackendArg,
+    /// Print results as JSON on stdout, and errors as one JSON object on stderr.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// FOR DEMONSTRATIONS AND TESTS ONLY: switch cross-process coordination off. Concurrent
+    /// processes then replay rotated refresh tokens and the provider may revoke the grant.
+    #[arg(long, global = true)]
+    pub(crate) unsafe_uncoordinated: bool,
+    /// How long to wait for a credential or store lock before failing (exit 4).
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 60)]
+    pub(crate) lock_timeout: u64,
+}
+
+/// `--layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LayoutArg {
+    /// This project's layout.
+    Default,
+    /// The Codex CLI's layout (`.credentials.json` in $CODEX_HOME).
+    Codex,
+}
+
+impl From<LayoutArg> for LayoutPreset {
+    fn from(arg: LayoutArg) -> Self {
+        match arg {
+            LayoutArg::Default => LayoutPreset::Default,
+            LayoutArg::Codex => LayoutPreset::Codex,
+        }
+    }
+}
+
+/// `--store`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StoreArg {
+    /// The keyring when usable, else the File store.
+    Auto,
+    /// The aggregate JSON document `.credentials.json`.
+    File,
+    /// One OS keyring entry per credential.
+    Keyring,
+    /// The encrypted document `secrets/mcp_oauth.age`.
+    Secrets,
+}
+
+impl From<StoreArg> for StoreMode {
+    fn from(arg: StoreArg) -> Self {
+        match arg {
+            StoreArg::Auto => StoreMode::Auto,
+            StoreArg::File => StoreMode::File,
+            StoreArg::Keyring => StoreMode::Keyring,
+            StoreArg::Secrets => StoreMode::Secrets,
+        }
+    }
+}
+
+/// `--keyring-backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BackendArg {
+    /// One OS keyring entry per credential.
+    Direct,
+    /// The Secrets store, whose key is in the keyring.
+    Secrets,
+}
+
+impl From<BackendArg> for KeyringBackend {
+    fn from(arg: BackendArg) -> Self {
+        match arg {
+            BackendArg::Direct => KeyringBackend::Direct,
+            BackendArg::Secrets => KeyringBackend::Secrets,
+        }
+    }
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Print the store key of a server: NAME|<16 hex of SHA-256 of its URL> (as the Codex CLI).
+    Key(Server),
+    /// Save a token response (JSON, RFC 6749 section 5.1) as the server's credential,
+    /// replacing any stored one.
+    #[command(long_about = IMPORT_ABOUT)]
+    Import(ImportArgs),
+    /// List every stored credential: key, store, expiry, client (never a token value).
+    List,
+    /// Show one credential; every field ending in _token or containing "secret" is redacted.
+    Show(Server),
+    /// Print the access token (and nothing else) on stdout, refreshing it first when it has
+    /// less than --min-valid seconds left.
+    #[command(long_about = TOKEN_ABOUT)]
+    Token(TokenArgs),
+    /// Refresh the access token at the provider when it is due (--force: now).
+    Refresh(RefreshArgs),
+    /// Remove the credential from every store (--revoke: revoke it at the provider first).
+    Logout(LogoutArgs),
+    /// Quarantine a credentials document that does not parse and rebuild it from the
+    /// entries that do.
+    Repair,
+    /// Check the home: where each credential resolved and why, lock holders, permissions,
+    /// ownership, network file systems. Exit 6 when it finds a problem.
+    Doctor,
+    /// Show what coordination prevents: N processes share one rotating credential against a
+    /// local token endpoint, and a table counts refreshes, reuse and failures.
+    #[command(long_about = DEMO_ABOUT)]
+    Demo(DemoArgs),
+    /// One worker process of `demo` (internal).
+    #[command(name = "__demo-worker", hide = true)]
+    DemoWorker(WorkerArgs),
+}
+
+const IMPORT_ABOUT: &str = "\
+Save a token response (JSON, RFC 6749 section 5.1) as the server's credential, replacing any \
+stored one. Reads --from FILE, or standard input when --from is absent or `-`.
+
+Fields: access_token (required), token_type, expires_in (seconds from now), refresh_token, \
+scope (space separated), and the client registration: client_id, client_secret, \
+token_endpoint_auth_method, issuer, token_endpoint. Any other field is kept as is. \
+When the response has no client_id, or the same client_id as the stored credential, each \
+registration field it omits is kept from the stored credential (a dynamically registered \
+client_secret is not lost).";
+
+const TOKEN_ABOUT: &str = "\
+Print the access token (and a newline, nothing else) on stdout, refreshing it first through \
+the serialized refresh transaction when it has less than --min-valid seconds left. If that \
+refresh fails transiently or its outcome is unknown while the current token has not expired \
+yet, the current token is printed, a warning goes to stderr, and the exit code is 0. A token \
+of unknown expiry is printed as is.";
+
+const DEMO_ABOUT: &str = "\
+Show what coordination prevents. In a fresh temporary home (or subdirectories of --home), \
+start a local token endpoint whose access tokens live 2 s and whose refresh tokens rotate \
+(presenting a used one revokes the grant), log in, and run --workers processes of this \
+command that each call `token` in a loop for --seconds. Then print one table: processes, \
+calls, provider refreshes, reuse detections, whether the grant was revoked, failed calls, \
+and the p50 and p99 latency of a `token` call. --uncoordinated adds the same storm with \
+--unsafe-uncoordinated in its own home, side by side. Uses the File store.";
+
+/// A server, as `--server NAME --url URL`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Server {
+    /// The MCP server's name, as configured in the client.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) server: String,
+    /// The MCP server's URL.
+    #[arg(long, value_name = "URL")]
+    pub(crate) url: String,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The server.
+    #[command(flatten)]
+    pub(crate) server: Server,
+    /// Read the token response from FILE (`-`: standard input, the default).
+    #[arg(long, value_name = "FILE|-")]
+    pub(crate) from: Option<PathBuf>,
+}
+
+/// `token`.
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    /// The server.
+    #[command(flatten)]
+    pub(crate) server: Server,
+    /// Refresh first when the access token has less than this many seconds left.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub(crate) min_valid: u64,
+}
+
+/// `refresh`.
+#[derive(Debug, Args)]
+pub(crate) struct RefreshArgs {
+    /// The server.
+    #[command(flatten)]
+    pub(crate) server: Server,
+    /// Refresh now, even when the access token is still valid for 30 s or more.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// `logout`.
+#[derive(Debug, Args)]
+pub(crate) struct LogoutArgs {
+    /// The server.
+    #[command(flatten)]
+    pub(crate) server: Server,
+    /// Revoke the refresh token (or the access token) at the provider first (RFC 7009), best
+    /// effort: a failed revocation is a warning, and the credential is removed anyway.
+    #[arg(long)]
+    pub(crate) revoke: bool,
+}
+
+/// `demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// How many worker processes share the credential.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub(crate) workers: u32,
+    /// How long each worker calls `token`, in seconds.
+    #[arg(long, value_name = "D", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub(crate) seconds: u64,
+    /// Also run the same storm with --unsafe-uncoordinated (in its own home), side by side.
+    #[arg(long)]
+    pub(crate) uncoordinated: bool,
+}
+
+/// `__demo-worker`.
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// The server.
+    #[command(flatten)]
+    pub(crate) server: Server,
+    /// How long to call `token`, in seconds.
+    #[arg(long)]
+    pub(crate) seconds: u64,
+    /// `token --min-valid`.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) min_valid: u64,
+}

@@ -1,0 +1,74 @@
+//! `list`: every stored credential, without a token value.
+
+use std::process::ExitCode;
+
+use oauth_store::Credential;
+
+use crate::cli::Global;
+use crate::error::CliError;
+use crate::open::open;
+use crate::output;
+
+/// Prints one row (text) or one object (`--json`: an array of objects with exactly the
+/// keys `server_name, server_url, store_key, store, expires_at_ms, expires_in_s,
+/// has_refresh_token, client_id, issuer`) per stored copy. An entry that does not parse
+/// is a warning on stderr; a store that cannot be listed (a corrupt document) is an error.
+pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
+    let store = open(global)?;
+    let (mut entries, failures) = store.list();
+    if let Some((_, error)) = failures.into_iter().next() {
+        return Err(error.into());
+    }
+    entries.sort_by(|a, b| (a.key.as_str(), a.store).cmp(&(b.key.as_str(), b.store)));
+    let now = output::now_ms();
+    let mut rows = Vec::new();
+    for entry in entries {
+        match entry.credential {
+            Ok(credential) => rows.push(row(&credential, entry.key.as_str(), entry.store.as_str(), now)),
+            Err(e) => output::warn(format!("{e} (not listed; `oauth-store doctor` reports it too)")),
+        }
+    }
+    if global.json {
+        output::json(&serde_json::Value::Array(rows));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        output::line(format!("no credentials in {}", store.layout().home().display()));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = vec![
+        ["STORE_KEY", "STORE", "EXPIRES", "REFRESH", "CLIENT_ID", "ISSUER", "SERVER_URL"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for r in &rows {
+        let text = |name: &str| r[name].as_str().unwrap_or("-").to_owned();
+        let client = text("client_id");
+        table.push(vec![
+            text("store_key"),
+            text("store"),
+            output::describe_expiry(r["expires_in_s"].as_i64()),
+            if r["has_refresh_token"] == true { "yes" } else { "no" }.to_owned(),
+            if client.is_empty() { "-".to_owned() } else { client },
+            text("issuer"),
+            text("server_url"),
+        ]);
+    }
+    output::line(output::table(&table));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The listed fields of one credential.
+fn row(credential: &Credential, store_key: &str, store: &str, now_ms: u64) -> serde_json::Value {
+    serde_json::json!({
+        "server_name": credential.server_name,
+        "server_url": credential.server_url,
+        "store_key": store_key,
+        "store": store,
+        "expires_at_ms": credential.expires_at,
+        "expires_in_s": output::expires_in_s(credential.expires_at, now_ms),
+        "has_refresh_token": credential.refresh_token.is_some(),
+        "client_id": credential.client_id,
+        "issuer": credential.issuer,
+    })
+}

@@ -1,0 +1,142 @@
+//! Why a command failed, its exit code, and the one line (or JSON object) on stderr.
+
+use std::process::ExitCode;
+
+use oauth_store::{ErrorKind, StoreError};
+
+/// Why a command failed. No variant's text holds a token value: the facade's and the
+/// stores' errors never do, and the CLI's own texts name files, fields and keys only.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum CliError {
+    /// The command line or its input is wrong (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The facade failed; its [`ErrorKind`] picks the exit code.
+    #[error(transparent)]
+    OAuth(#[from] oauth_store::Error),
+    /// A store failed outside a handle operation (`list`, `repair`) (exit 4).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The demo itself broke (exit 1): an endpoint or a worker could not be started.
+    #[error("demo: {0}")]
+    Demo(String),
+}
+
+/// The class of a failure: its exit code and its `--json` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Usage,
+    AuthorizationRequired,
+    Store,
+    Provider,
+    Demo,
+}
+
+impl Kind {
+    /// The `error` member of the `--json` error object.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Kind::Usage => "usage",
+            Kind::AuthorizationRequired => "authorization_required",
+            Kind::Store => "store",
+            Kind::Provider => "provider",
+            Kind::Demo => "demo",
+        }
+    }
+
+    /// The process exit code.
+    pub(crate) fn exit_code(self) -> u8 {
+        match self {
+            Kind::Demo => 1,
+            Kind::Usage => 2,
+            Kind::AuthorizationRequired => 3,
+            Kind::Store => 4,
+            Kind::Provider => 5,
+        }
+    }
+}
+
+/// The facade's kind as the CLI's.
+pub(crate) fn kind_of(error: &oauth_store::Error) -> Kind {
+    match error.kind() {
+        ErrorKind::AuthorizationRequired => Kind::AuthorizationRequired,
+        ErrorKind::Store => Kind::Store,
+        ErrorKind::Provider => Kind::Provider,
+        // Config, and kinds a later facade adds: a usage problem of this invocation.
+        _ => Kind::Usage,
+    }
+}
+
+impl CliError {
+    /// The class of this failure.
+    pub(crate) fn kind(&self) -> Kind {
+        match self {
+            CliError::Usage(_) => Kind::Usage,
+            CliError::OAuth(e) => kind_of(e),
+            CliError::Store(_) => Kind::Store,
+            CliError::Demo(_) => Kind::Demo,
+        }
+    }
+
+    /// The process exit code.
+    pub(crate) fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.kind().exit_code())
+    }
+
+    /// Prints the error on stderr: `error: TEXT` on one line, or with `json` one
+    /// JSON object `{"error": KIND, "message": TEXT}`.
+    pub(crate) fn report(&self, json: bool) {
+        print_error(self.kind(), &self.to_string(), json);
+    }
+}
+
+/// Prints one error line (or JSON object) on stderr.
+pub(crate) fn print_error(kind: Kind, message: &str, json: bool) {
+    let message = one_line(message);
+    if json {
+        let object = serde_json::json!({ "error": kind.as_str(), "message": message });
+        eprintln!("{object}");
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
+/// Joins a multi-line text into one line, so every error is exactly one line.
+pub(crate) fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Reports a clap parse result: help and version go to stdout with exit 0; a usage error
+/// becomes one line (or JSON object) on stderr with exit 2.
+pub(crate) fn report_clap(error: &clap::Error, json: bool) -> ExitCode {
+    use clap::error::ErrorKind as Clap;
+    match error.kind() {
+        Clap::DisplayHelp | Clap::DisplayVersion => {
+            let _ = error.print();
+            ExitCode::SUCCESS
+        }
+        Clap::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // `oauth-store` alone: the help, on stderr, as a usage error.
+            eprint!("{}", error.render());
+            ExitCode::from(Kind::Usage.exit_code())
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            // clap says what is wrong (sometimes over a few lines, with a tip), then
+            // "Usage: ..."; keep what comes before the usage.
+            let what: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:"))
+                .collect();
+            let what = one_line(&what.join("\n"));
+            let what = what.strip_prefix("error: ").unwrap_or(&what);
+            print_error(Kind::Usage, &format!("{what} (see --help)"), json);
+            ExitCode::from(Kind::Usage.exit_code())
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Printing: results on stdout (text or JSON), notes and warnings on stderr.
+
+use std::fmt::Display;
+use std::io::Write;
+
+use oauth_store::core::{Clock, SystemClock};
+
+/// Writes one line on stdout. A closed pipe (`oauth-store list | head -1`) is not an error.
+pub(crate) fn line(text: impl Display) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
+    let _ = stdout.flush();
+}
+
+/// Writes a JSON value on stdout, pretty-printed.
+pub(crate) fn json(value: &serde_json::Value) {
+    let text = serde_json::to_string_pretty(value).expect("a serde_json::Value always serializes");
+    line(text);
+}
+
+/// A warning on stderr (`warning: TEXT`), also under `--json`: stdout stays parseable.
+pub(crate) fn warn(text: impl Display) {
+    eprintln!("warning: {}", crate::error::one_line(&text.to_string()));
+}
+
+/// A note on stderr (`note: TEXT`).
+pub(crate) fn note(text: impl Display) {
+    eprintln!("note: {}", crate::error::one_line(&text.to_string()));
+}
+
+/// Now, in ms since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemClock.now_ms()
+}
+
+/// Whole seconds until `expires_at` (ms since the Unix epoch) at `now_ms`, rounded down:
+/// negative once expired, `None` when the expiry is unknown.
+pub(crate) fn expires_in_s(expires_at: Option<u64>, now_ms: u64) -> Option<i64> {
+    expires_at.map(|at| {
+        let ms = i128::from(at) - i128::from(now_ms);
+        i64::try_from(ms.div_euclid(1000)).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
+    })
+}
+
+/// `in 59m 3s`, `expired 2h 5m ago`, or `unknown`.
+pub(crate) fn describe_expiry(expires_in_s: Option<i64>) -> String {
+    match expires_in_s {
+        None => "unknown".to_owned(),
+        Some(s) if s < 0 => format!("expired {} ago", human_duration(s.unsigned_abs())),
+        Some(s) => format!("in {}", human_duration(s.unsigned_abs())),
+    }
+}
+
+/// `3s`, `4m 10s`, `2h 5m`, `3d 4h`.
+pub(crate) fn human_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+/// Renders rows as columns separated by two spaces, the first row being the header.
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| format!("{cell:<width$}", width = widths[c]))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out.pop();
+    out
+}

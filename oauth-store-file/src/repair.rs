@@ -1,0 +1,134 @@
+//! Repair of a document that does not parse as a whole (DESIGN.md "Writes": "an explicit
+//! repair quarantines it").
+
+use std::fs::{OpenOptions, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use oauth_store_core::StoreError;
+
+use crate::FileStore;
+use crate::document::{self, Document};
+
+/// What [`FileStore::repair`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RepairReport {
+    /// Where the document that did not parse was kept
+    /// (`<document>.corrupt-<ms since the Unix epoch>`, 0600); `None` when there was
+    /// nothing to repair (no document, or one that parses).
+    pub quarantined: Option<PathBuf>,
+    /// Entries in the document now: all of them when it was healthy, else the complete
+    /// entries before the point where it breaks whose record parses.
+    pub kept: usize,
+    /// Complete entries found before the break whose record does not parse; they are
+    /// left out of the rebuilt document and stay in the quarantined copy. Entries after
+    /// the break are not counted: only the quarantined copy has them.
+    pub dropped: usize,
+}
+
+impl FileStore {
+    /// Repairs a document that does not parse as a whole, under the store lock: copies
+    /// it to `<document>.corrupt-<ms since the Unix epoch>` (0600), then replaces the
+    /// document durably with the complete entries before the point where it breaks
+    /// whose record parses (or removes it when none does).
+    ///
+    /// A document that parses is left as it is, even when some of its entries do not
+    /// (each is an error for its key alone and is kept unchanged).
+    ///
+    /// # Errors
+    /// [`StoreError::Lock`]; [`StoreError::TooLarge`], [`StoreError::NotARegularFile`],
+    /// [`StoreError::ForeignOwner`] (nothing is changed); [`StoreError::Io`].
+    pub fn repair(&self) -> Result<RepairReport, StoreError> {
+        let _guard = self.lock()?;
+        let Some(read) = self.read()? else {
+            return Ok(RepairReport {
+                quarantined: None,
+                kept: 0,
+                dropped: 0,
+            });
+        };
+        if let Ok(doc) = Document::parse(&read.bytes) {
+            return Ok(RepairReport {
+                quarantined: None,
+                kept: doc.unique().len(),
+                dropped: 0,
+            });
+        }
+        let salvaged = Document::salvage(&read.bytes);
+        let mut rebuilt = Document::default();
+        let mut dropped = 0;
+        for entry in salvaged.unique() {
+            if document::parse_record(&entry.raw).is_ok() {
+                rebuilt.push(entry.clone());
+            } else {
+                dropped += 1;
+            }
+        }
+        let kept = rebuilt.unique().len();
+        let quarantined = quarantine(&self.path, &read.bytes)?;
+        self.write(&rebuilt)?;
+        tracing::warn!(
+            path = %self.path.display(),
+            quarantined = %quarantined.display(),
+            kept,
+            dropped,
+            "repaired a credentials document that did not parse"
+        );
+        Ok(RepairReport {
+            quarantined: Some(quarantined),
+            kept,
+            dropped,
+        })
+    }
+}
+
+/// Writes `bytes` durably to a new `<document>.corrupt-<ms>` file (0600) beside the
+/// document; a name already taken gets a `-<n>` suffix.
+fn quarantine(document: &Path, bytes: &[u8]) -> Result<PathBuf, StoreError> {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let name = document
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut attempt = 0u32;
+    loop {
+        let suffix = if attempt == 0 {
+            String::new()
+        } else {
+            format!("-{attempt}")
+        };
+        let path = document.with_file_name(format!("{name}.corrupt-{ms}{suffix}"));
+        let opened = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path);
+        let mut file = match opened {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 1000 => {
+                attempt += 1;
+                continue;
+            }
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        let written = (|| {
+            // The umask may have removed bits from 0600; set them exactly.
+            file.set_permissions(Permissions::from_mode(0o600))?;
+            file.write_all(bytes)?;
+            file.sync_all()
+        })();
+        return match written {
+            Ok(()) => Ok(path),
+            Err(source) => {
+                drop(file);
+                let _ = std::fs::remove_file(&path);
+                Err(StoreError::Io { path, source })
+            }
+        };
+    }
+}

@@ -1,0 +1,2 @@
+//! placeholder until the refresh bench lands
+fn main() {}

@@ -1,0 +1,176 @@
+//! The facade's error and its coarse [`ErrorKind`] (what a caller or the CLI does next).
+
+use std::sync::Arc;
+
+use oauth_store_core::{Credential, StoreError, StoreKey, StoreKind};
+
+/// Why the user must authorize again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthorizationReason {
+    /// No credential is stored for the server.
+    NothingStored,
+    /// The credential holds no tokens (they were dropped after a rejected grant); the
+    /// client registration is kept.
+    TokensDropped,
+    /// The access token is due and there is no refresh token.
+    NoRefreshToken,
+    /// The provider rejected the refresh token (`invalid_grant`); the tokens were dropped.
+    GrantRejected {
+        /// The provider's `error_description`, if any.
+        description: Option<String>,
+    },
+    /// The provider refused the request with another 4xx error; everything was kept.
+    Refused {
+        /// The provider's `error` code (e.g. `invalid_client`).
+        error: String,
+        /// The provider's `error_description`, if any.
+        description: Option<String>,
+    },
+}
+
+impl std::fmt::Display for AuthorizationReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let desc = |d: &Option<String>| d.as_ref().map(|d| format!(": {d}")).unwrap_or_default();
+        match self {
+            AuthorizationReason::NothingStored => f.write_str("no credential is stored"),
+            AuthorizationReason::TokensDropped => {
+                f.write_str("the tokens were dropped after the provider rejected the grant")
+            }
+            AuthorizationReason::NoRefreshToken => f.write_str("the access token expired and there is no refresh token"),
+            AuthorizationReason::GrantRejected { description } => {
+                write!(f, "the provider rejected the refresh token (invalid_grant{})", desc(description))
+            }
+            AuthorizationReason::Refused { error, description } => {
+                write!(f, "the provider refused the refresh ({error}{})", desc(description))
+            }
+        }
+    }
+}
+
+/// What a caller does next, by error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Log in again (CLI exit 3).
+    AuthorizationRequired,
+    /// A store, lock or keyring failed, or persisting failed (CLI exit 4).
+    Store,
+    /// The provider was unreachable, failing, or the outcome is unknown (CLI exit 5).
+    Provider,
+    /// The facade was configured wrongly (CLI exit 2).
+    Config,
+}
+
+/// What logout did in one store.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct StoreOutcome {
+    /// The store.
+    pub store: StoreKind,
+    /// `Ok(true)`: a copy was removed; `Ok(false)`: there was none; `Err`: it stayed.
+    pub result: Result<bool, StoreError>,
+}
+
+/// Why a handle operation failed. No variant holds a token value in its text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The user must authorize again.
+    #[error("{key}: authorization required: {reason}")]
+    AuthorizationRequired {
+        /// The credential.
+        key: StoreKey,
+        /// Why.
+        reason: AuthorizationReason,
+    },
+    /// A store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The credential lock could not be taken (a lock failure is never a reason to
+    /// fall back to another store).
+    #[error(transparent)]
+    Lock(#[from] oauth_lock::Error),
+    /// The provider could not be reached or failed (unreachable, 5xx, 429); nothing
+    /// was changed.
+    #[error("{key}: refresh failed, provider unavailable: {reason}")]
+    Transient {
+        /// The credential.
+        key: StoreKey,
+        /// What happened.
+        reason: String,
+    },
+    /// The refresh was sent but its outcome is unknown (timeout after sending, an
+    /// unparsable 200); nothing was changed.
+    #[error("{key}: refresh outcome unknown: {reason}")]
+    Indeterminate {
+        /// The credential.
+        key: StoreKey,
+        /// What happened; never the body.
+        reason: String,
+    },
+    /// The provider answered with new tokens but persisting them failed after
+    /// retries. The new credential is carried here (its refresh token may be the only
+    /// valid one now: the old one was rotated away), so the caller can use it and
+    /// try [`crate::CredentialHandle::login`] with it later.
+    #[error("{key}: the provider issued new tokens but saving them failed: {source}")]
+    PersistFailed {
+        /// The credential.
+        key: StoreKey,
+        /// The refreshed credential that could not be saved.
+        credential: Box<Credential>,
+        /// The last save error.
+        #[source]
+        source: StoreError,
+    },
+    /// Logout could not remove every copy; the outcomes name what stayed.
+    #[error("{key}: logout incomplete: {}", describe_outcomes(outcomes))]
+    LogoutIncomplete {
+        /// The credential.
+        key: StoreKey,
+        /// Per store: removed, absent, or the error that kept a copy.
+        outcomes: Vec<StoreOutcome>,
+    },
+    /// No refresher is configured, or another configuration problem.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The result of an in-flight refresh this caller shared with another caller of
+    /// the same process.
+    #[error(transparent)]
+    Shared(Arc<Error>),
+}
+
+fn describe_outcomes(outcomes: &[StoreOutcome]) -> String {
+    outcomes
+        .iter()
+        .map(|o| match &o.result {
+            Ok(true) => format!("{}: removed", o.store),
+            Ok(false) => format!("{}: none", o.store),
+            Err(e) => format!("{}: STAYED ({e})", o.store),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    /// What a caller does next.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::AuthorizationRequired { .. } => ErrorKind::AuthorizationRequired,
+            Error::Store(_) | Error::Lock(_) | Error::PersistFailed { .. } | Error::LogoutIncomplete { .. } => {
+                ErrorKind::Store
+            }
+            Error::Transient { .. } | Error::Indeterminate { .. } => ErrorKind::Provider,
+            Error::Config(_) => ErrorKind::Config,
+            Error::Shared(inner) => inner.kind(),
+        }
+    }
+
+    /// The innermost error, through [`Error::Shared`].
+    pub fn unshared(&self) -> &Error {
+        match self {
+            Error::Shared(inner) => inner.unshared(),
+            other => other,
+        }
+    }
+}

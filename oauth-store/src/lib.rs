@@ -1,0 +1,83 @@
+//! Shared MCP OAuth credentials for any number of processes: a thin facade over the
+//! stores that pins each server's credential to one store, and serializes refresh,
+//! login and logout so that a rotating refresh token is never replayed and a newer
+//! token is never deleted.
+//!
+//! # Design
+//! - [`OAuthStore`] is one home (a [`StoreLayout`]: the File document, locks, keyring
+//!   names) in a mode (`auto | file | keyring | secrets`).
+//! - [`CredentialHandle`] is one MCP server's credential. Its first operation resolves
+//!   the store (DESIGN.md "Auto resolution", one of seven [`ResolutionReason`]s) and
+//!   pins it.
+//! - Refresh is a transaction (DESIGN.md "Refresh transaction"): callers of one key in
+//!   one process share one in-flight refresh; across processes the credential lock
+//!   serializes them; under it the stores are reread and a fresher copy saved by
+//!   another process is adopted instead of spending the refresh token again; otherwise
+//!   the [`TokenRefresher`] is called once, the answer merged and persisted before
+//!   anyone sees the new token.
+//! - The four provider outcomes ([`RefreshOutcome`]) decide what is kept: only a
+//!   rejected grant whose refresh token is still the stored one drops tokens (and
+//!   keeps the client registration); a transient or indeterminate failure changes
+//!   nothing.
+//!
+//! ```
+//! use std::time::Duration;
+//! use oauth_store::{Credential, OAuthStore, StoreMode};
+//!
+//! let home = tempfile::tempdir()?;
+//! let store = OAuthStore::builder().home(home.path()).mode(StoreMode::File).build()?;
+//! let handle = store.handle("notion", "https://mcp.notion.com/mcp");
+//! let credential = Credential::builder("notion", "https://mcp.notion.com/mcp", "at-1".to_owned().into())
+//!     .client_id("client-1")
+//!     .build();
+//! handle.login(credential)?;
+//! // Unknown expiry: returned as is, no refresh needed.
+//! let current = handle.refresh_if_needed(Duration::from_secs(30))?;
+//! assert_eq!(current.client_id, "client-1");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Indeterminate refreshes
+//! When a refresh was sent but no usable answer came back (a timeout after sending, a
+//! 200 whose body does not parse), the provider may or may not have rotated the
+//! refresh token. Nothing is changed, and the next attempt retries with the same
+//! refresh token: providers with a reuse grace window accept it; others answer
+//! `invalid_grant` (and may revoke the grant), which then drops the tokens and asks
+//! for a new authorization. The body of such a 200 is never logged: it holds tokens.
+//!
+//! # Persist failures
+//! If saving fails after the provider issued new tokens, the save is retried briefly
+//! (3 attempts over about 0.5 s) and then [`Error::PersistFailed`] is returned carrying
+//! the new credential: the old refresh token has been rotated away, so dropping the
+//! new one would force a new authorization.
+//!
+//! # Limitations
+//! - Coordination is per machine: credential locks are `flock`s in the home, so homes
+//!   on NFS, or shared between machines, are not coordinated.
+//! - Single-flight covers callers in one process using the same home path; two paths
+//!   to one home (symlinks) still exclude each other through the credential lock.
+//! - The codex preset shares a home with the Codex CLI, which does not take these
+//!   locks: its writes are not coordinated with ours.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod handle;
+mod layout;
+mod refresh;
+
+// The public interface is:
+pub use error::{AuthorizationReason, Error, ErrorKind, StoreOutcome};
+pub use handle::{
+    CredentialHandle, ListedEntry, OAuthStore, OAuthStoreBuilder, Resolution, ResolutionObserver,
+};
+pub use layout::{LayoutPreset, StoreLayout};
+pub use refresh::{RefreshOutcome, TokenRefresher};
+
+pub use oauth_lock as lock;
+pub use oauth_store_core as core;
+pub use oauth_store_core::{
+    Credential, CredentialStore, KeyringBackend, ResolutionReason, SecretString, StoreError, StoreKey, StoreKind,
+    StoreMode, TokenResponse, compute_store_key,
+};
+pub use oauth_store_file as file;

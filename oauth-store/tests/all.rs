@@ -1,0 +1,6 @@
+//! Integration tests for the oauth-store facade. Multi-process tests re-execute this
+//! test binary as a child (see `support::child`).
+
+mod support;
+mod transaction;
+mod multiprocess;
