@@ -64,7 +64,7 @@ fn main() -> Result<()> {
     let store = uncontended_store(&locks, n(20_000))?;
     let open_lock_close = uncontended_open_lock_close(&raw_path, n(20_000))?;
     let lock_unlock = uncontended_lock_unlock(&raw_path, n(20_000))?;
-    header("");
+    header("acquire + release");
     row("store lock (LockDir::acquire + drop)", &store);
     row("raw open + File::lock + close", &open_lock_close);
     row("raw File::lock/unlock on open file", &lock_unlock);
@@ -356,7 +356,7 @@ fn fmt_duration(d: Duration) -> String {
 }
 
 fn header(what: &str) {
-    println!("  {:<40} {:>10} {:>10}  {what}", "", "median", "p99");
+    println!("  {what:<40} {:>10} {:>10}", "median", "p99");
 }
 
 fn row(name: &str, s: &Samples) {

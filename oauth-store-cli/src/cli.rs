@@ -25,7 +25,9 @@ RUST_LOG (e.g. RUST_LOG=debug) turns on diagnostics on stderr.";
     version,
     about = "MCP OAuth credentials shared safely by many processes: inspect, import, refresh, diagnose.",
     after_help = EXIT_CODES,
-    max_term_width = 100
+    max_term_width = 100,
+    // The last of a repeated option wins, so an alias with options can be overridden.
+    args_override_self = true
 )]
 pub(crate) struct Cli {
     /// Options every command takes.
@@ -128,32 +130,29 @@ impl From<BackendArg> for KeyringBackend {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Print the store key of a server: NAME|<16 hex of SHA-256 of its URL> (as the Codex CLI).
+    /// Print the store key of a server (NAME|16 hex, as the Codex CLI computes it).
     Key(Server),
-    /// Save a token response (JSON, RFC 6749 section 5.1) as the server's credential,
-    /// replacing any stored one.
+    /// Save a token response (JSON) as the server's credential, replacing any stored one.
     #[command(long_about = IMPORT_ABOUT)]
     Import(ImportArgs),
-    /// List every stored credential: key, store, expiry, client (never a token value).
+    /// List the stored credentials (never a token value).
     List,
-    /// Show one credential; every field ending in _token or containing "secret" is redacted.
+    /// Show one credential, secrets redacted.
+    #[command(long_about = "Show one credential: every field ending in _token or containing \"secret\" is shown as \"<redacted>\" (also with --json). Nothing stored: exit 3.")]
     Show(Server),
-    /// Print the access token (and nothing else) on stdout, refreshing it first when it has
-    /// less than --min-valid seconds left.
+    /// Print the access token, refreshing it first when it is about to expire.
     #[command(long_about = TOKEN_ABOUT)]
     Token(TokenArgs),
-    /// Refresh the access token at the provider when it is due (--force: now).
+    /// Refresh the access token when it is due (--force: now).
     Refresh(RefreshArgs),
     /// Remove the credential from every store (--revoke: revoke it at the provider first).
     Logout(LogoutArgs),
-    /// Quarantine a credentials document that does not parse and rebuild it from the
-    /// entries that do.
+    /// Quarantine a corrupt credentials document and rebuild it from the entries that parse.
     Repair,
-    /// Check the home: where each credential resolved and why, lock holders, permissions,
-    /// ownership, network file systems. Exit 6 when it finds a problem.
+    /// Check the home: stores, locks, permissions, file system (exit 6 on a problem).
+    #[command(long_about = "Check the home without changing it: the layout, where each credential resolved and why, lock files and their live holders, permission and ownership problems, a home on a network file system. Exit 0 when healthy, 6 when it found a problem.")]
     Doctor,
-    /// Show what coordination prevents: N processes share one rotating credential against a
-    /// local token endpoint, and a table counts refreshes, reuse and failures.
+    /// Show what coordination prevents: many processes share one rotating credential.
     #[command(long_about = DEMO_ABOUT)]
     Demo(DemoArgs),
     /// One worker process of `demo` (internal).

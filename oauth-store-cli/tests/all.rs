@@ -1,1 +1,22 @@
-//! CLI tests.
+//! The `oauth-store` command, run as a process (`CARGO_BIN_EXE_oauth-store`) against
+//! real homes and a loopback token endpoint: one module per command, then the
+//! cross-cutting rules (global options, exit codes and error lines, the codex layout,
+//! lock-wait notices, no token value in any output).
+
+mod util;
+
+mod codex;
+mod demo;
+mod doctor;
+mod errors;
+mod import;
+mod key;
+mod list;
+mod logout;
+mod options;
+mod refresh;
+mod repair;
+mod sentinel;
+mod show;
+mod token;
+mod wait;

@@ -51,6 +51,19 @@
 //! the new credential: the old refresh token has been rotated away, so dropping the
 //! new one would force a new authorization.
 //!
+//! # Features
+//! None is on by default.
+//! - `http`: [`HttpRefresher`], the [`TokenRefresher`] for real providers: RFC 6749
+//!   section 6 refresh with `resource` (RFC 8707), client authentication as the record
+//!   says, discovery (RFC 8414), revocation (RFC 7009), classified by HTTP status; a
+//!   blocking ureq client with plain HTTP to loopback only. `ureq_proto` logs raw HTTP
+//!   bytes (tokens, the client secret) at `log` TRACE level: filter that target out of
+//!   any logger that bridges `log`.
+//! - `rustls`: TLS for `https` endpoints (implies `http`).
+//! - `tokio`: [`AsyncCredentialHandle`], the async face. Each operation runs on a thread
+//!   of its own, so it completes (and persists) even if its future is dropped or the
+//!   runtime shuts down; that thread uses the blocking HTTP client, by design.
+//!
 //! # Limitations
 //! - Coordination is per machine: credential locks are `flock`s in the home, so homes
 //!   on NFS, or shared between machines, are not coordinated.
@@ -65,6 +78,10 @@ mod error;
 mod handle;
 mod layout;
 mod refresh;
+#[cfg(feature = "tokio")]
+mod asynch;
+#[cfg(feature = "http")]
+mod http;
 
 // The public interface is:
 pub use error::{AuthorizationReason, Error, ErrorKind, StoreOutcome};
@@ -73,6 +90,10 @@ pub use handle::{
 };
 pub use layout::{LayoutPreset, StoreLayout};
 pub use refresh::{RefreshOutcome, TokenRefresher};
+#[cfg(feature = "tokio")]
+pub use asynch::{AsyncCredentialHandle, Pending, background_operations, wait_for_background};
+#[cfg(feature = "http")]
+pub use http::{AuthorizationServerMetadata, HttpError, HttpRefresher};
 
 pub use oauth_lock as lock;
 pub use oauth_store_core as core;

@@ -23,7 +23,7 @@ impl Step {
         let mut label = shown_program.to_owned();
         for a in args {
             label.push(' ');
-            label.push_str(a);
+            label.push_str(&shell_quote(a));
         }
         Step { cmd, label }
     }
@@ -31,12 +31,7 @@ impl Step {
     /// Sets an environment variable, shown before the command.
     pub(crate) fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
         let value = value.as_ref();
-        let shown = value.to_string_lossy();
-        let shown = if shown.contains(' ') {
-            format!("'{shown}'")
-        } else {
-            shown.into_owned()
-        };
+        let shown = shell_quote(&value.to_string_lossy());
         self.label = format!("{key}={shown} {}", self.label);
         self.cmd.env(key, value);
         self
@@ -45,6 +40,19 @@ impl Step {
     /// The underlying command, for settings the reader need not see (directory, env).
     pub(crate) fn command_mut(&mut self) -> &mut Command {
         &mut self.cmd
+    }
+}
+
+/// `text` as a shell would need it, so a shown command line can be pasted.
+fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
     }
 }
 

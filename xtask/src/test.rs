@@ -119,7 +119,7 @@ fn keyring_peer_line(keyring_crate: bool) {
     let users = if keyring_crate {
         KEYRING_CRATE
     } else {
-        "no crate yet (oauth-store-keyring)"
+        "no crate yet (oauth-store-keyring does not exist)"
     };
     if keyring_peer_present() {
         println!("{label}: present; used by {users}");

@@ -1,0 +1,49 @@
+//! `token`: the access token on stdout, refreshed through the serialized transaction
+//! when due.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use oauth_store::core::ExposeSecret;
+use oauth_store::{CredentialHandle, Error, ErrorKind, SecretString};
+
+use crate::cli::{Global, TokenArgs};
+use crate::error::CliError;
+use crate::open::open;
+use crate::output;
+
+/// Prints only the access token and a newline on stdout (also under `--json`, so that
+/// `$(oauth-store token ...)` works the same); warnings go to stderr.
+pub(crate) fn run(global: &Global, args: &TokenArgs) -> Result<ExitCode, CliError> {
+    let store = open(global)?;
+    let handle = store.handle(&args.server.server, &args.server.url);
+    let (token, failed_refresh) = current_token(&handle, Duration::from_secs(args.min_valid))?;
+    if let Some(e) = failed_refresh {
+        output::warn(format!("{e}; printing the current access token, which has not expired yet"));
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", token.expose_secret());
+    let _ = stdout.flush();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The access token with at least `min_valid` left, refreshing when needed. When that
+/// refresh fails at the provider (transient or indeterminate) while the stored token has
+/// not expired yet, that token is returned with the refresh error beside it.
+///
+/// # Errors
+/// The facade's errors otherwise.
+pub(crate) fn current_token(
+    handle: &CredentialHandle,
+    min_valid: Duration,
+) -> Result<(SecretString, Option<Error>), Error> {
+    match handle.refresh_if_needed(min_valid) {
+        Ok(credential) => Ok((credential.access_token, None)),
+        Err(e) if e.kind() == ErrorKind::Provider => match handle.load() {
+            Ok(Some(current)) if !current.is_due(output::now_ms(), 0) => Ok((current.access_token, Some(e))),
+            _ => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}

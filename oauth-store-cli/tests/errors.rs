@@ -1,0 +1,78 @@
+//! Exit codes and error lines: one line on stderr, or one JSON object with `--json`.
+
+use std::time::Duration;
+
+use oauth_store::compute_store_key;
+use oauth_store::lock::{LockDir, LockScope, LockTarget};
+use oauth_store_testkit::Fault;
+
+use crate::util::{Home, Provider, Result, SERVER, with};
+
+fn assert_json_error(out: &crate::util::Run, kind: &str) {
+    let error = out.json_error();
+    assert_eq!(error["error"], kind, "{}", out.stderr);
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert_eq!(error.as_object().map(|o| o.len()), Some(2), "exactly error and message");
+}
+
+#[test]
+fn usage_is_2() -> Result {
+    let home = Home::new();
+    let out = home.run(&["list", "--json", "--bogus"]).expect(2);
+    assert_json_error(&out, "usage");
+    let out = home.run_with_stdin(&with(&["import", "--json"], &SERVER), "{").expect(2);
+    assert_json_error(&out, "usage");
+    Ok(())
+}
+
+#[test]
+fn authorization_required_is_3() -> Result {
+    let home = Home::new();
+    let out = home.run(&with(&["token", "--json"], &SERVER)).expect(3);
+    assert_json_error(&out, "authorization_required");
+    assert_eq!(out.stdout, "");
+    let out = home.run(&with(&["show"], &SERVER)).expect(3);
+    assert!(out.stderr.starts_with("error: ") && out.stderr.lines().count() == 1);
+    Ok(())
+}
+
+#[test]
+fn store_is_4() -> Result {
+    let home = Home::new();
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#).expect(0);
+    std::fs::write(home.document(), "{\"cut")?;
+    let out = home.run(&with(&["show", "--json"], &SERVER)).expect(4);
+    assert_json_error(&out, "store");
+    // A document that does not parse is never replaced by a save.
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"b"}"#).expect(4);
+    assert_eq!(std::fs::read_to_string(home.document())?, "{\"cut");
+    Ok(())
+}
+
+#[test]
+fn a_lock_timeout_is_4() -> Result {
+    let home = Home::new();
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#).expect(0);
+    let key = compute_store_key("notion", "https://mcp.notion.com/mcp");
+    let locks = LockDir::open(home.path().join("mcp-oauth-locks"))?;
+    let target = LockTarget::credential(key.as_str(), key.credential_lock_file_name());
+    let guard = locks.acquire(&LockScope::new(), &target, Duration::from_secs(5))?;
+    let out = home.run(&with(&["logout", "--json", "--lock-timeout", "1"], &SERVER)).expect(4);
+    drop(guard);
+    let error = out.stderr.lines().last().expect("an error line");
+    let error: serde_json::Value = serde_json::from_str(error)?;
+    assert_eq!(error["error"], "store");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains(&format!("held by pid {}", std::process::id()))), "{error}");
+    Ok(())
+}
+
+#[test]
+fn provider_is_5() -> Result {
+    let provider = Provider::start(Duration::from_secs(60));
+    let home = Home::new();
+    provider.import(&home, Some(0));
+    provider.endpoint.set_fault(Some(Fault::Status500));
+    let out = home.run(&with(&["token", "--json"], &provider.server())).expect(5);
+    assert_json_error(&out, "provider");
+    Ok(())
+}

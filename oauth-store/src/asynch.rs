@@ -1,0 +1,253 @@
+//! The async face (feature `tokio`): [`AsyncCredentialHandle`], whose operations run the
+//! synchronous transaction on a thread of their own and hand the result back through a
+//! `tokio::sync::oneshot` channel.
+//!
+//! Why a thread per operation rather than an async HTTP client: the refresh transaction
+//! waits on cross-process locks, reads and writes files and the keyring, and must finish
+//! (provider call, then persist) even if its caller stops waiting, because the provider
+//! has rotated the refresh token by then. A future dropped mid-request, or a runtime shut
+//! down, would cancel an async client's request between "rotated" and "saved"; a thread
+//! of its own is not cancelled. So the "async HTTP client" is the blocking one
+//! ([`crate::HttpRefresher`] with the `http` feature), on that thread; no worker thread
+//! of the caller's runtime ever blocks on a lock, a file, the keyring or the network.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use oauth_store_core::{Credential, SecretString, StoreKey};
+use tokio::sync::oneshot;
+
+use crate::error::{Error, StoreOutcome};
+use crate::handle::{CredentialHandle, Resolution};
+
+/// A [`CredentialHandle`] for async callers. Cheap to clone; clones share the handle
+/// (and its pinned resolution).
+///
+/// Every operation starts at once on a new thread, when the method is called (not when
+/// the returned [`Pending`] is first polled), and runs to completion whatever happens to
+/// the [`Pending`]: dropping it, or shutting the runtime down, loses only the result.
+/// Callers of one key in one process still share one in-flight refresh (the handle's
+/// single-flight works across these threads). Any executor can await a [`Pending`]; no
+/// tokio runtime is needed.
+///
+/// ```
+/// use std::time::Duration;
+/// use oauth_store::{AsyncCredentialHandle, Credential, OAuthStore, StoreMode};
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let home = tempfile::tempdir()?;
+/// let store = OAuthStore::builder().home(home.path()).mode(StoreMode::File).build()?;
+/// let handle = AsyncCredentialHandle::new(store.handle("notion", "https://mcp.notion.com/mcp"));
+/// let credential = Credential::builder("notion", "https://mcp.notion.com/mcp", "at-1".to_owned().into())
+///     .client_id("client-1")
+///     .build();
+/// handle.login(credential).await?;
+/// let current = handle.refresh_if_needed(Duration::from_secs(30)).await?;
+/// assert_eq!(current.client_id, "client-1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct AsyncCredentialHandle {
+    handle: Arc<CredentialHandle>,
+}
+
+impl fmt::Debug for AsyncCredentialHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AsyncCredentialHandle").field(&self.handle).finish()
+    }
+}
+
+impl From<CredentialHandle> for AsyncCredentialHandle {
+    fn from(handle: CredentialHandle) -> Self {
+        AsyncCredentialHandle::new(handle)
+    }
+}
+
+impl From<Arc<CredentialHandle>> for AsyncCredentialHandle {
+    fn from(handle: Arc<CredentialHandle>) -> Self {
+        AsyncCredentialHandle { handle }
+    }
+}
+
+impl AsyncCredentialHandle {
+    /// Wraps a handle ([`crate::OAuthStore::handle`] is synchronous and cheap: it does
+    /// no I/O).
+    pub fn new(handle: CredentialHandle) -> Self {
+        AsyncCredentialHandle { handle: Arc::new(handle) }
+    }
+
+    /// The synchronous handle, shared.
+    pub fn sync_handle(&self) -> &Arc<CredentialHandle> {
+        &self.handle
+    }
+
+    /// The store key (no I/O).
+    pub fn key(&self) -> &StoreKey {
+        self.handle.key()
+    }
+
+    /// The pinned resolution, once the handle has resolved (no I/O).
+    pub fn resolution(&self) -> Option<Resolution> {
+        self.handle.resolution()
+    }
+
+    /// [`CredentialHandle::load`] on a thread of its own.
+    pub fn load(&self) -> Pending<Option<Credential>> {
+        self.spawn("load", CredentialHandle::load)
+    }
+
+    /// [`CredentialHandle::login`] on a thread of its own; completes even if the
+    /// [`Pending`] is dropped.
+    pub fn login(&self, credential: Credential) -> Pending<Resolution> {
+        self.spawn("login", move |h| h.login(credential))
+    }
+
+    /// [`CredentialHandle::logout`] on a thread of its own; completes even if the
+    /// [`Pending`] is dropped.
+    pub fn logout(&self) -> Pending<Vec<StoreOutcome>> {
+        self.spawn("logout", CredentialHandle::logout)
+    }
+
+    /// [`CredentialHandle::refresh_if_needed`] on a thread of its own: a credential whose
+    /// access token has at least `min_valid` left. The provider call and the persist run
+    /// to completion even if the [`Pending`] is dropped or the runtime shuts down.
+    pub fn refresh_if_needed(&self, min_valid: Duration) -> Pending<Credential> {
+        self.spawn("refresh", move |h| h.refresh_if_needed(min_valid))
+    }
+
+    /// [`CredentialHandle::force_refresh`] on a thread of its own; completes even if the
+    /// [`Pending`] is dropped.
+    pub fn force_refresh(&self) -> Pending<Credential> {
+        self.spawn("refresh", CredentialHandle::force_refresh)
+    }
+
+    /// [`CredentialHandle::recover_unauthorized`] on a thread of its own: one-shot
+    /// recovery after the resource server answered 401 for `rejected_access_token`;
+    /// completes even if the [`Pending`] is dropped.
+    pub fn recover_unauthorized(&self, rejected_access_token: &SecretString) -> Pending<Credential> {
+        let rejected = rejected_access_token.clone();
+        self.spawn("refresh", move |h| h.recover_unauthorized(&rejected))
+    }
+
+    /// Starts `op` on a new thread now; the [`Pending`] receives its result.
+    fn spawn<T, F>(&self, what: &'static str, op: F) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&CredentialHandle) -> Result<T, Error> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let handle = Arc::clone(&self.handle);
+        let running = Running::start();
+        let spawned = std::thread::Builder::new().name(format!("oauth-store-{what}")).spawn(move || {
+            let _running = running;
+            // The receiver may be gone (the caller stopped waiting): the work is done
+            // and saved all the same, only the result is dropped.
+            let _ = tx.send(op(&handle));
+        });
+        match spawned {
+            Ok(_) => Pending { what, state: State::Running(rx) },
+            Err(e) => Pending {
+                what,
+                state: State::Failed(Some(Error::Config(format!("could not start a thread for the {what}: {e}")))),
+            },
+        }
+    }
+}
+
+/// The result of an operation started by [`AsyncCredentialHandle`]: a future that
+/// resolves when the operation's thread finishes. Dropping it does not stop the
+/// operation.
+#[must_use = "the operation runs to completion anyway; dropping this loses only its result"]
+pub struct Pending<T> {
+    what: &'static str,
+    state: State<T>,
+}
+
+enum State<T> {
+    Running(oneshot::Receiver<Result<T, Error>>),
+    Failed(Option<Error>),
+}
+
+impl<T> fmt::Debug for Pending<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pending").field("operation", &self.what).finish_non_exhaustive()
+    }
+}
+
+impl<T> Future for Pending<T> {
+    type Output = Result<T, Error>;
+
+    /// # Panics
+    /// When polled again after it returned `Ready` (as the oneshot receiver does).
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match &mut this.state {
+            State::Running(rx) => match Pin::new(rx).poll(cx) {
+                Poll::Ready(Ok(result)) => Poll::Ready(result),
+                Poll::Ready(Err(_)) => {
+                    Poll::Ready(Err(Error::Config(format!("the {} thread ended without a result (it panicked)", this.what))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+            State::Failed(error) => Poll::Ready(Err(error
+                .take()
+                .unwrap_or_else(|| Error::Config(format!("the {} result was already taken", this.what))))),
+        }
+    }
+}
+
+/// Operations started by the async face and not yet finished, process-wide.
+fn running() -> &'static (Mutex<usize>, Condvar) {
+    static RUNNING: OnceLock<(Mutex<usize>, Condvar)> = OnceLock::new();
+    RUNNING.get_or_init(Default::default)
+}
+
+/// Counts one operation from before its thread starts until the thread ends (a panic
+/// included).
+struct Running;
+
+impl Running {
+    fn start() -> Running {
+        *running().0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let (count, done) = running();
+        let mut count = count.lock().unwrap_or_else(|e| e.into_inner());
+        *count = count.saturating_sub(1);
+        done.notify_all();
+    }
+}
+
+/// How many operations started by any [`AsyncCredentialHandle`] of this process are
+/// still running (their callers may have stopped waiting).
+pub fn background_operations() -> usize {
+    *running().0.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Blocks until every operation started by the async face has finished, or `timeout`
+/// passed; true when none is left. Call it before the process exits (after the runtime
+/// is shut down): threads outlive a runtime, not the process, and a refresh cut off
+/// between the provider's answer and the save loses the rotated refresh token.
+pub fn wait_for_background(timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let (count, done) = running();
+    let mut count = count.lock().unwrap_or_else(|e| e.into_inner());
+    while *count > 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        count = done.wait_timeout(count, left).unwrap_or_else(|e| e.into_inner()).0;
+    }
+    true
+}

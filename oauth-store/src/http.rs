@@ -1,0 +1,448 @@
+//! The HTTP token refresher (feature `http`): [`HttpRefresher`], a [`TokenRefresher`]
+//! that sends the RFC 6749 section 6 refresh_token grant with the `oauth2` crate over a
+//! blocking ureq client, and classifies the answer by HTTP status.
+//!
+//! - Client authentication (RFC 6749 section 2.3.1) as the record's
+//!   [`Credential::effective_auth_method`] says: `none` (`client_id` in the body),
+//!   `client_secret_basic` (HTTP Basic with the form-encoded id and secret),
+//!   `client_secret_post` (both in the body). Other methods (`private_key_jwt`, ...) are
+//!   refused without sending anything.
+//! - `resource` = the record's `server_url` on every refresh (RFC 8707 section 2): a
+//!   server that bound the grant to its URL otherwise answers `invalid_target` from the
+//!   first expiry on.
+//! - The token endpoint is the record's `token_endpoint`, else discovered from its
+//!   `issuer` (RFC 8414, then OpenID Connect Discovery) and cached for the process.
+//! - One timeout per request (default 30 s, connection included); redirects are never
+//!   followed; each request gets a fresh connection.
+//! - Plain `http` only to a loopback host (`localhost`, 127.0.0.0/8, `::1`); `https`
+//!   needs the `rustls` feature. Anything else is refused before a token leaves.
+//!
+//! oauth2 builds and authenticates each request; the answer is classified here from
+//! the HTTP status ([`RefreshOutcome`]), and a success body is parsed with
+//! [`TokenResponse::from_json`](oauth_store_core::TokenResponse::from_json), which keeps
+//! unknown response fields. oauth2 itself never sees an answer: its parse error carries
+//! the raw body, which holds the new tokens, so no such error is ever made.
+//!
+//! Requests whose client authentication or endpoint is unusable are refused locally:
+//! [`RefreshOutcome::Refused`] with `status` 0 and one of the codes
+//! `unsupported_client_auth`, `missing_client_secret`, `no_token_endpoint`,
+//! `invalid_token_endpoint`, `insecure_token_endpoint`. An `https` endpoint in a build
+//! without TLS, and a failed discovery, are [`RefreshOutcome::Transient`] (nothing was
+//! sent, everything is kept).
+
+mod classify;
+mod discovery;
+mod transport;
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use oauth2::basic::BasicClient;
+use oauth2::url::{Host, Url};
+use oauth2::{
+    AccessToken, AuthType, ClientId, ClientSecret, HttpRequest, HttpResponse, RefreshToken, RevocationUrl,
+    StandardRevocableToken, SyncHttpClient, TokenUrl, http,
+};
+use oauth_store_core::{Credential, ExposeSecret, TokenEndpointAuthMethod};
+
+pub use self::discovery::AuthorizationServerMetadata;
+use self::transport::{Failure, Transport};
+use crate::refresh::{RefreshOutcome, TokenRefresher};
+
+/// Why a discovery or revocation failed, or a URL cannot be used. No variant holds a
+/// token, a client secret or an answer body.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// An issuer or endpoint URL cannot be used.
+    #[error("the {what} cannot be used: {reason}")]
+    Endpoint {
+        /// Which URL (`token endpoint`, `issuer`, `revocation endpoint`).
+        what: &'static str,
+        /// Why: not a URL, plain `http` to a host other than loopback, or another scheme.
+        reason: String,
+        /// True when the URL is `https` and this build has no TLS (the `rustls` feature).
+        needs_tls: bool,
+    },
+    /// No usable metadata document was found for an issuer (RFC 8414 section 3).
+    #[error("discovery for issuer {issuer} failed: {reason}")]
+    Discovery {
+        /// The issuer asked about.
+        issuer: String,
+        /// What each document URL answered.
+        reason: String,
+        /// True when a document could not be fetched (network, 429, 5xx): trying later
+        /// may help.
+        transient: bool,
+    },
+    /// The credential names no issuer, so its revocation endpoint cannot be discovered.
+    #[error("the credential names no issuer")]
+    NoIssuer,
+    /// The authorization server's metadata names no `revocation_endpoint`.
+    #[error("issuer {issuer} offers no revocation endpoint")]
+    NoRevocationEndpoint {
+        /// The issuer.
+        issuer: String,
+    },
+    /// The client cannot authenticate as its record says.
+    #[error("client authentication `{method}` cannot be used: {reason}")]
+    ClientAuthentication {
+        /// The record's method.
+        method: String,
+        /// Why (an unsupported method, or a secret-based method without a secret).
+        reason: String,
+    },
+    /// The request got no HTTP answer.
+    #[error("{host}: {reason}")]
+    Request {
+        /// The endpoint's host (and port).
+        host: String,
+        /// What happened.
+        reason: String,
+        /// Whether the request may have reached the server.
+        sent: bool,
+    },
+    /// The server answered with a status other than 200.
+    #[error("{host} answered {status}{}", error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default())]
+    Status {
+        /// The endpoint's host (and port).
+        host: String,
+        /// The HTTP status.
+        status: u16,
+        /// The RFC 6749 section 5.2 `error` code, when the body had one.
+        error: Option<String>,
+    },
+}
+
+/// A [`TokenRefresher`] over HTTP; see the [module docs](self) for what it sends and how
+/// answers are classified. Cheap to clone (the agent is shared).
+///
+/// ```no_run
+/// use std::{sync::Arc, time::Duration};
+/// use oauth_store::{HttpRefresher, OAuthStore, StoreMode};
+///
+/// let store = OAuthStore::builder()
+///     .mode(StoreMode::File)
+///     .refresher(Arc::new(HttpRefresher::new().with_timeout(Duration::from_secs(10))))
+///     .build()?;
+/// let credential = store
+///     .handle("notion", "https://mcp.notion.com/mcp")
+///     .refresh_if_needed(Duration::from_secs(60))?;
+/// # Ok::<(), oauth_store::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpRefresher {
+    transport: Transport,
+}
+
+impl Default for HttpRefresher {
+    fn default() -> Self {
+        HttpRefresher::new()
+    }
+}
+
+impl HttpRefresher {
+    /// The request timeout of [`HttpRefresher::new`]: 30 s.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// A refresher with the [default timeout](Self::DEFAULT_TIMEOUT).
+    pub fn new() -> HttpRefresher {
+        HttpRefresher { transport: Transport::new(Self::DEFAULT_TIMEOUT) }
+    }
+
+    /// The same refresher with each request (discovery, refresh, revocation) bounded by
+    /// `timeout`, connecting included. A refresh that was sent and then timed out is
+    /// [`RefreshOutcome::Indeterminate`].
+    #[must_use = "with_timeout returns a new refresher"]
+    pub fn with_timeout(self, timeout: Duration) -> HttpRefresher {
+        HttpRefresher { transport: Transport::new(timeout) }
+    }
+
+    /// The request timeout.
+    pub fn timeout(&self) -> Duration {
+        self.transport.timeout()
+    }
+
+    /// The authorization server metadata of `issuer` (RFC 8414 section 3, then OpenID
+    /// Connect Discovery), from the process-wide cache or fetched into it.
+    ///
+    /// # Errors
+    /// [`HttpError::Endpoint`] for an unusable issuer URL; [`HttpError::Discovery`] when
+    /// no document answered, parsed, matched the issuer and named a token endpoint.
+    pub fn discover(&self, issuer: &str) -> Result<AuthorizationServerMetadata, HttpError> {
+        checked_url(issuer, "issuer")?;
+        discovery::discover(&self.transport, issuer).map(|m| (*m).clone())
+    }
+
+    /// Revokes the credential's refresh token, else its access token, at the issuer's
+    /// `revocation_endpoint` (RFC 7009 section 2, with `token_type_hint`), authenticating
+    /// the client as for a refresh. Best effort: nothing is stored or changed here, and
+    /// a credential without tokens is `Ok` at once. A 200 answer is success (RFC 7009
+    /// section 2.2: also for a token the server did not know).
+    ///
+    /// # Errors
+    /// [`HttpError::NoIssuer`], [`HttpError::Discovery`],
+    /// [`HttpError::NoRevocationEndpoint`], [`HttpError::Endpoint`],
+    /// [`HttpError::ClientAuthentication`], [`HttpError::Request`],
+    /// [`HttpError::Status`].
+    pub fn revoke(&self, credential: &Credential) -> Result<(), HttpError> {
+        let token = match &credential.refresh_token {
+            Some(refresh) => StandardRevocableToken::RefreshToken(RefreshToken::new(refresh.expose_secret().to_owned())),
+            None if credential.access_token.expose_secret().is_empty() => return Ok(()),
+            None => StandardRevocableToken::AccessToken(AccessToken::new(
+                credential.access_token.expose_secret().to_owned(),
+            )),
+        };
+        let issuer = credential.issuer.as_deref().ok_or(HttpError::NoIssuer)?;
+        checked_url(issuer, "issuer")?;
+        let metadata = discovery::discover(&self.transport, issuer)?;
+        let endpoint = metadata
+            .revocation_endpoint
+            .as_deref()
+            .ok_or_else(|| HttpError::NoRevocationEndpoint { issuer: issuer.to_owned() })?;
+        let url = checked_url(endpoint, "revocation endpoint")?;
+        let host = host_of(&url);
+        // oauth2 insists on an https revocation URL (RFC 7009 section 2); plain http is
+        // allowed here on loopback only, so oauth2 gets the https spelling and the
+        // recorder sends to the checked URL.
+        let mut spelled = url.clone();
+        let _ = spelled.set_scheme("https");
+        let client = oauth_client(credential)?.set_revocation_url(RevocationUrl::from_url(spelled));
+        let recorder = Recorder::new(&self.transport, url);
+        let request = client.revoke_token(token).map_err(|e| HttpError::Endpoint {
+            what: "revocation endpoint",
+            reason: e.to_string(),
+            needs_tls: false,
+        })?;
+        let result = request.request(&recorder);
+        let Some(answer) = recorder.take() else {
+            return Err(HttpError::Request {
+                host,
+                reason: format!("the request could not be built ({})", describe_oauth2_error(&result)),
+                sent: false,
+            });
+        };
+        match answer {
+            Ok(response) if response.status() == http::StatusCode::OK => {
+                tracing::debug!(target: "oauth_store::http", host, "revoked");
+                Ok(())
+            }
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let (error, _) = classify::error_fields(response.body(), &[]);
+                Err(HttpError::Status { host, status, error })
+            }
+            Err(failure) => Err(HttpError::Request { host, reason: failure.reason, sent: failure.sent }),
+        }
+    }
+
+    /// The token endpoint to use for `credential`, and the issuer it was discovered
+    /// from (None when the record names it).
+    fn token_endpoint(&self, credential: &Credential) -> Result<(Url, Option<String>), RefreshOutcome> {
+        if let Some(endpoint) = &credential.token_endpoint {
+            return checked_url(endpoint, "token endpoint").map(|u| (u, None)).map_err(url_outcome);
+        }
+        let Some(issuer) = &credential.issuer else {
+            return Err(refused_locally(
+                "no_token_endpoint",
+                "the credential names neither a token endpoint nor an issuer",
+            ));
+        };
+        let metadata = discovery::discover(&self.transport, issuer).map_err(|e| match e {
+            HttpError::Discovery { reason, .. } => RefreshOutcome::Transient {
+                reason: format!("the token endpoint of issuer {issuer} could not be discovered: {reason}"),
+                retry_after: None,
+            },
+            other => url_outcome(other),
+        })?;
+        let url = checked_url(&metadata.token_endpoint, "token endpoint").map_err(url_outcome)?;
+        Ok((url, Some(issuer.clone())))
+    }
+}
+
+impl TokenRefresher for HttpRefresher {
+    fn refresh(&self, credential: &Credential) -> RefreshOutcome {
+        let Some(refresh_token) = &credential.refresh_token else {
+            return refused_locally("invalid_request", "the credential holds no refresh token");
+        };
+        let (url, discovered_from) = match self.token_endpoint(credential) {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
+        };
+        let client = match oauth_client(credential) {
+            Ok(client) => client,
+            Err(HttpError::ClientAuthentication { method, reason }) => {
+                let code = if reason.contains("secret") { "missing_client_secret" } else { "unsupported_client_auth" };
+                return refused_locally(code, &format!("{method}: {reason}"));
+            }
+            Err(other) => return refused_locally("unsupported_client_auth", &other.to_string()),
+        };
+        let host = host_of(&url);
+        let client = client.set_token_uri(TokenUrl::from_url(url.clone()));
+        let refresh = RefreshToken::new(refresh_token.expose_secret().to_owned());
+        let recorder = Recorder::new(&self.transport, url);
+        tracing::debug!(target: "oauth_store::http", host, method = %credential.effective_auth_method(), "sending the refresh request");
+        let result = client
+            .exchange_refresh_token(&refresh)
+            .add_extra_param("resource", credential.server_url.as_str())
+            .request(&recorder);
+        let Some(answer) = recorder.take() else {
+            return refused_locally(
+                "invalid_token_endpoint",
+                &format!("the request could not be built ({})", describe_oauth2_error(&result)),
+            );
+        };
+        let status = answer.as_ref().map(|r| r.status().as_u16()).ok();
+        let secrets = [
+            refresh_token.expose_secret(),
+            credential.access_token.expose_secret(),
+            credential.client_secret.as_ref().map_or("", |s| s.expose_secret()),
+        ];
+        let outcome = classify::token_answer(answer, &host, &secrets);
+        if let (Some(issuer), Some(404)) = (&discovered_from, status) {
+            discovery::forget(issuer);
+        }
+        tracing::debug!(target: "oauth_store::http", host, status, outcome = outcome_name(&outcome), "refresh answered");
+        outcome
+    }
+}
+
+/// Sends what oauth2 built to the checked URL and keeps the answer for classification,
+/// handing oauth2 an error instead: oauth2 would otherwise parse the body, and its parse
+/// error carries the raw body with the new tokens.
+struct Recorder<'a> {
+    transport: &'a Transport,
+    send_to: Url,
+    answer: RefCell<Option<Result<HttpResponse, Failure>>>,
+}
+
+/// What the recorder hands oauth2 in place of the answer.
+#[derive(Debug, thiserror::Error)]
+#[error("the answer was taken for classification")]
+struct Recorded;
+
+impl<'a> Recorder<'a> {
+    fn new(transport: &'a Transport, send_to: Url) -> Self {
+        Recorder { transport, send_to, answer: RefCell::new(None) }
+    }
+
+    fn take(&self) -> Option<Result<HttpResponse, Failure>> {
+        self.answer.borrow_mut().take()
+    }
+}
+
+impl SyncHttpClient for Recorder<'_> {
+    type Error = Recorded;
+
+    fn call(&self, request: HttpRequest) -> Result<HttpResponse, Recorded> {
+        let (mut parts, body) = request.into_parts();
+        let answer = match self.send_to.as_str().parse::<http::Uri>() {
+            Ok(uri) => {
+                parts.uri = uri;
+                self.transport.call(http::Request::from_parts(parts, body))
+            }
+            Err(_) => Err(Failure { sent: false, status: None, reason: "the URL is not a valid request target".into() }),
+        };
+        *self.answer.borrow_mut() = Some(answer);
+        Err(Recorded)
+    }
+}
+
+/// oauth2's error before sending, by category (its `Parse` variant, which quotes a body,
+/// cannot occur: the recorder never hands it one).
+fn describe_oauth2_error<T, E: oauth2::ErrorResponse>(
+    result: &Result<T, oauth2::RequestTokenError<Recorded, E>>,
+) -> String {
+    match result {
+        Err(oauth2::RequestTokenError::Other(text)) => text.clone(),
+        Err(oauth2::RequestTokenError::Request(_)) => "no request was made".into(),
+        Err(_) | Ok(_) => "unexpected".into(),
+    }
+}
+
+/// An oauth2 client authenticating as the record says (RFC 6749 section 2.3.1).
+fn oauth_client(credential: &Credential) -> Result<BasicClient, HttpError> {
+    let method = credential.effective_auth_method();
+    let client = BasicClient::new(ClientId::new(credential.client_id.clone()));
+    let auth_type = match &method {
+        TokenEndpointAuthMethod::None => return Ok(client.set_auth_type(AuthType::RequestBody)),
+        TokenEndpointAuthMethod::ClientSecretBasic => AuthType::BasicAuth,
+        TokenEndpointAuthMethod::ClientSecretPost => AuthType::RequestBody,
+        _ => {
+            return Err(HttpError::ClientAuthentication {
+                method: method.as_str().to_owned(),
+                reason: "this version implements none, client_secret_basic and client_secret_post".into(),
+            });
+        }
+    };
+    let secret = credential.client_secret.as_ref().ok_or_else(|| HttpError::ClientAuthentication {
+        method: method.as_str().to_owned(),
+        reason: "the credential holds no client secret".into(),
+    })?;
+    Ok(client.set_client_secret(ClientSecret::new(secret.expose_secret().to_owned())).set_auth_type(auth_type))
+}
+
+/// Parses `text` and checks that a token may be sent there: `https` (with TLS compiled
+/// in), or plain `http` to a loopback host.
+pub(crate) fn checked_url(text: &str, what: &'static str) -> Result<Url, HttpError> {
+    let bad = |reason: String, needs_tls: bool| HttpError::Endpoint { what, reason, needs_tls };
+    let url = Url::parse(text).map_err(|e| bad(format!("not a URL ({e})"), false))?;
+    match url.scheme() {
+        "https" if cfg!(feature = "rustls") => Ok(url),
+        "https" => Err(bad(
+            format!("{} needs TLS, which this build lacks (enable the `rustls` feature)", host_of(&url)),
+            true,
+        )),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(bad(
+            format!("plain http to {}, which is not a loopback host, would expose the tokens", host_of(&url)),
+            false,
+        )),
+        other => Err(bad(format!("the scheme `{other}` is not http(s)"), false)),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// `host[:port]` for messages: never the user info, path or query of a URL.
+pub(crate) fn host_of(url: &Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        (None, _) => "<no host>".to_owned(),
+    }
+}
+
+fn refused_locally(error: &str, description: &str) -> RefreshOutcome {
+    RefreshOutcome::Refused { error: error.to_owned(), description: Some(format!("not sent: {description}")), status: 0 }
+}
+
+/// An unusable URL as a refresh outcome: missing TLS is this build's problem, not the
+/// credential's, so it keeps "provider unavailable".
+fn url_outcome(error: HttpError) -> RefreshOutcome {
+    match error {
+        HttpError::Endpoint { needs_tls: true, reason, .. } => RefreshOutcome::Transient { reason, retry_after: None },
+        HttpError::Endpoint { reason, what, .. } => {
+            let code = if reason.starts_with("plain http") { "insecure_token_endpoint" } else { "invalid_token_endpoint" };
+            refused_locally(code, &format!("{what}: {reason}"))
+        }
+        other => refused_locally("invalid_token_endpoint", &other.to_string()),
+    }
+}
+
+fn outcome_name(outcome: &RefreshOutcome) -> &'static str {
+    match outcome {
+        RefreshOutcome::Refreshed(_) => "refreshed",
+        RefreshOutcome::Rejected { .. } => "rejected",
+        RefreshOutcome::Refused { .. } => "refused",
+        RefreshOutcome::Transient { .. } => "transient",
+        RefreshOutcome::Indeterminate { .. } => "indeterminate",
+    }
+}
