@@ -60,7 +60,10 @@ pub enum DriftError {
 }
 
 fn version_text(version: Option<u64>) -> String {
-    version.map_or_else(|| "(missing or not an integer)".to_owned(), |v| v.to_string())
+    version.map_or_else(
+        || "(missing or not an integer)".to_owned(),
+        |v| v.to_string(),
+    )
 }
 
 /// Where a credential resolved, as the sidecar writes it: `file` or `keyring`.
@@ -259,12 +262,21 @@ impl WireEntry {
     }
 }
 
-/// One key's slot: a version-1 entry, or something else kept as found.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
+/// One key's slot: a version-1 entry, or something else kept as found (with what is
+/// wrong with it, which is never written).
+#[derive(Debug, Clone)]
 pub(crate) enum Slot {
     Entry(WireEntry),
-    Unreadable(Value, #[serde(skip)] String),
+    Unreadable(Value, String),
+}
+
+impl Serialize for Slot {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Slot::Entry(entry) => entry.serialize(serializer),
+            Slot::Unreadable(value, _) => value.serialize(serializer),
+        }
+    }
 }
 
 /// A parsed version-1 document.
@@ -305,8 +317,9 @@ impl Parsed {
     /// Parses a document. The version is checked before anything else is looked at,
     /// so a document of another shape is reported as another version, not as corrupt.
     pub(crate) fn parse(bytes: &[u8]) -> Result<Self, Fault> {
-        let mut top: BTreeMap<String, Value> = serde_json::from_slice(bytes)
-            .map_err(|e| Fault::Corrupt(format!("not a JSON object: {}", describe_json_error(&e))))?;
+        let mut top: BTreeMap<String, Value> = serde_json::from_slice(bytes).map_err(|e| {
+            Fault::Corrupt(format!("not a JSON object: {}", describe_json_error(&e)))
+        })?;
         let version = top.remove("version");
         match version.as_ref().and_then(Value::as_u64) {
             Some(DOCUMENT_VERSION) => {}

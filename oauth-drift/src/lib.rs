@@ -65,8 +65,10 @@
 //!   overwrites what it cannot read (as DESIGN.md "Writes" says of every document).
 //! - An entry whose required fields do not parse (e.g. a reason this version does not
 //!   know) is reported as unreadable and replaced by the key's next observation.
-//! - Every observation is one fsynced atomic replacement of the whole document: fine
-//!   for tens or hundreds of credentials; documents over 4 MiB are not read.
+//! - Every changed observation is one fsynced atomic replacement of the whole
+//!   document (a repeated one within [`UNCHANGED_REWRITE_INTERVAL`] is a lock-free
+//!   read only, so `observed_at` is the last observation to within an hour): fine for
+//!   tens or hundreds of credentials; documents over 4 MiB are not read.
 //! - Counters go to whatever `metrics` recorder the process installed; without one
 //!   they are dropped (the `tracing` lines remain).
 #![forbid(unsafe_code)]
@@ -79,7 +81,10 @@ pub use oauth_lock::SIDECAR_TIMEOUT;
 
 // The public interface is:
 pub use document::{
-    Change, DOCUMENT_VERSION, DriftError, Entry, MAX_DOCUMENT_BYTES, Observation, ResolvedStore,
-    Resolutions,
+    Change, DOCUMENT_VERSION, DriftError, Entry, MAX_DOCUMENT_BYTES, Observation, Resolutions,
+    ResolvedStore,
 };
-pub use sidecar::{DriftSidecar, RecordOutcome, STORE_MIGRATED, STORE_RESOLUTION_CHANGED, SkipReason};
+pub use sidecar::{
+    DriftSidecar, RecordOutcome, STORE_MIGRATED, STORE_RESOLUTION_CHANGED, SkipReason,
+    UNCHANGED_REWRITE_INTERVAL,
+};

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use oauth_lock::atomic::{read_document, replace};
 use oauth_lock::{LockDir, LockScope, LockTarget, SIDECAR_TIMEOUT};
@@ -19,7 +20,7 @@ use oauth_store_core::{
 };
 
 use crate::document::{
-    Change, DriftError, Fault, MAX_DOCUMENT_BYTES, Parsed, ResolvedStore, Resolutions, Slot,
+    Change, DriftError, Fault, MAX_DOCUMENT_BYTES, Parsed, Resolutions, ResolvedStore, Slot,
     WireEntry, WireObservation,
 };
 
@@ -31,12 +32,21 @@ pub const STORE_RESOLUTION_CHANGED: &str = "mcp.oauth.store_resolution_changed";
 /// always File -> keyring on `auto_save_keyring`.
 pub const STORE_MIGRATED: &str = "mcp.oauth.store_migrated";
 
+/// An observation identical to the key's last one (mode, backend, store and reason)
+/// rewrites the document only when the last one is older than this (1 hour): a
+/// repeated resolution then costs one lock-free read instead of a locked, fsynced
+/// write, and `observed_at` is the last observation to within this interval.
+pub const UNCHANGED_REWRITE_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// What [`DriftSidecar::record`] did. Callers may ignore it: recording is best effort.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RecordOutcome {
-    /// Written; nothing to report (a first observation, or the same resolution again).
+    /// Written; nothing to report (a first observation, or the same store again).
     Recorded,
+    /// Identical to the key's last observation, made within
+    /// [`UNCHANGED_REWRITE_INTERVAL`]: nothing written, nothing to report.
+    Unchanged,
     /// Written, and drift was logged at warn and counted.
     Drift {
         /// Where the key resolved last time.
@@ -129,7 +139,9 @@ impl DriftSidecar {
     /// [`STORE_RESOLUTION_CHANGED`] counted), unless File -> keyring on
     /// `auto_save_keyring`, a migration (info, and [`STORE_MIGRATED`] counted). An
     /// explicit mode, or a change of mode or backend, is a baseline reset (debug,
-    /// nothing counted). `StoreKind::Secrets` is written as `keyring`.
+    /// nothing counted). `StoreKind::Secrets` is written as `keyring`. An observation
+    /// identical to the last one within [`UNCHANGED_REWRITE_INTERVAL`] is checked
+    /// without the lock and not written.
     pub fn record(
         &self,
         key: &StoreKey,
@@ -138,7 +150,18 @@ impl DriftSidecar {
         resolved: StoreKind,
         reason: ResolutionReason,
     ) -> RecordOutcome {
-        let outcome = match self.record_locked(key, mode, backend, resolved.into(), reason) {
+        let observed = WireObservation {
+            store_mode: mode,
+            keyring_backend: backend,
+            resolved_store: resolved.into(),
+            reason: Some(reason),
+            observed_at: Some(self.clock.now_ms()),
+            extra: BTreeMap::new(),
+        };
+        if self.unchanged_without_lock(key, &observed) {
+            return RecordOutcome::Unchanged;
+        }
+        let outcome = match self.record_locked(key, &observed) {
             Ok(outcome) => outcome,
             Err(reason) => return RecordOutcome::Skipped { reason },
         };
@@ -162,26 +185,44 @@ impl DriftSidecar {
             .map_err(|fault| fault.into_error(self.document.clone()))
     }
 
+    /// Whether the document already holds `observed` for `key`, recently enough. Any
+    /// fault answers no: the locked path reports it.
+    fn unchanged_without_lock(&self, key: &StoreKey, observed: &WireObservation) -> bool {
+        let Ok(Some(document)) = read_document(&self.document, MAX_DOCUMENT_BYTES) else {
+            return false;
+        };
+        let Ok(parsed) = Parsed::parse(&document.bytes) else {
+            return false;
+        };
+        matches!(
+            parsed.resolutions.get(key.as_str()),
+            Some(Slot::Entry(last)) if unchanged(last, observed)
+        )
+    }
+
     /// The read-classify-write under the sidecar lock; logs its own skips.
     fn record_locked(
         &self,
         key: &StoreKey,
-        mode: StoreMode,
-        backend: KeyringBackend,
-        resolved: ResolvedStore,
-        reason: ResolutionReason,
+        observed: &WireObservation,
     ) -> Result<RecordOutcome, SkipReason> {
         let path = self.document.display();
         // A scope of its own: the sidecar ranks last, so whatever locks the caller
         // holds, this never violates the order, and it excludes other recorders.
         let scope = LockScope::new();
-        let _guard = match self.locks.acquire(&scope, &LockTarget::Sidecar, SIDECAR_TIMEOUT) {
+        let _guard = match self
+            .locks
+            .acquire(&scope, &LockTarget::Sidecar, SIDECAR_TIMEOUT)
+        {
             Ok(guard) => guard,
             Err(oauth_lock::Error::Timeout {
                 waited, holder_pid, ..
             }) => {
                 tracing::debug!(
-                    key = %key, path = %path, waited_ms = waited.as_millis() as u64, holder_pid,
+                    key = %key,
+                    path = %path,
+                    waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                    holder_pid,
                     "drift sidecar: lock busy; observation skipped"
                 );
                 return Err(SkipReason::LockBusy);
@@ -216,14 +257,6 @@ impl DriftSidecar {
             }
         };
 
-        let observed = WireObservation {
-            store_mode: mode,
-            keyring_backend: backend,
-            resolved_store: resolved,
-            reason: Some(reason),
-            observed_at: Some(self.clock.now_ms()),
-            extra: BTreeMap::new(),
-        };
         let last = match parsed.resolutions.get(key.as_str()) {
             Some(Slot::Entry(entry)) => Some(entry),
             Some(Slot::Unreadable(_, detail)) => {
@@ -232,6 +265,10 @@ impl DriftSidecar {
             }
             None => None,
         };
+        if last.is_some_and(|last| unchanged(last, observed)) {
+            // Another process wrote the same observation since the lock-free check.
+            return Ok(RecordOutcome::Unchanged);
+        }
         let (entry, outcome) = next_entry(last, observed);
         parsed
             .resolutions
@@ -291,7 +328,7 @@ impl DriftSidecar {
                     "drift sidecar: new baseline (explicit mode, or mode or keyring backend changed)"
                 );
             }
-            RecordOutcome::Recorded | RecordOutcome::Skipped { .. } => {}
+            RecordOutcome::Recorded | RecordOutcome::Unchanged | RecordOutcome::Skipped { .. } => {}
         }
     }
 
@@ -300,12 +337,28 @@ impl DriftSidecar {
     }
 }
 
+/// Whether `observed` repeats `last` (mode, backend, store, reason) and `last` was
+/// made within [`UNCHANGED_REWRITE_INTERVAL`]. A `last` from the future (a clock set
+/// back) is rewritten, so a wrong time does not stick.
+fn unchanged(last: &WireEntry, observed: &WireObservation) -> bool {
+    let interval = u64::try_from(UNCHANGED_REWRITE_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+    let recent = match (last.observed_at, observed.observed_at) {
+        (Some(then), Some(now)) => then <= now && now - then < interval,
+        _ => false,
+    };
+    recent
+        && last.store_mode == observed.store_mode
+        && last.keyring_backend == observed.keyring_backend
+        && last.resolved_store == observed.resolved_store
+        && last.reason == observed.reason
+}
+
 /// The key's next entry and what the change was (DESIGN.md "Drift sidecar").
 ///
 /// `previous` moves to the replaced observation whenever mode, backend or store
 /// differ, so it always names the last observation that differed; otherwise the old
 /// `previous` and `change` are kept.
-fn next_entry(last: Option<&WireEntry>, observed: WireObservation) -> (WireEntry, RecordOutcome) {
+fn next_entry(last: Option<&WireEntry>, observed: &WireObservation) -> (WireEntry, RecordOutcome) {
     let mut entry = WireEntry {
         store_mode: observed.store_mode,
         keyring_backend: observed.keyring_backend,

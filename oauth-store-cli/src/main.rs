@@ -75,14 +75,27 @@ fn main() -> ExitCode {
 
 /// `RUST_LOG` drives tracing on stderr; without it (or when it does not parse) nothing is
 /// logged and only the command's own errors are printed.
+///
+/// The HTTP client's own debug and trace records are never shown, whatever `RUST_LOG`
+/// says: at trace level ureq dumps every request and answer byte by byte (the client
+/// secret in the Authorization header, the tokens in the body). The facade logs each
+/// request's host and outcome at debug level instead.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::filter::{FilterExt, filter_fn};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("off"));
+    let no_wire_dumps = filter_fn(|meta| {
+        let http_client = meta.target().starts_with("ureq") || meta.target().starts_with("oauth2");
+        !(http_client && *meta.level() > tracing::Level::INFO)
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_filter(filter.and(no_wire_dumps));
+    let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
 /// A person never stares at a silent hang: after about 1 s of waiting for a lock, say

@@ -18,11 +18,31 @@ fn traced(home: &Home, args: &[&str], stdin: Option<&str>) -> Run {
     finish(cmd, stdin)
 }
 
+/// The client's HTTP Basic credential (RFC 6749 section 2.3.1), as it would appear in a
+/// logged Authorization header.
+fn basic_credential() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = b"cli-test:SNTL-client-secret";
+    let mut out = String::new();
+    for chunk in input.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+    // Unpadded, and without its last character (which depends on what follows): a prefix
+    // is enough to spot it.
+    out.pop();
+    out
+}
+
 /// Asserts no sentinel in the output of a command other than `token`.
 #[track_caller]
 fn clean(run: &Run, what: &str) {
     assert!(!run.stdout.contains(SENTINEL), "{what}: a token value on stdout:\n{}", run.stdout);
     assert!(!run.stderr.contains(SENTINEL), "{what}: a token value on stderr:\n{}", run.stderr);
+    let basic = basic_credential();
+    assert!(!run.stderr.contains(&basic), "{what}: the client secret (HTTP Basic) on stderr:\n{}", run.stderr);
 }
 
 /// Asserts `token` printed exactly one token (a sentinel value) on stdout and none on stderr.
@@ -31,7 +51,14 @@ fn only_the_token(run: &Run, what: &str) -> String {
     let token = run.stdout.strip_suffix('\n').unwrap_or_else(|| panic!("{what}: {:?}", run.stdout));
     assert!(token.starts_with(SENTINEL) && !token.contains('\n'), "{what}: {:?}", run.stdout);
     assert!(!run.stderr.contains(SENTINEL), "{what}: a token value on stderr:\n{}", run.stderr);
+    assert!(!run.stderr.contains(&basic_credential()), "{what}: the client secret on stderr:\n{}", run.stderr);
     token.to_owned()
+}
+
+#[test]
+fn the_basic_credential_is_what_a_wire_dump_shows() {
+    // The dump that prompted the filter showed "Y2xpLXRlc3Q6U05UTC1jbGllbnQtc2VjcmV0".
+    assert!("Y2xpLXRlc3Q6U05UTC1jbGllbnQtc2VjcmV0".starts_with(&basic_credential()));
 }
 
 #[test]

@@ -36,6 +36,12 @@ pub enum FileWarning {
         /// The temp file.
         path: PathBuf,
     },
+    /// A copy kept by [`FileStore::repair`]; it may hold tokens, and can be deleted once
+    /// nothing more is wanted from it.
+    QuarantinedCopy {
+        /// The copy (`<document>.corrupt-<ms since the Unix epoch>`).
+        path: PathBuf,
+    },
     /// The home is on a network file system, where the store lock does not exclude
     /// two users of the store within one process.
     NetworkFilesystem {
@@ -68,6 +74,11 @@ impl fmt::Display for FileWarning {
                 "{}: left by an interrupted save; the next save replaces it",
                 path.display()
             ),
+            FileWarning::QuarantinedCopy { path } => write!(
+                f,
+                "{}: a copy of a document that did not parse, kept by repair; it may hold tokens",
+                path.display()
+            ),
             FileWarning::NetworkFilesystem { path, fs_type } => write!(
                 f,
                 "{}: on a network file system ({fs_type}); locks do not exclude within one process there",
@@ -78,16 +89,14 @@ impl fmt::Display for FileWarning {
 }
 
 impl FileStore {
-    /// Looks at the document, its temp file, the lock directory and the store lock file,
-    /// and reports what a person should know (for `doctor`). Changes nothing, and takes
+    /// Looks at the document, its temp file, copies kept by repair, the lock directory and
+    /// the store lock file, and reports what a person should know (for `doctor`). Changes nothing, and takes
     /// the store lock only for an instant, without waiting, to tell a leftover temp file
     /// from one a save is writing.
     pub fn check(&self) -> Vec<FileWarning> {
         let mut warnings = Vec::new();
         let current = atomic::current_uid();
-        let store_lock = self
-            .locks
-            .lock_path(&LockTarget::Store(StoreLock::File));
+        let store_lock = self.locks.lock_path(&LockTarget::Store(StoreLock::File));
         let files = [
             (self.path.as_path(), false),
             (self.locks.path(), true),
@@ -109,6 +118,23 @@ impl FileStore {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
+        let prefix = self
+            .path
+            .file_name()
+            .map(|n| format!("{}.corrupt-", n.to_string_lossy()));
+        if let (Some(prefix), Ok(entries)) = (prefix, std::fs::read_dir(dir)) {
+            let mut copies: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path())
+                .collect();
+            copies.sort();
+            warnings.extend(
+                copies
+                    .into_iter()
+                    .map(|path| FileWarning::QuarantinedCopy { path }),
+            );
+        }
         if atomic::is_network_filesystem(dir) {
             warnings.push(FileWarning::NetworkFilesystem {
                 path: dir.to_owned(),

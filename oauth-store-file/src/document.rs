@@ -69,7 +69,11 @@ impl<'a> Document<'a> {
     /// Sets `key`'s entry to `raw` in place (its last occurrence; earlier ones are
     /// removed), or appends it at the end.
     pub(crate) fn set(&mut self, key: &str, raw: String) {
-        let mut found = self.entries.iter().enumerate().filter(|(_, e)| e.key == key);
+        let mut found = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.key == key);
         let Some((first, _)) = found.next() else {
             self.entries.push(Entry {
                 key: Cow::Owned(key.to_owned()),
@@ -77,7 +81,7 @@ impl<'a> Document<'a> {
             });
             return;
         };
-        let last = found.last().map_or(first, |(i, _)| i);
+        let last = found.next_back().map_or(first, |(i, _)| i);
         self.entries[last].raw = Cow::Owned(raw);
         if last != first {
             let mut index = 0;
@@ -161,7 +165,9 @@ fn entry_reason(raw: &str, error: &serde_json::Error) -> String {
     // The record's own messages name fields only ("field `x`: expected ...", "missing
     // field `x`"); anything else is described by category and position.
     let text = error.to_string();
-    let text = text.rsplit_once(" at line ").map_or(text.as_str(), |(m, _)| m);
+    let text = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(m, _)| m);
     if text.starts_with("field `") || text.starts_with("missing field `") {
         text.to_owned()
     } else {

@@ -37,7 +37,7 @@
 //! assert_eq!(store.load(&key)?.map(|c| c.server_name), Some("notion".to_owned()));
 //! assert!(store.delete(&key)?);
 //! assert!(!store.path().exists(), "the last entry gone, the document is removed");
-//! # Ok::<(), oauth_store_core::StoreError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Duplicate keys
@@ -50,19 +50,25 @@
 //! - The store lock is a `flock`; on NFS it is emulated with POSIX locks, which do not
 //!   exclude two users of the store within one process (two processes still exclude
 //!   each other). [`FileStore::check`] reports such a home.
-//! - The Codex CLI writes the document in place (no temp file, no lock of ours), so a
-//!   reader could see it half-written: the codex layout sets
-//!   [`FileStore::with_locked_reads`], and a half-written document is still possible if
-//!   that CLI writes while we read. Its saves do not take our lock either, so a save of
-//!   ours and one of the Codex CLI can still lose one another's update.
+//! - The Codex CLI writes the document in place (no temp file), so a reader could see it
+//!   half-written: the codex layout sets [`FileStore::with_locked_reads`]. That helps
+//!   only as far as that CLI takes the same lock; its own saves are outside this
+//!   crate's reach.
+//! - A process whose uid is not the document's owner (root included) is refused, for
+//!   load and save ([`StoreError::ForeignOwner`](oauth_store_core::StoreError::ForeignOwner)):
+//!   a save under sudo would otherwise leave a document the user cannot read. A
+//!   container running as root over a user's mounted home meets this too: run it as
+//!   the owner's uid.
 //! - Documents over the size cap (64 MiB by default) are refused, never read, replaced
 //!   or repaired.
 //! - An empty (or whitespace-only) file is read as an empty document, since replacing it
 //!   loses nothing.
-//! - Every save rewrites the whole document, so its cost grows with the number of
-//!   entries (a few ms at 10,000 entries).
-//! - Keys are written back unescaped-then-escaped by serde_json: an entry's key text may
-//!   change its escaping (never its value); record texts are kept byte-exact.
+//! - Every save rereads, validates and rewrites the whole document, so its cost grows
+//!   with the number of entries: about the raw durable write of the same bytes up to
+//!   1,000 entries, about twice it at 10,000 (a 4.8 MB document), as
+//!   `cargo bench -p oauth-store-file --bench file` shows.
+//! - An entry's key is written back in serde_json's escaping: the same key, perhaps
+//!   spelled differently (`\u00e9` becomes `é`). Record texts are kept byte-exact.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

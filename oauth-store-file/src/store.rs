@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use oauth_lock::{LockDir, LockGuard, LockScope, LockTarget, StoreLock, atomic};
-use oauth_store_core::{Credential, CredentialStore, ListedCredential, StoreError, StoreKey, StoreKind};
+use oauth_store_core::{
+    Credential, CredentialStore, ListedCredential, StoreError, StoreKey, StoreKind,
+};
 
 use crate::document::{self, Document};
 

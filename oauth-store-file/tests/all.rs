@@ -20,12 +20,16 @@ pub(crate) const CODEX_DOCUMENT: &str = include_str!("data/codex-home/.credentia
 
 /// A record for server `name` with access token `token`.
 pub(crate) fn record(name: &str, token: &str) -> Credential {
-    Credential::builder(name, format!("https://{name}.example/mcp"), token.to_owned().into())
-        .client_id(format!("client-{name}"))
-        .refresh_token(format!("rt-{token}").into())
-        .scopes(["read"])
-        .expires_at(1_893_456_000_000)
-        .build()
+    Credential::builder(
+        name,
+        format!("https://{name}.example/mcp"),
+        token.to_owned().into(),
+    )
+    .client_id(format!("client-{name}"))
+    .refresh_token(format!("rt-{token}").into())
+    .scopes(["read"])
+    .expires_at(1_893_456_000_000)
+    .build()
 }
 
 /// The store key of [`record`]'s server `name`.

@@ -24,7 +24,10 @@ fn loose_permissions_are_reported_for_the_document_and_the_lock_directory() -> T
     let store = store_in(home.path());
     store.save(&key("a"), &record("a", "at-a"))?;
     std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o644))?;
-    std::fs::set_permissions(store.lock_dir().path(), std::fs::Permissions::from_mode(0o755))?;
+    std::fs::set_permissions(
+        store.lock_dir().path(),
+        std::fs::Permissions::from_mode(0o755),
+    )?;
     let warnings = store.check();
     assert!(warnings.contains(&FileWarning::LoosePermissions {
         path: store.path().to_owned(),
@@ -46,7 +49,10 @@ fn a_leftover_temp_file_is_reported_only_while_no_save_runs() -> TestResult {
     let store = store_in(home.path());
     let temp = home.path().join(".credentials.json.tmp");
     std::fs::write(&temp, b"{")?;
-    assert_eq!(store.check(), [FileWarning::LeftoverTempFile { path: temp.clone() }]);
+    assert_eq!(
+        store.check(),
+        [FileWarning::LeftoverTempFile { path: temp.clone() }]
+    );
     let _writer = store.lock_dir().acquire(
         &LockScope::new(),
         &LockTarget::Store(StoreLock::File),
@@ -73,7 +79,11 @@ fn files_of_another_user_are_reported() -> TestResult {
         owner: 4242,
         current: 0
     }));
-    assert!(warnings.contains(&FileWarning::ForeignOwner { path: lock, owner: 4243, current: 0 }));
+    assert!(warnings.contains(&FileWarning::ForeignOwner {
+        path: lock,
+        owner: 4243,
+        current: 0
+    }));
     assert!(warnings.iter().any(|w| w.to_string().contains("sudo")));
     Ok(())
 }

@@ -32,6 +32,32 @@ pub(crate) fn spawn(role: &str, home: &Path, arg: &str, umask: Option<&str>) -> 
     cmd.spawn().expect("spawn child")
 }
 
+/// Spawns this test binary as a child running `role` as user `uid` (through `setpriv`;
+/// the caller is root), or `None` where `setpriv` is missing.
+pub(crate) fn spawn_as(uid: u32, role: &str, home: &Path) -> Option<Child> {
+    let exe = std::env::current_exe().expect("test binary path");
+    Command::new("setpriv")
+        .args([
+            format!("--reuid={uid}"),
+            format!("--regid={uid}"),
+            "--clear-groups".to_owned(),
+        ])
+        .arg(exe)
+        .args([
+            "child::child_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("OAUTH_STORE_FILE_CHILD", role)
+        .env("OAUTH_STORE_FILE_CHILD_HOME", home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .ok()
+}
+
 /// Reads child stdout lines until one ends with `line`; false at end of output.
 pub(crate) fn wait_for_line(out: &mut BufReader<ChildStdout>, line: &str) -> bool {
     let mut buf = String::new();
@@ -56,12 +82,14 @@ fn child_entry() {
     let Ok(role) = std::env::var("OAUTH_STORE_FILE_CHILD") else {
         return;
     };
-    let home = std::path::PathBuf::from(std::env::var("OAUTH_STORE_FILE_CHILD_HOME").expect("home"));
+    let home =
+        std::path::PathBuf::from(std::env::var("OAUTH_STORE_FILE_CHILD_HOME").expect("home"));
     let arg = std::env::var("OAUTH_STORE_FILE_CHILD_ARG").unwrap_or_default();
-    let store = store_in(&home);
+    let store = || store_in(&home);
     match role.as_str() {
         "save-distinct" => {
             // arg: "<prefix>,<count>"
+            let store = store();
             let (prefix, count) = arg.split_once(',').expect("prefix,count");
             let count: u32 = count.parse().expect("count");
             for i in 0..count {
@@ -74,8 +102,12 @@ fn child_entry() {
         }
         "model" => {
             // arg: "<process>,<steps>"
+            let store = store();
             let (process, steps) = arg.split_once(',').expect("process,steps");
-            for op in model_ops(process.parse().expect("process"), steps.parse().expect("steps")) {
+            for op in model_ops(
+                process.parse().expect("process"),
+                steps.parse().expect("steps"),
+            ) {
                 match op {
                     Op::Save { name, token } => store
                         .save(&crate::key(&name), &record(&name, &token))
@@ -90,6 +122,7 @@ fn child_entry() {
         "save-loop" => {
             // Saves new distinct keys until killed; a key is printed only once its save
             // returned Ok, so every printed key must be in the document.
+            let store = store();
             say("READY");
             for i in 0u64.. {
                 let name = format!("{arg}-{i}");
@@ -100,8 +133,32 @@ fn child_entry() {
                 say(&format!("SAVED {}", key.as_str()));
             }
         }
+        "foreign" => {
+            // The parent (root) owns the document and the lock file; report what a
+            // user's process sees.
+            let store = oauth_store_file::FileStore::new(
+                home.join(".credentials.json"),
+                oauth_lock::LockDir::open(home.join("mcp-oauth-locks")).expect("lock dir"),
+            );
+            let describe = |e: oauth_store_core::StoreError| match e {
+                oauth_store_core::StoreError::ForeignOwner {
+                    path,
+                    owner,
+                    current,
+                } => {
+                    format!("ForeignOwner {owner} {current} {}", path.display())
+                }
+                other => format!("other {other}"),
+            };
+            let load = store.load(&crate::key("a")).map(|_| ()).map_err(describe);
+            say(&format!("LOAD {}", load.err().unwrap_or_default()));
+            let save = store
+                .save(&crate::key("b"), &record("b", "at-b"))
+                .map_err(describe);
+            say(&format!("SAVE {}", save.err().unwrap_or_default()));
+        }
         "save-one" => {
-            store
+            store()
                 .save(&crate::key("umask"), &record("umask", "at-umask"))
                 .expect("save");
             say("DONE");

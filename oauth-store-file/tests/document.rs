@@ -27,14 +27,23 @@ fn the_codex_document_loads() -> TestResult {
         .expect("notion");
     assert_eq!(notion.server_url, "https://mcp.notion.com/mcp");
     assert_eq!(notion.client_id, "fixture-client-notion");
-    assert_eq!(notion.access_token.expose_secret(), "fixture-access-token-notion");
     assert_eq!(
-        notion.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()),
+        notion.access_token.expose_secret(),
+        "fixture-access-token-notion"
+    );
+    assert_eq!(
+        notion
+            .refresh_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned()),
         Some("fixture-refresh-token-notion".to_owned())
     );
     assert_eq!(notion.expires_at, Some(1_893_456_000_000));
     assert_eq!(notion.scopes, ["read", "write"]);
-    assert_eq!(notion.issuer.as_deref(), Some("https://auth.notion.example"));
+    assert_eq!(
+        notion.issuer.as_deref(),
+        Some("https://auth.notion.example")
+    );
     assert_eq!(notion.store_key().as_str(), "notion|eac663db915250e7");
 
     let linear = store
@@ -45,19 +54,29 @@ fn the_codex_document_loads() -> TestResult {
     let local = store
         .load(&StoreKey::from_raw("name with space|88e5fde71953b744"))?
         .expect("local");
-    let extra: Vec<_> = local.extra.iter().map(|(n, v)| (n.as_str(), v.get())).collect();
+    let extra: Vec<_> = local
+        .extra
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.get()))
+        .collect();
     assert_eq!(
         extra,
         [
             ("executor_owned", "true"),
-            ("x_field_from_a_newer_writer", r#"{"nested":[1,2,3],"flag":false}"#)
+            (
+                "x_field_from_a_newer_writer",
+                r#"{"nested":[1,2,3],"flag":false}"#
+            )
         ]
     );
     let listed = store.list()?;
     assert_eq!(listed.len(), 3);
     assert!(listed.iter().all(|l| l.credential.is_ok()));
     for l in &listed {
-        assert_eq!(l.credential.as_ref().map(|c| c.store_key()).ok(), Some(l.key.clone()));
+        assert_eq!(
+            l.credential.as_ref().map(|c| c.store_key()).ok(),
+            Some(l.key.clone())
+        );
     }
     Ok(())
 }
@@ -71,7 +90,11 @@ fn a_save_for_another_key_keeps_the_codex_entries_byte_exact() -> TestResult {
     let unclosed = &CODEX_DOCUMENT[..CODEX_DOCUMENT.len() - 1];
     assert_eq!(
         text,
-        format!("{unclosed},\"{}\":{}}}", key("new"), serde_json::to_string(&c)?)
+        format!(
+            "{unclosed},\"{}\":{}}}",
+            key("new"),
+            serde_json::to_string(&c)?
+        )
     );
     assert!(text.contains(r#""expires_at":null,"refresh_token":null,"scopes":[]"#));
     assert!(text.contains(
@@ -104,7 +127,11 @@ fn a_pretty_printed_document_from_another_writer_keeps_its_entries_exact() -> Te
     let raw_before = raw_entries(pretty.as_bytes())?;
     let raw_after = raw_entries(after.as_bytes())?;
     for (k, v) in &raw_before {
-        assert_eq!(raw_after.get(k), Some(v), "{k} kept byte-exact, whitespace included");
+        assert_eq!(
+            raw_after.get(k),
+            Some(v),
+            "{k} kept byte-exact, whitespace included"
+        );
     }
     Ok(())
 }
@@ -116,22 +143,33 @@ fn escaped_keys_are_found_by_their_value() -> TestResult {
     let entry = r#"{"server_name":"caf\u00e9","server_url":"https://x","access_token":"t"}"#;
     std::fs::write(store.path(), format!(r#"{{"caf\u00e9 \"q\"|1":{entry}}}"#))?;
     let k = StoreKey::from_raw("café \"q\"|1");
-    assert_eq!(store.load(&k)?.map(|c| c.server_name), Some("café".to_owned()));
+    assert_eq!(
+        store.load(&k)?.map(|c| c.server_name),
+        Some("café".to_owned())
+    );
     store.save(&key("b"), &record("b", "at-b"))?;
     assert_eq!(store.load(&k)?.map(|c| token_of(&c)), Some("t".to_owned()));
-    assert!(std::fs::read_to_string(store.path())?.contains(entry), "the record text is kept");
+    assert!(
+        std::fs::read_to_string(store.path())?.contains(entry),
+        "the record text is kept"
+    );
     Ok(())
 }
 
 /// The document's entries as raw texts, the last occurrence of each key winning.
 fn raw_entries(bytes: &[u8]) -> Result<BTreeMap<String, String>, serde_json::Error> {
     let map: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(bytes)?;
-    Ok(map.into_iter().map(|(k, v)| (k, v.get().to_owned())).collect())
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| (k, v.get().to_owned()))
+        .collect())
 }
 
 /// Whether `bytes` parse as a whole, by serde_json alone (empty counts as a document).
 fn parses_as_a_whole(bytes: &[u8]) -> bool {
-    bytes.iter().all(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+    bytes
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
         || serde_json::from_slice::<BTreeMap<String, Box<RawValue>>>(bytes).is_ok()
 }
 
@@ -144,7 +182,10 @@ fn exercise(store: &FileStore, bytes: &[u8]) -> Result<(), TestCaseError> {
     for k in ["notion|eac663db915250e7", "a|1", "", "\u{0}"] {
         let loaded = store.load(&StoreKey::from_raw(k));
         if !whole {
-            prop_assert!(matches!(loaded, Err(StoreError::CorruptDocument { .. })), "{loaded:?}");
+            prop_assert!(
+                matches!(loaded, Err(StoreError::CorruptDocument { .. })),
+                "{loaded:?}"
+            );
         }
     }
     let listed = store.list();
@@ -164,15 +205,24 @@ fn exercise(store: &FileStore, bytes: &[u8]) -> Result<(), TestCaseError> {
         }
         prop_assert!(store.load(&new_key).is_ok_and(|c| c.is_some()));
     } else {
-        prop_assert!(matches!(saved, Err(StoreError::CorruptDocument { .. })), "{saved:?}");
+        prop_assert!(
+            matches!(saved, Err(StoreError::CorruptDocument { .. })),
+            "{saved:?}"
+        );
         prop_assert_eq!(&after[..], bytes, "a corrupt document is never replaced");
         let deleted = store.delete(&new_key);
         prop_assert!(deleted.is_err());
-        let report = store.repair().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let report = store
+            .repair()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(report.quarantined.is_some());
         let q = std::fs::read(report.quarantined.as_ref().expect("checked"))
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
-        prop_assert_eq!(&q[..], bytes, "the quarantined copy is the document as it was");
+        prop_assert_eq!(
+            &q[..],
+            bytes,
+            "the quarantined copy is the document as it was"
+        );
         prop_assert!(store.list().is_ok(), "after repair the document parses");
     }
     Ok(())
@@ -191,7 +241,13 @@ enum Mutation {
 fn mutate(doc: &[u8], mutations: &[Mutation]) -> Vec<u8> {
     let mut bytes = doc.to_vec();
     for m in mutations {
-        let at = |i: usize| if bytes.is_empty() { 0 } else { i % (bytes.len() + 1) };
+        let at = |i: usize| {
+            if bytes.is_empty() {
+                0
+            } else {
+                i % (bytes.len() + 1)
+            }
+        };
         match m {
             Mutation::Truncate(i) => {
                 let i = at(*i);
@@ -233,8 +289,8 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
         Just(serde_json::Value::Null),
         any::<bool>().prop_map(serde_json::Value::Bool),
-        any::<i64>().prop_map(|n| serde_json::Value::from(n)),
-        any::<u64>().prop_map(|n| serde_json::Value::from(n)),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<u64>().prop_map(serde_json::Value::from),
         "\\PC{0,12}".prop_map(serde_json::Value::String),
     ];
     leaf.prop_recursive(3, 16, 4, |inner| {
@@ -270,38 +326,46 @@ fn credential() -> impl Strategy<Value = Credential> {
             prop::collection::btree_map("x_[a-z_]{0,8}", json_value(), 0..4),
         ),
     )
-        .prop_map(|((name, url, client, access), (refresh, secret, auth, issuer, endpoint, token_type), (scopes, expires, updated, extra))| {
-            let mut b = Credential::builder(name, url, access.into()).client_id(client).scopes(scopes);
-            if let Some(t) = refresh {
-                b = b.refresh_token(t.into());
-            }
-            if let Some(s) = secret {
-                b = b.client_secret(s.into());
-            }
-            if let Some(a) = auth {
-                b = b.token_endpoint_auth_method(a);
-            }
-            if let Some(i) = issuer {
-                b = b.issuer(i);
-            }
-            if let Some(e) = endpoint {
-                b = b.token_endpoint(e);
-            }
-            if let Some(t) = token_type {
-                b = b.token_type(t);
-            }
-            if let Some(e) = expires {
-                b = b.expires_at(e);
-            }
-            if let Some(u) = updated {
-                b = b.updated_at(u);
-            }
-            for (name, value) in extra {
-                let raw = RawValue::from_string(value.to_string()).expect("valid JSON");
-                b = b.extra(name, raw);
-            }
-            b.build()
-        })
+        .prop_map(
+            |(
+                (name, url, client, access),
+                (refresh, secret, auth, issuer, endpoint, token_type),
+                (scopes, expires, updated, extra),
+            )| {
+                let mut b = Credential::builder(name, url, access.into())
+                    .client_id(client)
+                    .scopes(scopes);
+                if let Some(t) = refresh {
+                    b = b.refresh_token(t.into());
+                }
+                if let Some(s) = secret {
+                    b = b.client_secret(s.into());
+                }
+                if let Some(a) = auth {
+                    b = b.token_endpoint_auth_method(a);
+                }
+                if let Some(i) = issuer {
+                    b = b.issuer(i);
+                }
+                if let Some(e) = endpoint {
+                    b = b.token_endpoint(e);
+                }
+                if let Some(t) = token_type {
+                    b = b.token_type(t);
+                }
+                if let Some(e) = expires {
+                    b = b.expires_at(e);
+                }
+                if let Some(u) = updated {
+                    b = b.updated_at(u);
+                }
+                for (name, value) in extra {
+                    let raw = RawValue::from_string(value.to_string()).expect("valid JSON");
+                    b = b.extra(name, raw);
+                }
+                b.build()
+            },
+        )
 }
 
 proptest! {

@@ -12,13 +12,19 @@ fn a_missing_or_healthy_document_is_left_alone() -> TestResult {
     let home = tempfile::tempdir()?;
     let store = store_in(home.path());
     let report = store.repair()?;
-    assert_eq!((report.quarantined, report.kept, report.dropped), (None, 0, 0));
+    assert_eq!(
+        (report.quarantined, report.kept, report.dropped),
+        (None, 0, 0)
+    );
 
     // Healthy as a whole, one bad entry: repair is for whole-document corruption.
     let text = CODEX_DOCUMENT.replace(r#""scopes":[]"#, r#""scopes":7"#);
     std::fs::write(store.path(), &text)?;
     let report = store.repair()?;
-    assert_eq!((report.quarantined, report.kept, report.dropped), (None, 3, 0));
+    assert_eq!(
+        (report.quarantined, report.kept, report.dropped),
+        (None, 3, 0)
+    );
     assert_eq!(std::fs::read_to_string(store.path())?, text);
     Ok(())
 }
@@ -32,7 +38,10 @@ fn a_truncated_document_keeps_every_complete_entry_before_the_cut() -> TestResul
     let home = tempfile::tempdir()?;
     let store = store_in(home.path());
     // Cut inside the third entry.
-    let cut = CODEX_DOCUMENT.find("\"name with space").expect("third entry") + 40;
+    let cut = CODEX_DOCUMENT
+        .find("\"name with space")
+        .expect("third entry")
+        + 40;
     let truncated = &CODEX_DOCUMENT[..cut];
     std::fs::write(store.path(), truncated)?;
     assert!(store.save(&key("x"), &record("x", "at-x")).is_err());
@@ -40,20 +49,35 @@ fn a_truncated_document_keeps_every_complete_entry_before_the_cut() -> TestResul
     let report = store.repair()?;
     assert_eq!((report.kept, report.dropped), (2, 0));
     let q = quarantined(&report);
-    assert_eq!(std::fs::read_to_string(&q)?, truncated, "the quarantined copy is exact");
+    assert_eq!(
+        std::fs::read_to_string(&q)?,
+        truncated,
+        "the quarantined copy is exact"
+    );
     assert_eq!(std::fs::metadata(&q)?.permissions().mode() & 0o777, 0o600);
     let name = q.file_name().expect("name").to_string_lossy().into_owned();
-    let ms: u128 = name.strip_prefix(".credentials.json.corrupt-").expect("prefix").parse()?;
+    let ms: u128 = name
+        .strip_prefix(".credentials.json.corrupt-")
+        .expect("prefix")
+        .parse()?;
     assert!(ms > 1_600_000_000_000, "ms since the Unix epoch: {ms}");
 
     let keys: Vec<_> = store.list()?.into_iter().map(|l| l.key).collect();
     assert_eq!(
         keys,
-        [StoreKey::from_raw("notion|eac663db915250e7"), StoreKey::from_raw("linear|47ba737bac765ed4")]
+        [
+            StoreKey::from_raw("notion|eac663db915250e7"),
+            StoreKey::from_raw("linear|47ba737bac765ed4")
+        ]
     );
     // Entries before the cut are byte-exact, and saves work again.
-    let end = CODEX_DOCUMENT.find(",\"name with space").expect("third entry");
-    assert_eq!(std::fs::read_to_string(store.path())?, format!("{}}}", &CODEX_DOCUMENT[..end]));
+    let end = CODEX_DOCUMENT
+        .find(",\"name with space")
+        .expect("third entry");
+    assert_eq!(
+        std::fs::read_to_string(store.path())?,
+        format!("{}}}", &CODEX_DOCUMENT[..end])
+    );
     store.save(&key("x"), &record("x", "at-x"))?;
     assert_eq!(store.list()?.len(), 3);
     Ok(())
@@ -85,7 +109,11 @@ fn entries_whose_record_does_not_parse_stay_only_in_the_quarantined_copy() -> Te
     let report = store.repair()?;
     assert_eq!((report.kept, report.dropped), (1, 1));
     assert_eq!(std::fs::read_to_string(quarantined(&report))?, text);
-    let keys: Vec<_> = store.list()?.into_iter().map(|l| l.key.as_str().to_owned()).collect();
+    let keys: Vec<_> = store
+        .list()?
+        .into_iter()
+        .map(|l| l.key.as_str().to_owned())
+        .collect();
     assert_eq!(keys, ["good|2"]);
     Ok(())
 }
@@ -107,5 +135,14 @@ fn nothing_to_keep_removes_the_document() -> TestResult {
         .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
         .count();
     assert_eq!(quarantines, 3, "repairs within one ms get distinct names");
+    let reported = store
+        .check()
+        .into_iter()
+        .filter(|w| matches!(w, oauth_store_file::FileWarning::QuarantinedCopy { .. }))
+        .count();
+    assert_eq!(
+        reported, 3,
+        "check reports the copies: they may hold tokens"
+    );
     Ok(())
 }

@@ -13,7 +13,11 @@ use oauth_store_file::{DEFAULT_SIZE_CAP, FileStore};
 use crate::{TestResult, key, record, store_in, token_of};
 
 fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 #[test]
@@ -27,7 +31,10 @@ fn save_load_delete_and_the_last_delete_removes_the_document() -> TestResult {
 
     store.save(&key("a"), &record("a", "at-a"))?;
     store.save(&key("b"), &record("b", "at-b"))?;
-    assert_eq!(store.load(&key("a"))?.map(|c| token_of(&c)), Some("at-a".into()));
+    assert_eq!(
+        store.load(&key("a"))?.map(|c| token_of(&c)),
+        Some("at-a".into())
+    );
     let listed: Vec<_> = store.list()?.into_iter().map(|l| l.key).collect();
     assert_eq!(listed, vec![key("a"), key("b")], "document order");
     assert_eq!(mode(store.path()), 0o600);
@@ -35,7 +42,10 @@ fn save_load_delete_and_the_last_delete_removes_the_document() -> TestResult {
     store.save(&key("a"), &record("a", "at-a2"))?;
     let listed: Vec<_> = store.list()?.into_iter().map(|l| l.key).collect();
     assert_eq!(listed, vec![key("a"), key("b")], "a save replaces in place");
-    assert_eq!(store.load(&key("a"))?.map(|c| token_of(&c)), Some("at-a2".into()));
+    assert_eq!(
+        store.load(&key("a"))?.map(|c| token_of(&c)),
+        Some("at-a2".into())
+    );
 
     assert!(store.delete(&key("a"))?);
     assert!(!store.delete(&key("a"))?);
@@ -69,7 +79,10 @@ fn a_shorter_token_over_a_longer_one_leaves_no_tail() -> TestResult {
     let bytes = std::fs::read(store.path())?;
     serde_json::from_slice::<serde_json::Value>(&bytes)?;
     assert!(!String::from_utf8(bytes)?.contains("LLL"));
-    assert_eq!(store.load(&key("a"))?.map(|c| token_of(&c)), Some("short".into()));
+    assert_eq!(
+        store.load(&key("a"))?.map(|c| token_of(&c)),
+        Some("short".into())
+    );
     Ok(())
 }
 
@@ -107,7 +120,10 @@ fn a_bad_entry_is_an_error_for_its_key_alone_and_is_written_back_unchanged() -> 
     let c = oauth_store_core::StoreKey::from_raw("c|3");
 
     assert_eq!(store.load(&a)?.map(|c| token_of(&c)), Some("at-a".into()));
-    for (k, expected) in [(&b, "field `access_token`"), (&c, "expected a JSON object, found a string")] {
+    for (k, expected) in [
+        (&b, "field `access_token`"),
+        (&c, "expected a JSON object, found a string"),
+    ] {
         let err = store.load(k).expect_err("a bad entry");
         assert!(err.is_entry_error(), "{err:?}");
         match &err {
@@ -119,7 +135,10 @@ fn a_bad_entry_is_an_error_for_its_key_alone_and_is_written_back_unchanged() -> 
             other => panic!("expected CorruptEntry, got {other:?}"),
         }
         let shown = format!("{err} {err:?}");
-        assert!(!shown.contains("SECRET") && !shown.contains("12345"), "{shown}");
+        assert!(
+            !shown.contains("SECRET") && !shown.contains("12345"),
+            "{shown}"
+        );
         assert!(shown.contains(".credentials.json"), "{shown}");
     }
     let listed = store.list()?;
@@ -130,7 +149,9 @@ fn a_bad_entry_is_an_error_for_its_key_alone_and_is_written_back_unchanged() -> 
     // Saving another key keeps both bad entries byte-exact.
     store.save(&key("d"), &record("d", "at-d"))?;
     let text = std::fs::read_to_string(store.path())?;
-    assert!(text.starts_with(&document_with_bad_entries()[..document_with_bad_entries().len() - 1]));
+    assert!(
+        text.starts_with(&document_with_bad_entries()[..document_with_bad_entries().len() - 1])
+    );
     // A save for the bad key itself replaces it.
     store.save(&b, &record("b", "at-b"))?;
     assert_eq!(store.load(&b)?.map(|c| token_of(&c)), Some("at-b".into()));
@@ -142,24 +163,34 @@ fn a_bad_entry_is_an_error_for_its_key_alone_and_is_written_back_unchanged() -> 
 
 /// Asserts that load, list, save and delete all fail as `check` says, naming the file,
 /// and that the file's bytes did not change.
-fn assert_refused_everywhere(
-    store: &FileStore,
-    check: impl Fn(&StoreError) -> bool,
-) -> TestResult {
-    let before = std::fs::read(store.path()).ok();
+fn assert_refused_everywhere(store: &FileStore, check: impl Fn(&StoreError) -> bool) -> TestResult {
+    // Reading a FIFO would block: only regular files are compared.
+    let contents = || {
+        std::fs::symlink_metadata(store.path())
+            .is_ok_and(|m| m.is_file())
+            .then(|| std::fs::read(store.path()).ok())
+            .flatten()
+    };
+    let before = contents();
     let started = Instant::now();
     let errors = [
         store.load(&key("a")).map(|_| ()).expect_err("load"),
         store.list().map(|_| ()).expect_err("list"),
-        store.save(&key("a"), &record("a", "at-a")).expect_err("save"),
+        store
+            .save(&key("a"), &record("a", "at-a"))
+            .expect_err("save"),
         store.delete(&key("a")).map(|_| ()).expect_err("delete"),
     ];
     assert!(started.elapsed() < Duration::from_secs(5), "never blocks");
     for err in &errors {
         assert!(check(err), "unexpected error {err:?}");
-        assert!(err.to_string().contains(&store.path().display().to_string()), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&store.path().display().to_string()),
+            "{err}"
+        );
     }
-    assert_eq!(std::fs::read(store.path()).ok(), before, "left untouched");
+    assert_eq!(contents(), before, "left untouched");
     Ok(())
 }
 
@@ -188,7 +219,10 @@ fn documents_that_do_not_parse_are_refused_and_never_replaced() -> TestResult {
         let err = store.load(&key("a")).expect_err(what);
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains("SECRET"), "{what}: {shown}");
-        assert!(shown.contains("repair"), "the error says how to fix it: {shown}");
+        assert!(
+            shown.contains("repair"),
+            "the error says how to fix it: {shown}"
+        );
     }
     Ok(())
 }
@@ -211,9 +245,10 @@ fn documents_over_the_size_cap_are_refused() -> TestResult {
     let store = store_in(home.path());
     // Sparse: the default 64 MiB cap is checked before anything is read.
     std::fs::File::create(store.path())?.set_len(DEFAULT_SIZE_CAP + 1)?;
-    assert_refused_everywhere(&store, |e| {
-        matches!(e, StoreError::TooLarge { size, cap, .. } if *size == DEFAULT_SIZE_CAP + 1 && *cap == DEFAULT_SIZE_CAP)
-    })?;
+    assert_refused_everywhere(
+        &store,
+        |e| matches!(e, StoreError::TooLarge { size, cap, .. } if *size == DEFAULT_SIZE_CAP + 1 && *cap == DEFAULT_SIZE_CAP),
+    )?;
 
     let small = store_in(home.path()).with_size_cap(600);
     std::fs::remove_file(small.path())?;
@@ -222,7 +257,10 @@ fn documents_over_the_size_cap_are_refused() -> TestResult {
     let err = small
         .save(&key("b"), &record("b", &"x".repeat(400)))
         .expect_err("the document would grow over the cap");
-    assert!(matches!(err, StoreError::TooLarge { cap: 600, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::TooLarge { cap: 600, .. }),
+        "{err:?}"
+    );
     assert_eq!(std::fs::read(small.path())?, before);
     Ok(())
 }
@@ -239,21 +277,27 @@ fn symlink_directory_fifo_and_socket_are_refused_without_blocking() -> TestResul
             "symlink" => std::os::unix::fs::symlink(&real, store.path())?,
             "directory" => std::fs::create_dir(store.path())?,
             "FIFO" => {
-                let status = std::process::Command::new("mkfifo").arg(store.path()).status()?;
+                let status = std::process::Command::new("mkfifo")
+                    .arg(store.path())
+                    .status()?;
                 assert!(status.success());
             }
             _ => _listener = std::os::unix::net::UnixListener::bind(store.path())?,
         }
-        assert_refused_everywhere(&store, |e| {
-            matches!(e, StoreError::NotARegularFile { what: w, .. } if *w == what)
-        })
+        assert_refused_everywhere(
+            &store,
+            |e| matches!(e, StoreError::NotARegularFile { what: w, .. } if *w == what),
+        )
         .map_err(|e| format!("{what}: {e}"))?;
         assert_eq!(
             std::fs::read_to_string(&real)?,
             format!(r#"{{"{}":{GOOD}}}"#, key("a")),
             "a symlink's target is never written"
         );
-        assert!(std::fs::symlink_metadata(store.path()).is_ok(), "{what} is left in place");
+        assert!(
+            std::fs::symlink_metadata(store.path()).is_ok(),
+            "{what} is left in place"
+        );
     }
     Ok(())
 }
@@ -266,7 +310,10 @@ fn an_unreadable_document_is_an_io_error_naming_it() -> TestResult {
         let locks = tempfile::tempdir()?;
         let store = FileStore::new("/proc/self/mem", LockDir::open(locks.path())?);
         let err = store.load(&key("a")).expect_err("EIO");
-        assert!(matches!(&err, StoreError::Io { path, .. } if path == Path::new("/proc/self/mem")), "{err:?}");
+        assert!(
+            matches!(&err, StoreError::Io { path, .. } if path == Path::new("/proc/self/mem")),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("/proc/self/mem"));
         return Ok(());
     }
@@ -318,7 +365,10 @@ fn looser_permissions_warn_on_load_and_are_tightened_by_the_next_save() -> TestR
     let loaded = captured.during(|| store.load(&key("a")))?;
     assert!(loaded.is_some(), "a loose document still loads");
     let text = captured.text();
-    assert!(text.contains("WARN") && text.contains(".credentials.json") && text.contains("0644"), "{text}");
+    assert!(
+        text.contains("WARN") && text.contains(".credentials.json") && text.contains("0644"),
+        "{text}"
+    );
     assert!(!text.contains("at-a"), "{text}");
     store.save(&key("b"), &record("b", "at-b"))?;
     assert_eq!(mode(store.path()), 0o600);
@@ -335,7 +385,14 @@ fn a_document_of_another_user_is_reported_on_load_and_save() -> TestResult {
     store.save(&key("a"), &record("a", "at-a"))?;
     std::os::unix::fs::chown(store.path(), Some(4242), None)?;
     assert_refused_everywhere(&store, |e| {
-        matches!(e, StoreError::ForeignOwner { owner: 4242, current: 0, .. })
+        matches!(
+            e,
+            StoreError::ForeignOwner {
+                owner: 4242,
+                current: 0,
+                ..
+            }
+        )
     })?;
     let err = store.load(&key("a")).expect_err("foreign");
     assert!(err.to_string().contains("sudo"), "{err}");
@@ -363,7 +420,9 @@ fn locked_reads_wait_for_the_store_lock_and_plain_reads_do_not() -> TestResult {
     for err in [
         locked.load(&key("a")).map(|_| ()).expect_err("load waits"),
         locked.list().map(|_| ()).expect_err("list waits"),
-        locked.save(&key("b"), &record("b", "at-b")).expect_err("save waits"),
+        locked
+            .save(&key("b"), &record("b", "at-b"))
+            .expect_err("save waits"),
     ] {
         assert!(matches!(err, StoreError::Lock(_)), "{err:?}");
         assert!(err.to_string().contains("file-store.lock"), "{err}");
@@ -406,15 +465,72 @@ fn duplicate_keys_read_as_the_last_occurrence() -> TestResult {
     )?;
     let a = oauth_store_core::StoreKey::from_raw("a|1");
     assert_eq!(store.load(&a)?.map(|c| token_of(&c)), Some("at-a".into()));
-    let listed: Vec<_> = store.list()?.into_iter().map(|l| l.key.as_str().to_owned()).collect();
+    let listed: Vec<_> = store
+        .list()?
+        .into_iter()
+        .map(|l| l.key.as_str().to_owned())
+        .collect();
     assert_eq!(listed, ["a|1", "z|9"]);
     store.save(&a, &record("a", "at-new"))?;
     let text = std::fs::read_to_string(store.path())?;
     assert!(!text.contains("at-first"));
     assert_eq!(text.matches("\"a|1\"").count(), 1);
-    assert_eq!(text.matches("\"z|9\"").count(), 2, "other duplicates are kept as found");
-    assert!(text.find("\"z|9\"") < text.find("\"a|1\""), "at the last occurrence's place");
+    assert_eq!(
+        text.matches("\"z|9\"").count(),
+        2,
+        "other duplicates are kept as found"
+    );
+    assert!(
+        text.find("\"z|9\"") < text.find("\"a|1\""),
+        "at the last occurrence's place"
+    );
     assert!(store.delete(&oauth_store_core::StoreKey::from_raw("z|9"))?);
     assert!(!std::fs::read_to_string(store.path())?.contains("z|9"));
+    Ok(())
+}
+
+#[test]
+fn a_root_owned_document_and_lock_file_are_reported_to_a_user_process() -> TestResult {
+    if oauth_lock::atomic::current_uid() != Some(0) {
+        return Ok(()); // only root can run a child as another user; CI runs as root
+    }
+    let root = tempfile::tempdir()?;
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755))?;
+    let home = root.path().join("home");
+    let store = store_in(&home);
+    store.save(&key("a"), &record("a", "at-a"))?;
+    // What `sudo` leaves: files of root, 0600, in directories the user can enter.
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777))?;
+    std::fs::set_permissions(
+        store.lock_dir().path(),
+        std::fs::Permissions::from_mode(0o777),
+    )?;
+    let lock = store.lock_dir().path().join("file-store.lock");
+    assert_eq!(mode(&lock), 0o600);
+    let Some(mut child) = crate::child::spawn_as(4242, "foreign", &home) else {
+        return Ok(()); // no setpriv here
+    };
+    let out = child.stdout.take().expect("piped");
+    let lines: Vec<String> =
+        std::io::BufRead::lines(std::io::BufReader::new(out)).collect::<Result<_, _>>()?;
+    assert!(child.wait()?.success());
+    let find = |prefix: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.split_once(prefix).map(|(_, rest)| rest.to_owned()))
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        find("LOAD "),
+        format!("ForeignOwner 0 4242 {}", store.path().display())
+    );
+    assert_eq!(
+        find("SAVE "),
+        format!("ForeignOwner 0 4242 {}", lock.display())
+    );
+    assert_eq!(
+        store.load(&key("a"))?.map(|c| token_of(&c)),
+        Some("at-a".into())
+    );
     Ok(())
 }

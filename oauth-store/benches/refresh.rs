@@ -1,2 +1,238 @@
-//! placeholder until the refresh bench lands
-fn main() {}
+//! What the facade's refresh path costs beside a bare File store load of the same
+//! document, measured in one run: `cargo bench -p oauth-store --bench refresh` (what
+//! `cargo xtask bench refresh` runs; add `--features tokio` for the async rows).
+//!
+//! For documents of 1 and 100 entries:
+//! - `FileStore::load` of the key, with nothing around it: the baseline;
+//! - `refresh_if_needed` when nothing is due (the common call before each request: a
+//!   pinned handle's load, no lock);
+//! - `refresh_if_needed` on the adopt path: the caller's copy is due, and under the
+//!   credential lock the reread finds a fresh one (another process refreshed in
+//!   between), which is returned with no provider request. A clock that reads late for
+//!   the caller's check and early under the lock stands in for that other process, so
+//!   every sample takes the path;
+//! - `recover_unauthorized` for an access token the store no longer holds (the one-shot
+//!   401 recovery, adopting the stored token: lock, reread, release);
+//! - with `--features tokio`: `AsyncCredentialHandle::refresh_if_needed` when nothing
+//!   is due, awaited on a current-thread runtime (a thread per call).
+//!
+//! Samples of every row alternate round by round (each round starting at another row),
+//! so drift of the disk or the machine hits all alike; medians and p90 are reported, with each median's ratio to the
+//! baseline. No refresher is configured: a sample that reached the provider would fail.
+//!
+//! Environment: `OAUTH_STORE_BENCH_SCALE` (a positive float, default 1) scales the
+//! sample counts.
+#![allow(clippy::print_stdout, reason = "a benchmark prints its table")]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use oauth_store::core::{Clock, SystemClock};
+use oauth_store::file::FileStore;
+use oauth_store::lock::LockDir;
+use oauth_store::{Credential, CredentialStore, OAuthStore, SecretString, StoreMode};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+/// One measured operation.
+type Op<'a> = Box<dyn FnMut() -> Result<()> + 'a>;
+
+const SERVER: &str = "bench-server";
+const URL: &str = "https://mcp.example.test/mcp";
+/// The stored token expires an hour from now: nothing is due with `MIN_VALID`.
+const LIFETIME_MS: u64 = 3_600_000;
+const MIN_VALID: Duration = Duration::from_secs(30);
+
+fn main() -> Result<()> {
+    let scale = std::env::var("OAUTH_STORE_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .unwrap_or(1.0);
+    let rounds = ((4_000.0 * scale).round() as usize).max(10);
+    println!(
+        "oauth-store refresh bench: one run, {} cpus, {rounds} rounds per document",
+        cpus()
+    );
+    let started = Instant::now();
+    for entries in [1, 100] {
+        bench_document(entries, rounds)?;
+    }
+    println!();
+    println!("total {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn bench_document(entries: usize, rounds: usize) -> Result<()> {
+    let home = tempfile::tempdir()?;
+    let now = SystemClock.now_ms();
+    let expires_at = now + LIFETIME_MS;
+    let plain = OAuthStore::builder()
+        .home(home.path())
+        .mode(StoreMode::File)
+        .build()?;
+    for i in 1..entries {
+        plain
+            .handle(
+                &format!("other-{i}"),
+                &format!("https://mcp{i}.example.test/mcp"),
+            )
+            .login(credential(&format!("other-{i}"), "at-other", expires_at))?;
+    }
+    let handle = plain.handle(SERVER, URL);
+    handle.login(credential(SERVER, "at-current", expires_at))?;
+    let key = handle.key().clone();
+
+    let bare = FileStore::new(
+        plain.layout().file_document(),
+        LockDir::open(plain.layout().lock_dir())?,
+    );
+    let adopting = OAuthStore::builder()
+        .home(home.path())
+        .mode(StoreMode::File)
+        .clock(Arc::new(LateThenEarly {
+            late: expires_at + 1,
+            early: now,
+            calls: AtomicU64::new(0),
+        }))
+        .build()?
+        .handle(SERVER, URL);
+    let stale = SecretString::from("at-rejected".to_owned());
+
+    let mut rows: Vec<(&str, Op<'_>)> = vec![
+        (
+            "FileStore::load (baseline)",
+            Box::new(|| {
+                black_box(bare.load(&key)?.ok_or("missing")?);
+                Ok(())
+            }),
+        ),
+        (
+            "refresh_if_needed, nothing due",
+            Box::new(|| {
+                black_box(handle.refresh_if_needed(MIN_VALID)?);
+                Ok(())
+            }),
+        ),
+        (
+            "refresh_if_needed, adopt path",
+            Box::new(|| {
+                black_box(adopting.refresh_if_needed(MIN_VALID)?);
+                Ok(())
+            }),
+        ),
+        (
+            "recover_unauthorized, adopt",
+            Box::new(|| {
+                black_box(handle.recover_unauthorized(&stale)?);
+                Ok(())
+            }),
+        ),
+    ];
+    #[cfg(feature = "tokio")]
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+        let asynch = oauth_store::AsyncCredentialHandle::new(plain.handle(SERVER, URL));
+        rows.push((
+            "async refresh_if_needed, nothing due",
+            Box::new(move || {
+                black_box(runtime.block_on(asynch.refresh_if_needed(MIN_VALID))?);
+                Ok(())
+            }),
+        ));
+    }
+
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); rows.len()];
+    let n = rows.len();
+    for round in 0..rounds + rounds / 10 {
+        // Each round starts at another row, so no row always follows the same one (the
+        // async row's thread leaves the caches colder for whatever comes next).
+        for i in (0..n).map(|k| (k + round) % n) {
+            let op = &mut rows[i].1;
+            let start = Instant::now();
+            op()?;
+            let took = start.elapsed();
+            // The first tenth warms caches and is not kept.
+            if round >= rounds / 10 {
+                samples[i].push(took);
+            }
+        }
+    }
+    println!();
+    println!(
+        "document of {entries} entries ({} bytes)",
+        std::fs::metadata(plain.layout().file_document())?.len()
+    );
+    println!(
+        "  {:<40} {:>10} {:>10} {:>10}",
+        "", "median", "p90", "/ load"
+    );
+    let baseline = median(&mut samples[0].clone());
+    for ((name, _), mut s) in rows.iter().zip(samples) {
+        let m = median(&mut s);
+        let p90 = percentile(&mut s, 0.9);
+        println!(
+            "  {name:<40} {:>10} {:>10} {:>9.2}x",
+            fmt(m),
+            fmt(p90),
+            m.as_secs_f64() / baseline.as_secs_f64().max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+fn credential(server: &str, access_token: &str, expires_at: u64) -> Credential {
+    let url = if server == SERVER {
+        URL.to_owned()
+    } else {
+        format!("https://{server}.example.test/mcp")
+    };
+    Credential::builder(server, &url, access_token.to_owned().into())
+        .client_id("bench-client")
+        .refresh_token("rt-bench".to_owned().into())
+        .expires_at(expires_at)
+        .build()
+}
+
+/// Reads `late` (the token looks due) on odd calls and `early` (not due) on even ones:
+/// `refresh_if_needed` reads the clock once before the lock and once under it.
+#[derive(Debug)]
+struct LateThenEarly {
+    late: u64,
+    early: u64,
+    calls: AtomicU64,
+}
+
+impl Clock for LateThenEarly {
+    fn now_ms(&self) -> u64 {
+        if self.calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+            self.late
+        } else {
+            self.early
+        }
+    }
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    percentile(samples, 0.5)
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort_unstable();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples.get(i).copied().unwrap_or_default()
+}
+
+fn fmt(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1_000.0 {
+        format!("{us:.1} us")
+    } else {
+        format!("{:.2} ms", us / 1_000.0)
+    }
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}

@@ -59,7 +59,9 @@ pub struct AsyncCredentialHandle {
 
 impl fmt::Debug for AsyncCredentialHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("AsyncCredentialHandle").field(&self.handle).finish()
+        f.debug_tuple("AsyncCredentialHandle")
+            .field(&self.handle)
+            .finish()
     }
 }
 
@@ -79,7 +81,9 @@ impl AsyncCredentialHandle {
     /// Wraps a handle ([`crate::OAuthStore::handle`] is synchronous and cheap: it does
     /// no I/O).
     pub fn new(handle: CredentialHandle) -> Self {
-        AsyncCredentialHandle { handle: Arc::new(handle) }
+        AsyncCredentialHandle {
+            handle: Arc::new(handle),
+        }
     }
 
     /// The synchronous handle, shared.
@@ -130,7 +134,10 @@ impl AsyncCredentialHandle {
     /// [`CredentialHandle::recover_unauthorized`] on a thread of its own: one-shot
     /// recovery after the resource server answered 401 for `rejected_access_token`;
     /// completes even if the [`Pending`] is dropped.
-    pub fn recover_unauthorized(&self, rejected_access_token: &SecretString) -> Pending<Credential> {
+    pub fn recover_unauthorized(
+        &self,
+        rejected_access_token: &SecretString,
+    ) -> Pending<Credential> {
         let rejected = rejected_access_token.clone();
         self.spawn("refresh", move |h| h.recover_unauthorized(&rejected))
     }
@@ -144,17 +151,24 @@ impl AsyncCredentialHandle {
         let (tx, rx) = oneshot::channel();
         let handle = Arc::clone(&self.handle);
         let running = Running::start();
-        let spawned = std::thread::Builder::new().name(format!("oauth-store-{what}")).spawn(move || {
-            let _running = running;
-            // The receiver may be gone (the caller stopped waiting): the work is done
-            // and saved all the same, only the result is dropped.
-            let _ = tx.send(op(&handle));
-        });
+        let spawned = std::thread::Builder::new()
+            .name(format!("oauth-store-{what}"))
+            .spawn(move || {
+                let _running = running;
+                // The receiver may be gone (the caller stopped waiting): the work is done
+                // and saved all the same, only the result is dropped.
+                let _ = tx.send(op(&handle));
+            });
         match spawned {
-            Ok(_) => Pending { what, state: State::Running(rx) },
+            Ok(_) => Pending {
+                what,
+                state: State::Running(rx),
+            },
             Err(e) => Pending {
                 what,
-                state: State::Failed(Some(Error::Config(format!("could not start a thread for the {what}: {e}")))),
+                state: State::Failed(Some(Error::Config(format!(
+                    "could not start a thread for the {what}: {e}"
+                )))),
             },
         }
     }
@@ -176,7 +190,9 @@ enum State<T> {
 
 impl<T> fmt::Debug for Pending<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pending").field("operation", &self.what).finish_non_exhaustive()
+        f.debug_struct("Pending")
+            .field("operation", &self.what)
+            .finish_non_exhaustive()
     }
 }
 
@@ -190,14 +206,15 @@ impl<T> Future for Pending<T> {
         match &mut this.state {
             State::Running(rx) => match Pin::new(rx).poll(cx) {
                 Poll::Ready(Ok(result)) => Poll::Ready(result),
-                Poll::Ready(Err(_)) => {
-                    Poll::Ready(Err(Error::Config(format!("the {} thread ended without a result (it panicked)", this.what))))
-                }
+                Poll::Ready(Err(_)) => Poll::Ready(Err(Error::Config(format!(
+                    "the {} thread ended without a result (it panicked)",
+                    this.what
+                )))),
                 Poll::Pending => Poll::Pending,
             },
-            State::Failed(error) => Poll::Ready(Err(error
-                .take()
-                .unwrap_or_else(|| Error::Config(format!("the {} result was already taken", this.what))))),
+            State::Failed(error) => Poll::Ready(Err(error.take().unwrap_or_else(|| {
+                Error::Config(format!("the {} result was already taken", this.what))
+            }))),
         }
     }
 }
@@ -247,7 +264,10 @@ pub fn wait_for_background(timeout: Duration) -> bool {
         if left.is_zero() {
             return false;
         }
-        count = done.wait_timeout(count, left).unwrap_or_else(|e| e.into_inner()).0;
+        count = done
+            .wait_timeout(count, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
     true
 }

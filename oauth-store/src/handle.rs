@@ -89,7 +89,18 @@ pub struct OAuthStoreBuilder {
     clock: Arc<dyn Clock>,
     refresher: Option<Arc<dyn TokenRefresher>>,
     observer: Option<Arc<dyn ResolutionObserver>>,
+    drift: bool,
     uncoordinated: bool,
+}
+
+/// Records observations in the drift sidecar (DESIGN.md "Drift sidecar"); best
+/// effort, bounded by the sidecar lock's 250 ms, never fails an operation.
+struct DriftObserver(oauth_drift::DriftSidecar);
+
+impl ResolutionObserver for DriftObserver {
+    fn observe(&self, key: &StoreKey, mode: StoreMode, backend: KeyringBackend, resolution: Resolution) {
+        let _ = self.0.record(key, mode, backend, resolution.store, resolution.reason);
+    }
 }
 
 impl std::fmt::Debug for OAuthStoreBuilder {
@@ -157,9 +168,15 @@ impl OAuthStoreBuilder {
         self.refresher = Some(refresher);
         self
     }
-    /// Receives resolutions and saves (the drift sidecar).
+    /// Receives resolutions and saves instead of the drift sidecar.
     pub fn observer(mut self, observer: Arc<dyn ResolutionObserver>) -> Self {
         self.observer = Some(observer);
+        self
+    }
+    /// Whether observations go to the home's drift sidecar
+    /// (`.mcp-oauth-store-resolutions.json`; default true). Never read to choose a store.
+    pub fn drift_sidecar(mut self, enabled: bool) -> Self {
+        self.drift = enabled;
         self
     }
     /// UNSAFE FOR REAL CREDENTIALS: switches coordination off (no credential lock, no
@@ -195,6 +212,15 @@ impl OAuthStoreBuilder {
                     .with_lock_timeout(self.lock_timeout),
             ),
         };
+        let observer = match self.observer {
+            Some(observer) => Some(observer),
+            None if self.drift => {
+                let sidecar = oauth_drift::DriftSidecar::new(layout.sidecar_document(), locks.clone())
+                    .with_metric_prefix((self.preset == LayoutPreset::Codex).then(|| "codex.".to_owned()));
+                Some(Arc::new(DriftObserver(sidecar)) as Arc<dyn ResolutionObserver>)
+            }
+            None => None,
+        };
         Ok(OAuthStore {
             inner: Arc::new(Inner {
                 layout,
@@ -207,7 +233,7 @@ impl OAuthStoreBuilder {
                 lock_timeout: self.lock_timeout,
                 clock: self.clock,
                 refresher: self.refresher,
-                observer: self.observer,
+                observer,
                 uncoordinated: self.uncoordinated,
             }),
         })
@@ -242,6 +268,7 @@ impl OAuthStore {
             clock: Arc::new(SystemClock),
             refresher: None,
             observer: None,
+            drift: true,
             uncoordinated: false,
         }
     }

@@ -1,34 +1,7 @@
 //! The HTTP token refresher (feature `http`): [`HttpRefresher`], a [`TokenRefresher`]
 //! that sends the RFC 6749 section 6 refresh_token grant with the `oauth2` crate over a
-//! blocking ureq client, and classifies the answer by HTTP status.
-//!
-//! - Client authentication (RFC 6749 section 2.3.1) as the record's
-//!   [`Credential::effective_auth_method`] says: `none` (`client_id` in the body),
-//!   `client_secret_basic` (HTTP Basic with the form-encoded id and secret),
-//!   `client_secret_post` (both in the body). Other methods (`private_key_jwt`, ...) are
-//!   refused without sending anything.
-//! - `resource` = the record's `server_url` on every refresh (RFC 8707 section 2): a
-//!   server that bound the grant to its URL otherwise answers `invalid_target` from the
-//!   first expiry on.
-//! - The token endpoint is the record's `token_endpoint`, else discovered from its
-//!   `issuer` (RFC 8414, then OpenID Connect Discovery) and cached for the process.
-//! - One timeout per request (default 30 s, connection included); redirects are never
-//!   followed; each request gets a fresh connection.
-//! - Plain `http` only to a loopback host (`localhost`, 127.0.0.0/8, `::1`); `https`
-//!   needs the `rustls` feature. Anything else is refused before a token leaves.
-//!
-//! oauth2 builds and authenticates each request; the answer is classified here from
-//! the HTTP status ([`RefreshOutcome`]), and a success body is parsed with
-//! [`TokenResponse::from_json`](oauth_store_core::TokenResponse::from_json), which keeps
-//! unknown response fields. oauth2 itself never sees an answer: its parse error carries
-//! the raw body, which holds the new tokens, so no such error is ever made.
-//!
-//! Requests whose client authentication or endpoint is unusable are refused locally:
-//! [`RefreshOutcome::Refused`] with `status` 0 and one of the codes
-//! `unsupported_client_auth`, `missing_client_secret`, `no_token_endpoint`,
-//! `invalid_token_endpoint`, `insecure_token_endpoint`. An `https` endpoint in a build
-//! without TLS, and a failed discovery, are [`RefreshOutcome::Transient`] (nothing was
-//! sent, everything is kept).
+//! blocking ureq client, and classifies the answer by HTTP status. What it sends and how
+//! it classifies is documented on [`HttpRefresher`] (this module is private).
 
 mod classify;
 mod discovery;
@@ -37,13 +10,13 @@ mod transport;
 use std::cell::RefCell;
 use std::time::Duration;
 
+use oauth_store_core::{Credential, ExposeSecret, TokenEndpointAuthMethod};
 use oauth2::basic::BasicClient;
 use oauth2::url::{Host, Url};
 use oauth2::{
-    AccessToken, AuthType, ClientId, ClientSecret, HttpRequest, HttpResponse, RefreshToken, RevocationUrl,
-    StandardRevocableToken, SyncHttpClient, TokenUrl, http,
+    AccessToken, AuthType, ClientId, ClientSecret, HttpRequest, HttpResponse, RefreshToken,
+    RevocationUrl, StandardRevocableToken, SyncHttpClient, TokenUrl, http,
 };
-use oauth_store_core::{Credential, ExposeSecret, TokenEndpointAuthMethod};
 
 pub use self::discovery::AuthorizationServerMetadata;
 use self::transport::{Failure, Transport};
@@ -114,9 +87,63 @@ pub enum HttpError {
     },
 }
 
-/// A [`TokenRefresher`] over HTTP; see the [module docs](self) for what it sends and how
-/// answers are classified. Cheap to clone (the agent is shared).
+/// A [`TokenRefresher`] over HTTP: the RFC 6749 section 6 refresh_token grant, built
+/// and authenticated by the `oauth2` crate, sent by a blocking ureq client, classified by
+/// HTTP status. Cheap to clone (the agent is shared).
 ///
+/// - Client authentication (RFC 6749 section 2.3.1) as the record's
+///   [`Credential::effective_auth_method`] says: `none` (`client_id` in the body),
+///   `client_secret_basic` (HTTP Basic with the form-encoded id and secret),
+///   `client_secret_post` (both in the body). Other methods (`private_key_jwt`, ...) are
+///   refused without sending anything.
+/// - `resource` = the record's `server_url` on every refresh (RFC 8707 section 2): a
+///   server that bound the grant to its URL otherwise answers `invalid_target` from the
+///   first expiry on.
+/// - The token endpoint is the record's `token_endpoint`, else discovered from its
+///   `issuer` (RFC 8414, then OpenID Connect Discovery) and cached for the process.
+/// - One timeout per request (default 30 s, connection included); redirects are never
+///   followed; each request gets a fresh connection.
+/// - Plain `http` only to a loopback host (`localhost`, 127.0.0.0/8, `::1`); `https`
+///   needs the `rustls` feature. Anything else is refused before a token leaves.
+///
+/// oauth2 builds and authenticates each request; the answer is classified here from
+/// the HTTP status ([`RefreshOutcome`]), and a success body is parsed with
+/// [`TokenResponse::from_json`](oauth_store_core::TokenResponse::from_json), which keeps
+/// unknown response fields. oauth2 itself never sees an answer: its parse error carries
+/// the raw body, which holds the new tokens, so no such error is ever made.
+///
+/// Requests whose client authentication or endpoint is unusable are refused locally:
+/// [`RefreshOutcome::Refused`] with `status` 0 and one of the codes
+/// `unsupported_client_auth`, `missing_client_secret`, `no_token_endpoint`,
+/// `invalid_token_endpoint`, `insecure_token_endpoint`. An `https` endpoint in a build
+/// without TLS, and a failed discovery, are [`RefreshOutcome::Transient`] (nothing was
+/// sent, everything is kept).
+///
+/// # Outcomes, by HTTP status (DESIGN.md "Refresh transaction")
+/// | answer | outcome |
+/// | --- | --- |
+/// | 2xx with a token response (RFC 6749 section 5.1) | `Refreshed` |
+/// | 2xx whose body does not parse | `Indeterminate` (the provider may have rotated) |
+/// | 400 or 401 with `invalid_grant` | `Rejected` |
+/// | any other 4xx except 408 and 429 | `Refused`, with the provider's `error`, else `http_<status>` |
+/// | 408, 429 (with `Retry-After` seconds), 5xx | `Transient` |
+/// | 3xx (a redirect is not followed) | `Transient` |
+/// | no connection made (resolve, refused, unreachable, connect timeout) | `Transient` |
+/// | sent, then no answer (timeout, reset, end of file, TLS or HTTP error) | `Indeterminate` |
+///
+/// A failure after the connection was made counts as sent, the side that never claims
+/// the provider did nothing when it may have rotated the refresh token (a TLS handshake
+/// failure included: ureq reports it as plain I/O). An `error_description` is kept with
+/// any token or secret that was sent cut out; a 2xx body is wiped after parsing and never
+/// quoted, logged or put into an error.
+///
+/// # Logging
+/// Events go to the `oauth_store::http` target (host, status, outcome; never a body or
+/// a token). ureq's own HTTP engine, `ureq_proto`, logs raw request and answer bytes,
+/// tokens and client secret included, through the `log` crate at TRACE level: an
+/// application that bridges `log` must filter `ureq_proto` out (e.g. `ureq_proto=off`).
+///
+/// # Example
 /// ```no_run
 /// use std::{sync::Arc, time::Duration};
 /// use oauth_store::{HttpRefresher, OAuthStore, StoreMode};
@@ -147,7 +174,9 @@ impl HttpRefresher {
 
     /// A refresher with the [default timeout](Self::DEFAULT_TIMEOUT).
     pub fn new() -> HttpRefresher {
-        HttpRefresher { transport: Transport::new(Self::DEFAULT_TIMEOUT) }
+        HttpRefresher {
+            transport: Transport::new(Self::DEFAULT_TIMEOUT),
+        }
     }
 
     /// The same refresher with each request (discovery, refresh, revocation) bounded by
@@ -155,7 +184,9 @@ impl HttpRefresher {
     /// [`RefreshOutcome::Indeterminate`].
     #[must_use = "with_timeout returns a new refresher"]
     pub fn with_timeout(self, timeout: Duration) -> HttpRefresher {
-        HttpRefresher { transport: Transport::new(timeout) }
+        HttpRefresher {
+            transport: Transport::new(timeout),
+        }
     }
 
     /// The request timeout.
@@ -187,7 +218,9 @@ impl HttpRefresher {
     /// [`HttpError::Status`].
     pub fn revoke(&self, credential: &Credential) -> Result<(), HttpError> {
         let token = match &credential.refresh_token {
-            Some(refresh) => StandardRevocableToken::RefreshToken(RefreshToken::new(refresh.expose_secret().to_owned())),
+            Some(refresh) => StandardRevocableToken::RefreshToken(RefreshToken::new(
+                refresh.expose_secret().to_owned(),
+            )),
             None if credential.access_token.expose_secret().is_empty() => return Ok(()),
             None => StandardRevocableToken::AccessToken(AccessToken::new(
                 credential.access_token.expose_secret().to_owned(),
@@ -196,10 +229,11 @@ impl HttpRefresher {
         let issuer = credential.issuer.as_deref().ok_or(HttpError::NoIssuer)?;
         checked_url(issuer, "issuer")?;
         let metadata = discovery::discover(&self.transport, issuer)?;
-        let endpoint = metadata
-            .revocation_endpoint
-            .as_deref()
-            .ok_or_else(|| HttpError::NoRevocationEndpoint { issuer: issuer.to_owned() })?;
+        let endpoint = metadata.revocation_endpoint.as_deref().ok_or_else(|| {
+            HttpError::NoRevocationEndpoint {
+                issuer: issuer.to_owned(),
+            }
+        })?;
         let url = checked_url(endpoint, "revocation endpoint")?;
         let host = host_of(&url);
         // oauth2 insists on an https revocation URL (RFC 7009 section 2); plain http is
@@ -209,16 +243,21 @@ impl HttpRefresher {
         let _ = spelled.set_scheme("https");
         let client = oauth_client(credential)?.set_revocation_url(RevocationUrl::from_url(spelled));
         let recorder = Recorder::new(&self.transport, url);
-        let request = client.revoke_token(token).map_err(|e| HttpError::Endpoint {
-            what: "revocation endpoint",
-            reason: e.to_string(),
-            needs_tls: false,
-        })?;
+        let request = client
+            .revoke_token(token)
+            .map_err(|e| HttpError::Endpoint {
+                what: "revocation endpoint",
+                reason: e.to_string(),
+                needs_tls: false,
+            })?;
         let result = request.request(&recorder);
         let Some(answer) = recorder.take() else {
             return Err(HttpError::Request {
                 host,
-                reason: format!("the request could not be built ({})", describe_oauth2_error(&result)),
+                reason: format!(
+                    "the request could not be built ({})",
+                    describe_oauth2_error(&result)
+                ),
                 sent: false,
             });
         };
@@ -230,17 +269,30 @@ impl HttpRefresher {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let (error, _) = classify::error_fields(response.body(), &[]);
-                Err(HttpError::Status { host, status, error })
+                Err(HttpError::Status {
+                    host,
+                    status,
+                    error,
+                })
             }
-            Err(failure) => Err(HttpError::Request { host, reason: failure.reason, sent: failure.sent }),
+            Err(failure) => Err(HttpError::Request {
+                host,
+                reason: failure.reason,
+                sent: failure.sent,
+            }),
         }
     }
 
     /// The token endpoint to use for `credential`, and the issuer it was discovered
     /// from (None when the record names it).
-    fn token_endpoint(&self, credential: &Credential) -> Result<(Url, Option<String>), RefreshOutcome> {
+    fn token_endpoint(
+        &self,
+        credential: &Credential,
+    ) -> Result<(Url, Option<String>), RefreshOutcome> {
         if let Some(endpoint) = &credential.token_endpoint {
-            return checked_url(endpoint, "token endpoint").map(|u| (u, None)).map_err(url_outcome);
+            return checked_url(endpoint, "token endpoint")
+                .map(|u| (u, None))
+                .map_err(url_outcome);
         }
         let Some(issuer) = &credential.issuer else {
             return Err(refused_locally(
@@ -250,7 +302,9 @@ impl HttpRefresher {
         };
         let metadata = discovery::discover(&self.transport, issuer).map_err(|e| match e {
             HttpError::Discovery { reason, .. } => RefreshOutcome::Transient {
-                reason: format!("the token endpoint of issuer {issuer} could not be discovered: {reason}"),
+                reason: format!(
+                    "the token endpoint of issuer {issuer} could not be discovered: {reason}"
+                ),
                 retry_after: None,
             },
             other => url_outcome(other),
@@ -271,11 +325,14 @@ impl TokenRefresher for HttpRefresher {
         };
         let client = match oauth_client(credential) {
             Ok(client) => client,
-            Err(HttpError::ClientAuthentication { method, reason }) => {
-                let code = if reason.contains("secret") { "missing_client_secret" } else { "unsupported_client_auth" };
-                return refused_locally(code, &format!("{method}: {reason}"));
+            Err(error) => {
+                let code = match credential.effective_auth_method() {
+                    TokenEndpointAuthMethod::ClientSecretBasic
+                    | TokenEndpointAuthMethod::ClientSecretPost => "missing_client_secret",
+                    _ => "unsupported_client_auth",
+                };
+                return refused_locally(code, &error.to_string());
             }
-            Err(other) => return refused_locally("unsupported_client_auth", &other.to_string()),
         };
         let host = host_of(&url);
         let client = client.set_token_uri(TokenUrl::from_url(url.clone()));
@@ -289,14 +346,20 @@ impl TokenRefresher for HttpRefresher {
         let Some(answer) = recorder.take() else {
             return refused_locally(
                 "invalid_token_endpoint",
-                &format!("the request could not be built ({})", describe_oauth2_error(&result)),
+                &format!(
+                    "the request could not be built ({})",
+                    describe_oauth2_error(&result)
+                ),
             );
         };
         let status = answer.as_ref().map(|r| r.status().as_u16()).ok();
         let secrets = [
             refresh_token.expose_secret(),
             credential.access_token.expose_secret(),
-            credential.client_secret.as_ref().map_or("", |s| s.expose_secret()),
+            credential
+                .client_secret
+                .as_ref()
+                .map_or("", |s| s.expose_secret()),
         ];
         let outcome = classify::token_answer(answer, &host, &secrets);
         if let (Some(issuer), Some(404)) = (&discovered_from, status) {
@@ -323,7 +386,11 @@ struct Recorded;
 
 impl<'a> Recorder<'a> {
     fn new(transport: &'a Transport, send_to: Url) -> Self {
-        Recorder { transport, send_to, answer: RefCell::new(None) }
+        Recorder {
+            transport,
+            send_to,
+            answer: RefCell::new(None),
+        }
     }
 
     fn take(&self) -> Option<Result<HttpResponse, Failure>> {
@@ -341,7 +408,11 @@ impl SyncHttpClient for Recorder<'_> {
                 parts.uri = uri;
                 self.transport.call(http::Request::from_parts(parts, body))
             }
-            Err(_) => Err(Failure { sent: false, status: None, reason: "the URL is not a valid request target".into() }),
+            Err(_) => Err(Failure {
+                sent: false,
+                status: None,
+                reason: "the URL is not a valid request target".into(),
+            }),
         };
         *self.answer.borrow_mut() = Some(answer);
         Err(Recorded)
@@ -371,31 +442,48 @@ fn oauth_client(credential: &Credential) -> Result<BasicClient, HttpError> {
         _ => {
             return Err(HttpError::ClientAuthentication {
                 method: method.as_str().to_owned(),
-                reason: "this version implements none, client_secret_basic and client_secret_post".into(),
+                reason: "this version implements none, client_secret_basic and client_secret_post"
+                    .into(),
             });
         }
     };
-    let secret = credential.client_secret.as_ref().ok_or_else(|| HttpError::ClientAuthentication {
-        method: method.as_str().to_owned(),
-        reason: "the credential holds no client secret".into(),
-    })?;
-    Ok(client.set_client_secret(ClientSecret::new(secret.expose_secret().to_owned())).set_auth_type(auth_type))
+    let secret =
+        credential
+            .client_secret
+            .as_ref()
+            .ok_or_else(|| HttpError::ClientAuthentication {
+                method: method.as_str().to_owned(),
+                reason: "the credential holds no client secret".into(),
+            })?;
+    Ok(client
+        .set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()))
+        .set_auth_type(auth_type))
 }
 
 /// Parses `text` and checks that a token may be sent there: `https` (with TLS compiled
 /// in), or plain `http` to a loopback host.
 pub(crate) fn checked_url(text: &str, what: &'static str) -> Result<Url, HttpError> {
-    let bad = |reason: String, needs_tls: bool| HttpError::Endpoint { what, reason, needs_tls };
+    let bad = |reason: String, needs_tls: bool| HttpError::Endpoint {
+        what,
+        reason,
+        needs_tls,
+    };
     let url = Url::parse(text).map_err(|e| bad(format!("not a URL ({e})"), false))?;
     match url.scheme() {
         "https" if cfg!(feature = "rustls") => Ok(url),
         "https" => Err(bad(
-            format!("{} needs TLS, which this build lacks (enable the `rustls` feature)", host_of(&url)),
+            format!(
+                "{} needs TLS, which this build lacks (enable the `rustls` feature)",
+                host_of(&url)
+            ),
             true,
         )),
         "http" if is_loopback(&url) => Ok(url),
         "http" => Err(bad(
-            format!("plain http to {}, which is not a loopback host, would expose the tokens", host_of(&url)),
+            format!(
+                "plain http to {}, which is not a loopback host, would expose the tokens",
+                host_of(&url)
+            ),
             false,
         )),
         other => Err(bad(format!("the scheme `{other}` is not http(s)"), false)),
@@ -421,16 +509,31 @@ pub(crate) fn host_of(url: &Url) -> String {
 }
 
 fn refused_locally(error: &str, description: &str) -> RefreshOutcome {
-    RefreshOutcome::Refused { error: error.to_owned(), description: Some(format!("not sent: {description}")), status: 0 }
+    RefreshOutcome::Refused {
+        error: error.to_owned(),
+        description: Some(format!("not sent: {description}")),
+        status: 0,
+    }
 }
 
 /// An unusable URL as a refresh outcome: missing TLS is this build's problem, not the
 /// credential's, so it keeps "provider unavailable".
 fn url_outcome(error: HttpError) -> RefreshOutcome {
     match error {
-        HttpError::Endpoint { needs_tls: true, reason, .. } => RefreshOutcome::Transient { reason, retry_after: None },
+        HttpError::Endpoint {
+            needs_tls: true,
+            reason,
+            ..
+        } => RefreshOutcome::Transient {
+            reason,
+            retry_after: None,
+        },
         HttpError::Endpoint { reason, what, .. } => {
-            let code = if reason.starts_with("plain http") { "insecure_token_endpoint" } else { "invalid_token_endpoint" };
+            let code = if reason.starts_with("plain http") {
+                "insecure_token_endpoint"
+            } else {
+                "invalid_token_endpoint"
+            };
             refused_locally(code, &format!("{what}: {reason}"))
         }
         other => refused_locally("invalid_token_endpoint", &other.to_string()),

@@ -95,6 +95,7 @@ pub use asynch::{AsyncCredentialHandle, Pending, background_operations, wait_for
 #[cfg(feature = "http")]
 pub use http::{AuthorizationServerMetadata, HttpError, HttpRefresher};
 
+pub use oauth_drift as drift;
 pub use oauth_lock as lock;
 pub use oauth_store_core as core;
 pub use oauth_store_core::{

@@ -4,3 +4,8 @@
 mod support;
 mod transaction;
 mod multiprocess;
+
+#[cfg(all(feature = "tokio", feature = "http"))]
+mod asynch;
+#[cfg(feature = "http")]
+mod http;

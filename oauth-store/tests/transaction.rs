@@ -345,3 +345,26 @@ fn logout_removes_every_copy_and_reports_each_store() -> TestResult {
     assert!(file.load(&key)?.is_none(), "the File copy is removed anyway");
     Ok(())
 }
+
+#[test]
+fn resolutions_and_saves_are_recorded_in_the_drift_sidecar_and_never_read_to_choose() -> TestResult {
+    let home = tempfile::tempdir()?;
+    let store = OAuthStore::builder().home(home.path()).build()?; // auto, no keyring in this build
+    let c = Credential::builder(SERVER, URL, "SENTINEL-at".to_owned().into())
+        .refresh_token("SENTINEL-rt".to_owned().into())
+        .build();
+    store.handle(SERVER, URL).login(c.clone())?;
+    let sidecar = store.layout().sidecar_document();
+    let text = std::fs::read_to_string(&sidecar)?;
+    let doc: serde_json::Value = serde_json::from_str(&text)?;
+    let entry = &doc["resolutions"][c.store_key().as_str()];
+    assert_eq!(entry["resolved_store"], "file");
+    assert_eq!(entry["reason"], "auto_save_file_keyring_error");
+    assert!(!text.contains("SENTINEL-"), "the sidecar is token-free");
+    // A corrupt sidecar never fails an operation.
+    std::fs::write(&sidecar, b"{ not json")?;
+    let h = store.handle(SERVER, URL);
+    assert!(h.load()?.is_some());
+    assert_eq!(std::fs::read(&sidecar)?, b"{ not json", "left untouched");
+    Ok(())
+}

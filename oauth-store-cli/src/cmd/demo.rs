@@ -95,7 +95,9 @@ pub(crate) fn run(global: &Global, args: &DemoArgs) -> Result<ExitCode, CliError
             "(access tokens live {} s; refresh tokens rotate; presenting a used one revokes the grant)",
             ACCESS_TOKEN_LIFETIME.as_secs()
         ));
-        output::line(format!("home: {}", base.display()));
+        output::line("(each call opens the store afresh, as a separate `oauth-store token` does; process start-up is not counted)");
+        let removed = if global.home.is_none() { " (temporary, removed afterwards)" } else { "" };
+        output::line(format!("home: {}{removed}", base.display()));
         output::line("");
     }
     let mut rows = vec![storm(global, &base.join("coordinated"), false, args)?];
@@ -199,7 +201,11 @@ fn percentile(sorted: &[u64], p: u64) -> Option<u64> {
 }
 
 fn render(rows: &[Row]) -> String {
-    let ms = |us: Option<u64>| us.map_or_else(|| "-".to_owned(), |us| format!("{:.2} ms", us as f64 / 1000.0));
+    let ms = |us: Option<u64>| match us {
+        None => "-".to_owned(),
+        Some(us) if us < 1000 => format!("{us} µs"),
+        Some(us) => format!("{:.1} ms", us as f64 / 1000.0),
+    };
     let line = |name: &str, cell: &dyn Fn(&Row) -> String| -> Vec<String> {
         std::iter::once(name.to_owned()).chain(rows.iter().map(cell)).collect()
     };

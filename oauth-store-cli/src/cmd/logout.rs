@@ -46,7 +46,9 @@ pub(crate) fn run(global: &Global, args: &LogoutArgs) -> Result<ExitCode, CliErr
         }));
     } else if !removed.is_empty() {
         let stores: Vec<&str> = removed.iter().map(StoreKind::as_str).collect();
-        let revoked = revoked.map(|what| format!(" (revoked the {what} at the provider)")).unwrap_or_default();
+        let revoked = revoked
+            .map(|what| format!(" (revoked the {} at the provider)", what.replace('_', " ")))
+            .unwrap_or_default();
         output::line(format!(
             "logged out {}: removed from the {} store{}{revoked}",
             handle.key(),

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use oauth2::HttpResponse;
-use oauth2::http::header::RETRY_AFTER;
 use oauth_store_core::TokenResponse;
 use oauth_store_core::secrecy::zeroize::Zeroizing;
+use oauth2::HttpResponse;
+use oauth2::http::header::RETRY_AFTER;
 
 use super::transport::Failure;
 use crate::refresh::RefreshOutcome;
@@ -28,7 +28,11 @@ const MAX_TEXT: usize = 300;
 ///
 /// `secrets` (the tokens and client secret sent) are cut out of any provider text kept.
 /// The body of a 2xx is wiped when done and never quoted.
-pub(super) fn token_answer(answer: Result<HttpResponse, Failure>, host: &str, secrets: &[&str]) -> RefreshOutcome {
+pub(super) fn token_answer(
+    answer: Result<HttpResponse, Failure>,
+    host: &str,
+    secrets: &[&str],
+) -> RefreshOutcome {
     let response = match answer {
         Ok(response) => response,
         Err(failure) => return failed(failure, host),
@@ -40,18 +44,26 @@ pub(super) fn token_answer(answer: Result<HttpResponse, Failure>, host: &str, se
         200..=299 => match TokenResponse::from_json(&body) {
             Ok(tokens) => RefreshOutcome::Refreshed(tokens),
             Err(e) => RefreshOutcome::Indeterminate {
-                reason: format!("{host} answered {status} but the body is not a token response ({})", e.reason),
+                reason: format!(
+                    "{host} answered {status} but the body is not a token response ({})",
+                    e.reason
+                ),
             },
         },
         300..=399 => RefreshOutcome::Transient {
             reason: format!("{host} answered {status}, a redirect, which is not followed"),
             retry_after: None,
         },
-        408 | 429 | 500..=599 => RefreshOutcome::Transient { reason: format!("{host} answered {status}"), retry_after },
+        408 | 429 | 500..=599 => RefreshOutcome::Transient {
+            reason: format!("{host} answered {status}"),
+            retry_after,
+        },
         400..=499 => {
             let (error, description) = error_fields(&body, secrets);
             match (status, error) {
-                (400 | 401, Some(error)) if error == "invalid_grant" => RefreshOutcome::Rejected { description },
+                (400 | 401, Some(error)) if error == "invalid_grant" => {
+                    RefreshOutcome::Rejected { description }
+                }
                 (_, error) => RefreshOutcome::Refused {
                     error: error.unwrap_or_else(|| format!("http_{status}")),
                     description,
@@ -59,7 +71,9 @@ pub(super) fn token_answer(answer: Result<HttpResponse, Failure>, host: &str, se
                 },
             }
         }
-        _ => RefreshOutcome::Indeterminate { reason: format!("{host} answered {status}") },
+        _ => RefreshOutcome::Indeterminate {
+            reason: format!("{host} answered {status}"),
+        },
     }
 }
 
@@ -68,9 +82,10 @@ fn failed(failure: Failure, host: &str) -> RefreshOutcome {
     match failure.status {
         // The status came but the body did not: classified by the status where the
         // body does not matter.
-        Some(status @ (408 | 429 | 500..=599)) => {
-            RefreshOutcome::Transient { reason: format!("{host} answered {status}; {}", failure.reason), retry_after: None }
-        }
+        Some(status @ (408 | 429 | 500..=599)) => RefreshOutcome::Transient {
+            reason: format!("{host} answered {status}; {}", failure.reason),
+            retry_after: None,
+        },
         Some(status @ 400..=499) => RefreshOutcome::Refused {
             error: format!("http_{status}"),
             description: Some(failure.reason),
@@ -80,7 +95,9 @@ fn failed(failure: Failure, host: &str) -> RefreshOutcome {
             reason: format!("{host}: {} (nothing was sent)", failure.reason),
             retry_after: None,
         },
-        _ => RefreshOutcome::Indeterminate { reason: format!("{host}: {} after the request was sent", failure.reason) },
+        _ => RefreshOutcome::Indeterminate {
+            reason: format!("{host}: {} after the request was sent", failure.reason),
+        },
     }
 }
 
@@ -93,14 +110,18 @@ pub(super) fn retry_after(response: &HttpResponse) -> Option<Duration> {
 /// The RFC 6749 section 5.2 `error` and `error_description` of an error body. An
 /// `error` outside the RFC's character set, or too long, counts as absent.
 pub(super) fn error_fields(body: &[u8], secrets: &[&str]) -> (Option<String>, Option<String>) {
-    let Ok(serde_json::Value::Object(members)) = serde_json::from_slice::<serde_json::Value>(body) else {
+    let Ok(serde_json::Value::Object(members)) = serde_json::from_slice::<serde_json::Value>(body)
+    else {
         return (None, None);
     };
     let error = members
         .get("error")
         .and_then(serde_json::Value::as_str)
         .filter(|e| !e.is_empty() && e.len() <= 64)
-        .filter(|e| e.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)))
+        .filter(|e| {
+            e.bytes()
+                .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+        })
         .map(str::to_owned);
     let description = members
         .get("error_description")
@@ -117,5 +138,8 @@ fn clean_text(text: &str, secrets: &[&str]) -> String {
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
         text = text.replace(secret, oauth_store_core::REDACTED);
     }
-    text.chars().filter(|c| !c.is_control()).take(MAX_TEXT).collect()
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_TEXT)
+        .collect()
 }

@@ -41,7 +41,10 @@ fn cache_key(issuer: &str) -> &str {
 /// Forgets the cached metadata of `issuer`, so the next use discovers again (after a
 /// discovered endpoint answered 404: the server moved it).
 pub(super) fn forget(issuer: &str) {
-    cache().lock().unwrap_or_else(|e| e.into_inner()).remove(cache_key(issuer));
+    cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(cache_key(issuer));
 }
 
 /// The metadata of `issuer`: from the process cache, else fetched and cached.
@@ -52,15 +55,25 @@ pub(super) fn forget(issuer: &str) {
 /// then, for an issuer with a path, `{issuer}/.well-known/openid-configuration`. A
 /// document counts only if its `issuer` equals the one asked for (RFC 8414 section 3.3;
 /// a trailing `/` is ignored) and it names a `token_endpoint`.
-pub(super) fn discover(transport: &Transport, issuer: &str) -> Result<Arc<AuthorizationServerMetadata>, HttpError> {
+pub(super) fn discover(
+    transport: &Transport,
+    issuer: &str,
+) -> Result<Arc<AuthorizationServerMetadata>, HttpError> {
     let key = cache_key(issuer);
     if let Some(found) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(key) {
         return Ok(Arc::clone(found));
     }
-    let fail = |reason: String, transient: bool| HttpError::Discovery { issuer: issuer.to_owned(), reason, transient };
+    let fail = |reason: String, transient: bool| HttpError::Discovery {
+        issuer: issuer.to_owned(),
+        reason,
+        transient,
+    };
     let base = checked_url(issuer, "issuer").map_err(|e| fail(e.to_string(), false))?;
     if base.query().is_some() || base.fragment().is_some() {
-        return Err(fail("an issuer has no query or fragment (RFC 8414 section 2)".into(), false));
+        return Err(fail(
+            "an issuer has no query or fragment (RFC 8414 section 2)".into(),
+            false,
+        ));
     }
     let mut reasons = Vec::new();
     let mut transient = false;
@@ -93,7 +106,10 @@ fn candidates(issuer: &Url) -> Vec<Url> {
         url.set_path(&format!("/.well-known/{well_known}{path}"));
         url
     };
-    let mut out = vec![at_root("oauth-authorization-server"), at_root("openid-configuration")];
+    let mut out = vec![
+        at_root("oauth-authorization-server"),
+        at_root("openid-configuration"),
+    ];
     if !path.is_empty() {
         let mut appended = issuer.clone();
         appended.set_path(&format!("{path}/.well-known/openid-configuration"));
@@ -104,7 +120,11 @@ fn candidates(issuer: &Url) -> Vec<Url> {
 
 /// Fetches and checks one metadata document; the error says whether trying again
 /// later may help (network failure, 429, 5xx).
-fn fetch(transport: &Transport, url: &Url, issuer: &str) -> Result<AuthorizationServerMetadata, (String, bool)> {
+fn fetch(
+    transport: &Transport,
+    url: &Url,
+    issuer: &str,
+) -> Result<AuthorizationServerMetadata, (String, bool)> {
     let request = http::Request::get(url.as_str())
         .header(http::header::ACCEPT, "application/json")
         .body(Vec::new())
@@ -120,13 +140,34 @@ fn fetch(transport: &Transport, url: &Url, issuer: &str) -> Result<Authorization
     if body.len() > MAX_DOCUMENT {
         return Err(("the document is too large".into(), false));
     }
-    let document: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| (format!("the document does not parse: {}", oauth_store_core::describe_json_error(&e)), false))?;
-    let text = |name: &str| document.get(name).and_then(serde_json::Value::as_str).map(str::to_owned);
-    let stated = text("issuer").ok_or_else(|| ("the document names no issuer".to_owned(), false))?;
+    let document: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        (
+            format!(
+                "the document does not parse: {}",
+                oauth_store_core::describe_json_error(&e)
+            ),
+            false,
+        )
+    })?;
+    let text = |name: &str| {
+        document
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    let stated =
+        text("issuer").ok_or_else(|| ("the document names no issuer".to_owned(), false))?;
     if cache_key(&stated) != issuer {
-        return Err((format!("the document is for another issuer ({stated})"), false));
+        return Err((
+            format!("the document is for another issuer ({stated})"),
+            false,
+        ));
     }
-    let token_endpoint = text("token_endpoint").ok_or_else(|| ("the document names no token_endpoint".to_owned(), false))?;
-    Ok(AuthorizationServerMetadata { issuer: stated, token_endpoint, revocation_endpoint: text("revocation_endpoint") })
+    let token_endpoint = text("token_endpoint")
+        .ok_or_else(|| ("the document names no token_endpoint".to_owned(), false))?;
+    Ok(AuthorizationServerMetadata {
+        issuer: stated,
+        token_endpoint,
+        revocation_endpoint: text("revocation_endpoint"),
+    })
 }

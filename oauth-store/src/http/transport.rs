@@ -96,16 +96,29 @@ impl SyncHttpClient for Transport {
 /// have rotated the refresh token.
 fn failure(error: &ureq::Error, status: Option<u16>) -> Failure {
     use ureq::Error as U;
-    let not_sent = |reason: String| Failure { sent: false, status, reason };
-    let sent = |reason: String| Failure { sent: true, status, reason };
+    let not_sent = |reason: String| Failure {
+        sent: false,
+        status,
+        reason,
+    };
+    let sent = |reason: String| Failure {
+        sent: true,
+        status,
+        reason,
+    };
     if status.is_some() {
-        return sent(format!("the answer's body could not be read: {}", describe(error)));
+        return sent(format!(
+            "the answer's body could not be read: {}",
+            describe(error)
+        ));
     }
     match error {
         U::HostNotFound => not_sent("the host name does not resolve".into()),
         U::ConnectionFailed => not_sent("no connection could be made".into()),
         U::BadUri(_) | U::Http(_) => not_sent("the request could not be built".into()),
-        U::TlsRequired => not_sent("https needs TLS, which this build lacks (enable the `rustls` feature)".into()),
+        U::TlsRequired => {
+            not_sent("https needs TLS, which this build lacks (enable the `rustls` feature)".into())
+        }
         U::InvalidProxyUrl | U::ConnectProxyFailed(_) => not_sent("the proxy failed".into()),
         U::Timeout(ureq::Timeout::Resolve) => not_sent("resolving the host timed out".into()),
         U::Timeout(ureq::Timeout::Connect) => not_sent("connecting timed out".into()),
