@@ -138,7 +138,9 @@ pub(crate) enum Command {
     /// List the stored credentials (never a token value).
     List,
     /// Show one credential, secrets redacted.
-    #[command(long_about = "Show one credential: every field ending in _token or containing \"secret\" is shown as \"<redacted>\" (also with --json). Nothing stored: exit 3.")]
+    #[command(
+        long_about = "Show one credential: every field ending in _token or containing \"secret\" is shown as \"<redacted>\" (also with --json). Nothing stored: exit 3."
+    )]
     Show(Server),
     /// Print the access token, refreshing it first when it is about to expire.
     #[command(long_about = TOKEN_ABOUT)]
@@ -150,7 +152,9 @@ pub(crate) enum Command {
     /// Quarantine a corrupt credentials document and rebuild it from the entries that parse.
     Repair,
     /// Check the home: stores, locks, permissions, file system (exit 6 on a problem).
-    #[command(long_about = "Check the home without changing it: the layout, where each credential resolved and why, lock files and their live holders, permission and ownership problems, a home on a network file system. Exit 0 when healthy, 6 when it found a problem.")]
+    #[command(
+        long_about = "Check the home without changing it: the layout, where each credential resolved and why, lock files and their live holders, permission and ownership problems, a home on a network file system. Exit 0 when healthy, 6 when it found a problem."
+    )]
     Doctor,
     /// Show what coordination prevents: many processes share one rotating credential.
     #[command(long_about = DEMO_ABOUT)]

@@ -32,8 +32,10 @@
 //!   resolves to the File store (reasons `auto_*_file_keyring_error`).
 //! - There is no authorization-code flow: a first login is `import` of a token
 //!   response obtained elsewhere.
-//! - `doctor` does not yet report keyring usability or drift records (their crates
-//!   have not landed).
+//! - `doctor` does not yet report keyring usability (the keyring store is not in this
+//!   build); it reports drift records from the sidecar.
+//! - `token` prints the access token even under `--json`, so that
+//!   `$(oauth-store token ...)` means the same either way.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

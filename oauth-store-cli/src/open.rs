@@ -42,7 +42,9 @@ pub(crate) fn home(global: &Global) -> Result<PathBuf, CliError> {
     match &global.home {
         Some(home) => Ok(home.clone()),
         None => StoreLayout::default_home(preset).ok_or_else(|| {
-            CliError::Usage("no home directory: pass --home DIR or set OAUTH_STORE_HOME (or HOME)".into())
+            CliError::Usage(
+                "no home directory: pass --home DIR or set OAUTH_STORE_HOME (or HOME)".into(),
+            )
         }),
     }
 }
@@ -55,6 +57,15 @@ pub(crate) fn home(global: &Global) -> Result<PathBuf, CliError> {
 /// (`--store keyring|secrets`, `--keyring-backend secrets`); the facade's errors when
 /// the home or its lock directory cannot be created.
 pub(crate) fn open(global: &Global) -> Result<OAuthStore, CliError> {
+    open_with(global, true)
+}
+
+/// [`open`], with the drift sidecar recording resolutions or not (`doctor` reads the
+/// sidecar and must not change it).
+///
+/// # Errors
+/// As [`open`].
+pub(crate) fn open_with(global: &Global, record_drift: bool) -> Result<OAuthStore, CliError> {
     let preset = LayoutPreset::from(global.layout);
     let mode = StoreMode::from(global.store);
     let backend = KeyringBackend::from(global.keyring_backend);
@@ -92,7 +103,8 @@ pub(crate) fn open(global: &Global) -> Result<OAuthStore, CliError> {
         .mode(mode)
         .keyring_backend(backend)
         .lock_timeout(Duration::from_secs(global.lock_timeout))
-        .unsafe_uncoordinated(global.unsafe_uncoordinated);
+        .unsafe_uncoordinated(global.unsafe_uncoordinated)
+        .drift_sidecar(record_drift);
     if let Some(keyring) = keyring {
         builder = builder.keyring_store(keyring);
     }

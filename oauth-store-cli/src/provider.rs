@@ -30,7 +30,11 @@ pub(crate) fn revoke(credential: &Credential) -> Result<&'static str, String> {
     oauth_store::HttpRefresher::new()
         .revoke(credential)
         .map_err(|e| e.to_string())?;
-    Ok(if credential.refresh_token.is_some() { "refresh_token" } else { "access_token" })
+    Ok(if credential.refresh_token.is_some() {
+        "refresh_token"
+    } else {
+        "access_token"
+    })
 }
 
 /// Revokes `credential` at its provider (RFC 7009); this build has no HTTP client.

@@ -11,27 +11,58 @@ fn rows(args: &[&str]) -> Vec<serde_json::Value> {
 fn coordination_prevents_reuse_and_its_absence_shows_it() -> Result {
     let mut saw_reuse = false;
     for attempt in 1..=3 {
-        let rows = rows(&["demo", "--workers", "4", "--seconds", "4", "--uncoordinated", "--json"]);
+        let rows = rows(&[
+            "demo",
+            "--workers",
+            "4",
+            "--seconds",
+            "4",
+            "--uncoordinated",
+            "--json",
+        ]);
         assert_eq!(rows.len(), 2);
         let (coordinated, uncoordinated) = (&rows[0], &rows[1]);
         assert_eq!(coordinated["run"], "coordinated");
         assert_eq!(coordinated["processes"], 4);
-        assert!(coordinated["calls"].as_u64().is_some_and(|c| c > 0), "{coordinated}");
-        assert!(coordinated["provider_refreshes"].as_u64().is_some_and(|r| r >= 1), "{coordinated}");
+        assert!(
+            coordinated["calls"].as_u64().is_some_and(|c| c > 0),
+            "{coordinated}"
+        );
+        assert!(
+            coordinated["provider_refreshes"]
+                .as_u64()
+                .is_some_and(|r| r >= 1),
+            "{coordinated}"
+        );
         assert_eq!(coordinated["reuse_detections"], 0, "{coordinated}");
         assert_eq!(coordinated["grant_revoked"], false, "{coordinated}");
         assert_eq!(coordinated["failed_calls"], 0, "{coordinated}");
-        assert!(coordinated["p50_us"].as_u64().is_some() && coordinated["p99_us"].as_u64().is_some());
+        assert!(
+            coordinated["p50_us"].as_u64().is_some() && coordinated["p99_us"].as_u64().is_some()
+        );
         assert_eq!(uncoordinated["run"], "uncoordinated");
-        if uncoordinated["reuse_detections"].as_u64().is_some_and(|r| r > 0) {
+        if uncoordinated["reuse_detections"]
+            .as_u64()
+            .is_some_and(|r| r > 0)
+        {
             assert_eq!(uncoordinated["grant_revoked"], true, "{uncoordinated}");
-            assert!(uncoordinated["failed_calls"].as_u64().is_some_and(|f| f > 0), "{uncoordinated}");
+            assert!(
+                uncoordinated["failed_calls"]
+                    .as_u64()
+                    .is_some_and(|f| f > 0),
+                "{uncoordinated}"
+            );
             saw_reuse = true;
             break;
         }
-        eprintln!("attempt {attempt}: the uncoordinated storm happened to show no reuse: {uncoordinated}");
+        eprintln!(
+            "attempt {attempt}: the uncoordinated storm happened to show no reuse: {uncoordinated}"
+        );
     }
-    assert!(saw_reuse, "three uncoordinated storms without a single reuse detection");
+    assert!(
+        saw_reuse,
+        "three uncoordinated storms without a single reuse detection"
+    );
     Ok(())
 }
 
@@ -39,7 +70,16 @@ fn coordination_prevents_reuse_and_its_absence_shows_it() -> Result {
 fn prints_one_table() -> Result {
     let dir = tempfile::tempdir()?;
     let home = dir.path().join("demo-home");
-    let out = run(&["demo", "--workers", "2", "--seconds", "2", "--home", home.to_str().expect("utf-8")]).expect(0);
+    let out = run(&[
+        "demo",
+        "--workers",
+        "2",
+        "--seconds",
+        "2",
+        "--home",
+        home.to_str().expect("utf-8"),
+    ])
+    .expect(0);
     for label in [
         "processes",
         "token calls",
@@ -50,10 +90,17 @@ fn prints_one_table() -> Result {
         "token latency p50",
         "token latency p99",
     ] {
-        assert!(out.stdout.lines().any(|l| l.starts_with(label)), "{label}:\n{}", out.stdout);
+        assert!(
+            out.stdout.lines().any(|l| l.starts_with(label)),
+            "{label}:\n{}",
+            out.stdout
+        );
     }
     assert!(out.stdout.contains("coordinated: "), "{}", out.stdout);
     assert!(!out.stdout.contains("uncoordinated"), "{}", out.stdout);
-    assert!(home.join("coordinated/.credentials.json").exists(), "--home is used");
+    assert!(
+        home.join("coordinated/.credentials.json").exists(),
+        "--home is used"
+    );
     Ok(())
 }

@@ -12,7 +12,11 @@ fn assert_json_error(out: &crate::util::Run, kind: &str) {
     let error = out.json_error();
     assert_eq!(error["error"], kind, "{}", out.stderr);
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
-    assert_eq!(error.as_object().map(|o| o.len()), Some(2), "exactly error and message");
+    assert_eq!(
+        error.as_object().map(|o| o.len()),
+        Some(2),
+        "exactly error and message"
+    );
 }
 
 #[test]
@@ -20,7 +24,9 @@ fn usage_is_2() -> Result {
     let home = Home::new();
     let out = home.run(&["list", "--json", "--bogus"]).expect(2);
     assert_json_error(&out, "usage");
-    let out = home.run_with_stdin(&with(&["import", "--json"], &SERVER), "{").expect(2);
+    let out = home
+        .run_with_stdin(&with(&["import", "--json"], &SERVER), "{")
+        .expect(2);
     assert_json_error(&out, "usage");
     Ok(())
 }
@@ -39,12 +45,14 @@ fn authorization_required_is_3() -> Result {
 #[test]
 fn store_is_4() -> Result {
     let home = Home::new();
-    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#).expect(0);
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#)
+        .expect(0);
     std::fs::write(home.document(), "{\"cut")?;
     let out = home.run(&with(&["show", "--json"], &SERVER)).expect(4);
     assert_json_error(&out, "store");
     // A document that does not parse is never replaced by a save.
-    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"b"}"#).expect(4);
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"b"}"#)
+        .expect(4);
     assert_eq!(std::fs::read_to_string(home.document())?, "{\"cut");
     Ok(())
 }
@@ -52,17 +60,25 @@ fn store_is_4() -> Result {
 #[test]
 fn a_lock_timeout_is_4() -> Result {
     let home = Home::new();
-    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#).expect(0);
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#)
+        .expect(0);
     let key = compute_store_key("notion", "https://mcp.notion.com/mcp");
     let locks = LockDir::open(home.path().join("mcp-oauth-locks"))?;
     let target = LockTarget::credential(key.as_str(), key.credential_lock_file_name());
     let guard = locks.acquire(&LockScope::new(), &target, Duration::from_secs(5))?;
-    let out = home.run(&with(&["logout", "--json", "--lock-timeout", "1"], &SERVER)).expect(4);
+    let out = home
+        .run(&with(&["logout", "--json", "--lock-timeout", "1"], &SERVER))
+        .expect(4);
     drop(guard);
     let error = out.stderr.lines().last().expect("an error line");
     let error: serde_json::Value = serde_json::from_str(error)?;
     assert_eq!(error["error"], "store");
-    assert!(error["message"].as_str().is_some_and(|m| m.contains(&format!("held by pid {}", std::process::id()))), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("held by pid {}", std::process::id()))),
+        "{error}"
+    );
     Ok(())
 }
 
@@ -72,7 +88,63 @@ fn provider_is_5() -> Result {
     let home = Home::new();
     provider.import(&home, Some(0));
     provider.endpoint.set_fault(Some(Fault::Status500));
-    let out = home.run(&with(&["token", "--json"], &provider.server())).expect(5);
+    let out = home
+        .run(&with(&["token", "--json"], &provider.server()))
+        .expect(5);
     assert_json_error(&out, "provider");
+    Ok(())
+}
+
+#[test]
+fn a_failed_save_after_a_successful_refresh_is_4() -> Result {
+    let provider = Provider::start(Duration::from_secs(3600));
+    let home = Home::new();
+    provider.import(&home, None);
+    // A directory where the save's temp file belongs: loads work, every save fails.
+    std::fs::create_dir(home.path().join(".credentials.json.tmp"))?;
+    let out = home
+        .run(&with(
+            &["token", "--json", "--min-valid", "7200"],
+            &provider.server(),
+        ))
+        .expect(4);
+    assert_eq!(out.stdout, "");
+    assert_json_error(&out, "store");
+    assert!(out.stderr.contains("saving them failed"), "{}", out.stderr);
+    assert_eq!(
+        provider.endpoint.counters().refreshes,
+        1,
+        "the provider did refresh"
+    );
+    let out = home
+        .run(&with(&["refresh", "--force"], &provider.server()))
+        .expect(4);
+    assert!(
+        out.stderr.starts_with("error: ") && out.stderr.lines().count() == 1,
+        "{}",
+        out.stderr
+    );
+    Ok(())
+}
+
+#[test]
+fn rust_log_drives_tracing_on_stderr() -> Result {
+    let home = Home::new();
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#)
+        .expect(0);
+    let quiet = home.run(&with(&["show"], &SERVER)).expect(0);
+    assert_eq!(
+        quiet.stderr, "",
+        "no RUST_LOG: nothing but the command's own errors"
+    );
+    let mut cmd = home.command(&with(&["show"], &SERVER));
+    cmd.env("RUST_LOG", "debug");
+    let traced = crate::util::finish(cmd, None).expect(0);
+    assert!(
+        traced.stderr.contains("oauth_store::resolution"),
+        "{}",
+        traced.stderr
+    );
+    assert_eq!(traced.stdout, quiet.stdout, "logs never go to stdout");
     Ok(())
 }

@@ -23,12 +23,24 @@ fn json_is_an_array_of_objects_with_exactly_the_listed_keys() -> Result {
     )
     .expect(0);
     home.run_with_stdin(
-        &["import", "--server", "never", "--url", "https://never.example/mcp"],
+        &[
+            "import",
+            "--server",
+            "never",
+            "--url",
+            "https://never.example/mcp",
+        ],
         r#"{"access_token":"at-2"}"#,
     )
     .expect(0);
     home.run_with_stdin(
-        &["import", "--server", "old", "--url", "https://old.example/mcp"],
+        &[
+            "import",
+            "--server",
+            "old",
+            "--url",
+            "https://old.example/mcp",
+        ],
         r#"{"access_token":"at-3","expires_in":0}"#,
     )
     .expect(0);
@@ -39,7 +51,12 @@ fn json_is_an_array_of_objects_with_exactly_the_listed_keys() -> Result {
     let rows = rows.as_array().expect("an array");
     assert_eq!(rows.len(), 3);
     for row in rows {
-        let mut keys: Vec<&str> = row.as_object().expect("object").keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = row
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
         keys.sort_unstable();
         assert_eq!(keys, KEYS);
         assert_eq!(row["store"], "file");
@@ -51,7 +68,11 @@ fn json_is_an_array_of_objects_with_exactly_the_listed_keys() -> Result {
     assert_eq!(notion["has_refresh_token"], true);
     assert_eq!(notion["client_id"], "c1");
     assert_eq!(notion["issuer"], "https://i");
-    assert!(notion["expires_in_s"].as_i64().is_some_and(|s| (100..120).contains(&s)));
+    assert!(
+        notion["expires_in_s"]
+            .as_i64()
+            .is_some_and(|s| (100..120).contains(&s))
+    );
     assert!(notion["expires_at_ms"].as_u64().is_some());
     let never = by_name("never");
     assert_eq!(never["expires_at_ms"], serde_json::Value::Null);
@@ -59,7 +80,10 @@ fn json_is_an_array_of_objects_with_exactly_the_listed_keys() -> Result {
     assert_eq!(never["has_refresh_token"], false);
     assert_eq!(never["issuer"], serde_json::Value::Null);
     let old = by_name("old");
-    assert!(old["expires_in_s"].as_i64().is_some_and(|s| s < 0), "expired: negative: {old}");
+    assert!(
+        old["expires_in_s"].as_i64().is_some_and(|s| s < 0),
+        "expired: negative: {old}"
+    );
     assert!(!out.stdout.contains("at-1") && !out.stdout.contains("rt-1"));
     Ok(())
 }
@@ -67,13 +91,23 @@ fn json_is_an_array_of_objects_with_exactly_the_listed_keys() -> Result {
 #[test]
 fn text_is_a_table_without_tokens() -> Result {
     let home = Home::new();
-    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"at-1","refresh_token":"rt-1","expires_in":3600}"#)
-        .expect(0);
+    home.run_with_stdin(
+        &with(&["import"], &SERVER),
+        r#"{"access_token":"at-1","refresh_token":"rt-1","expires_in":3600}"#,
+    )
+    .expect(0);
     let out = home.run(&["list"]).expect(0);
     let mut lines = out.stdout.lines();
-    assert!(lines.next().is_some_and(|l| l.starts_with("STORE_KEY")), "{}", out.stdout);
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with("STORE_KEY")),
+        "{}",
+        out.stdout
+    );
     let row = lines.next().expect("one row");
-    assert!(row.starts_with(SERVER_KEY) && row.contains("file") && row.contains("in 59m"), "{row}");
+    assert!(
+        row.starts_with(SERVER_KEY) && row.contains("file") && row.contains("in 59m"),
+        "{row}"
+    );
     assert!(!out.stdout.contains("at-1") && !out.stdout.contains("rt-1"));
     Ok(())
 }
@@ -81,21 +115,34 @@ fn text_is_a_table_without_tokens() -> Result {
 #[test]
 fn empty_home() -> Result {
     let home = Home::new();
-    assert_eq!(home.run(&["list", "--json"]).expect(0).json(), serde_json::json!([]));
+    assert_eq!(
+        home.run(&["list", "--json"]).expect(0).json(),
+        serde_json::json!([])
+    );
     let out = home.run(&["list"]).expect(0);
-    assert!(out.stdout.starts_with("no credentials in "), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("no credentials in "),
+        "{}",
+        out.stdout
+    );
     Ok(())
 }
 
 #[test]
 fn an_entry_that_does_not_parse_is_a_warning() -> Result {
     let home = Home::new();
-    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"at-1"}"#).expect(0);
-    let mut document: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(home.document())?)?;
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"at-1"}"#)
+        .expect(0);
+    let mut document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.document())?)?;
     document["bad|0000000000000000"] = serde_json::json!({"server_name": 5});
     std::fs::write(home.document(), document.to_string())?;
     let out = home.run(&["list", "--json"]).expect(0);
     assert_eq!(out.json().as_array().map(Vec::len), Some(1));
-    assert!(out.stderr.starts_with("warning: ") && out.stderr.contains("bad|0000000000000000"), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("warning: ") && out.stderr.contains("bad|0000000000000000"),
+        "{}",
+        out.stderr
+    );
     Ok(())
 }

@@ -7,11 +7,22 @@ use crate::util::{Home, Result, SERVER, SERVER_KEY, command, finish, run, with};
 #[test]
 fn accepted_before_or_after_the_command() -> Result {
     let home = Home::new();
-    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"at-1"}"#).expect(0);
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"at-1"}"#)
+        .expect(0);
     let dir = home.path().to_str().expect("utf-8");
     let before = run(&["--home", dir, "--store", "file", "--json", "list"]).expect(0);
     let after = run(&["list", "--home", dir, "--store", "file", "--json"]).expect(0);
-    let mixed = run(&["--json", "list", "--home", dir, "--layout", "default", "--keyring-backend", "direct"]).expect(0);
+    let mixed = run(&[
+        "--json",
+        "list",
+        "--home",
+        dir,
+        "--layout",
+        "default",
+        "--keyring-backend",
+        "direct",
+    ])
+    .expect(0);
     assert_eq!(before.json()[0]["store_key"], SERVER_KEY);
     assert_eq!(before.stdout, after.stdout);
     assert_eq!(mixed.json()[0]["store_key"], SERVER_KEY);
@@ -33,7 +44,15 @@ fn a_missing_home_is_created_0700() -> Result {
 #[test]
 fn default_home_is_oauth_store_home() -> Result {
     let dir = tempfile::tempdir()?;
-    let mut cmd = command(&["--store", "file", "import", "--server", "s", "--url", "https://s.example"]);
+    let mut cmd = command(&[
+        "--store",
+        "file",
+        "import",
+        "--server",
+        "s",
+        "--url",
+        "https://s.example",
+    ]);
     cmd.env("OAUTH_STORE_HOME", dir.path().join("env-home"));
     finish(cmd, Some(r#"{"access_token":"a"}"#)).expect(0);
     assert!(dir.path().join("env-home/.credentials.json").exists());
@@ -58,11 +77,22 @@ fn default_home_falls_back_to_the_data_directory() -> Result {
 fn auto_resolves_to_the_file_store_in_this_build() -> Result {
     let mut home = Home::new();
     home.options.clear(); // default: --store auto
-    let out = home.run_with_stdin(&with(&["import", "--json"], &SERVER), r#"{"access_token":"a"}"#).expect(0);
+    let out = home
+        .run_with_stdin(
+            &with(&["import", "--json"], &SERVER),
+            r#"{"access_token":"a"}"#,
+        )
+        .expect(0);
     assert_eq!(out.json()["store"], "file");
     assert_eq!(out.json()["reason"], "auto_save_file_keyring_error");
     let shown = home.run(&with(&["show"], &SERVER)).expect(0);
-    assert!(shown.stdout.contains("store: file (auto_load_file_keyring_error)"), "{}", shown.stdout);
+    assert!(
+        shown
+            .stdout
+            .contains("store: file (auto_load_file_keyring_error)"),
+        "{}",
+        shown.stdout
+    );
     Ok(())
 }
 
@@ -73,11 +103,19 @@ fn stores_missing_from_the_build_are_usage_errors_naming_them() -> Result {
         (vec!["--store", "keyring"], "keyring"),
         (vec!["--store", "secrets"], "secrets"),
         (vec!["--keyring-backend", "secrets"], "secrets"),
-        (vec!["--store", "auto", "--keyring-backend", "secrets"], "secrets"),
+        (
+            vec!["--store", "auto", "--keyring-backend", "secrets"],
+            "secrets",
+        ),
     ] {
         let out = home.run(&with(&args, &["list"])).expect(2);
         assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {}", out.stderr);
-        assert!(out.stderr.contains(&format!("the {store} store is not in this build")), "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains(&format!("the {store} store is not in this build")),
+            "{}",
+            out.stderr
+        );
         let out = home.run(&with(&args, &["list", "--json"])).expect(2);
         assert_eq!(out.json_error()["error"], "usage");
     }
@@ -94,7 +132,15 @@ fn unknown_values_are_usage_errors() -> Result {
         vec!["list", "--nope"],
         vec!["frobnicate"],
         vec!["key", "--server", "x"],
-        vec!["token", "--server", "x", "--url", "y", "--min-valid", "soon"],
+        vec![
+            "token",
+            "--server",
+            "x",
+            "--url",
+            "y",
+            "--min-valid",
+            "soon",
+        ],
         vec!["demo", "--workers", "0"],
     ] {
         let out = run(&args).expect(2);
@@ -110,16 +156,35 @@ fn help_and_version_exit_0() -> Result {
     let help = run(&["--help"]).expect(0);
     assert!(help.stdout.contains("Usage: oauth-store"));
     assert!(help.stdout.contains("Exit codes:"));
-    assert!(help.stdout.contains("DEMONSTRATIONS AND TESTS ONLY"), "--unsafe-uncoordinated is documented as such");
-    assert!(!help.stdout.contains("__demo-worker"), "the worker is hidden");
-    for command in ["key", "import", "list", "show", "token", "refresh", "logout", "repair", "doctor", "demo"] {
-        assert!(help.stdout.contains(&format!("  {command} ")), "{command} listed");
+    assert!(
+        help.stdout.contains("DEMONSTRATIONS AND TESTS ONLY"),
+        "--unsafe-uncoordinated is documented as such"
+    );
+    assert!(
+        !help.stdout.contains("__demo-worker"),
+        "the worker is hidden"
+    );
+    for command in [
+        "key", "import", "list", "show", "token", "refresh", "logout", "repair", "doctor", "demo",
+    ] {
+        assert!(
+            help.stdout.contains(&format!("  {command} ")),
+            "{command} listed"
+        );
         let sub = run(&[command, "--help"]).expect(0);
-        assert!(sub.stdout.contains(&format!("Usage: oauth-store {command}")), "{}", sub.stdout);
+        assert!(
+            sub.stdout
+                .contains(&format!("Usage: oauth-store {command}")),
+            "{}",
+            sub.stdout
+        );
         run(&["help", command]).expect(0);
     }
     let version = run(&["--version"]).expect(0);
-    assert_eq!(version.stdout, format!("oauth-store {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        version.stdout,
+        format!("oauth-store {}\n", env!("CARGO_PKG_VERSION"))
+    );
     Ok(())
 }
 
@@ -133,11 +198,20 @@ fn no_command_prints_help_as_a_usage_error() -> Result {
 #[test]
 fn unsafe_uncoordinated_still_serves_tokens() -> Result {
     let mut home = Home::new();
-    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"at-1","expires_in":600}"#).expect(0);
+    home.run_with_stdin(
+        &with(&["import"], &SERVER),
+        r#"{"access_token":"at-1","expires_in":600}"#,
+    )
+    .expect(0);
     home.options.push("--unsafe-uncoordinated".into());
     let out = home.run(&with(&["token"], &SERVER)).expect(0);
     assert_eq!(out.stdout, "at-1\n");
     let report = home.run(&["doctor", "--json"]).expect(0).json();
-    assert!(report["notes"].to_string().contains("--unsafe-uncoordinated"), "{report}");
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("--unsafe-uncoordinated"),
+        "{report}"
+    );
     Ok(())
 }

@@ -11,7 +11,9 @@ fn a_valid_token_is_not_refreshed_without_force() -> Result {
     let provider = Provider::start(Duration::from_secs(3600));
     let home = Home::new();
     provider.import(&home, None);
-    let out = home.run(&with(&["refresh", "--json"], &provider.server())).expect(0);
+    let out = home
+        .run(&with(&["refresh", "--json"], &provider.server()))
+        .expect(0);
     assert_eq!(out.json()["refreshed"], false);
     assert_eq!(provider.endpoint.counters().token_requests, 0);
     let out = home.run(&with(&["refresh"], &provider.server())).expect(0);
@@ -35,13 +37,16 @@ fn force_refreshes_now() -> Result {
     let provider = Provider::start(Duration::from_secs(3600));
     let home = Home::new();
     provider.import(&home, None);
-    let out = home.run(&with(&["refresh", "--force", "--json"], &provider.server())).expect(0);
+    let out = home
+        .run(&with(&["refresh", "--force", "--json"], &provider.server()))
+        .expect(0);
     let json = out.json();
     assert_eq!(json["refreshed"], true);
     assert!(json["expires_in_s"].as_i64().is_some_and(|s| s > 3500));
     assert_eq!(provider.endpoint.counters().refreshes, 1);
     // The rotated refresh token was saved: a second forced refresh uses it without reuse.
-    home.run(&with(&["refresh", "--force"], &provider.server())).expect(0);
+    home.run(&with(&["refresh", "--force"], &provider.server()))
+        .expect(0);
     let counters = provider.endpoint.counters();
     assert_eq!((counters.refreshes, counters.reuse_detections), (2, 0));
     Ok(())
@@ -49,12 +54,19 @@ fn force_refreshes_now() -> Result {
 
 #[test]
 fn failures_map_to_exit_codes() -> Result {
-    for (fault, code) in [(Fault::Status500, 5), (Fault::Unreachable, 5), (Fault::InvalidGrant, 3), (Fault::InvalidClient, 3)] {
+    for (fault, code) in [
+        (Fault::Status500, 5),
+        (Fault::Unreachable, 5),
+        (Fault::InvalidGrant, 3),
+        (Fault::InvalidClient, 3),
+    ] {
         let provider = Provider::start(Duration::from_secs(3600));
         let home = Home::new();
         provider.import(&home, None);
         provider.endpoint.set_fault(Some(fault));
-        let out = home.run(&with(&["refresh", "--force"], &provider.server())).expect(code);
+        let out = home
+            .run(&with(&["refresh", "--force"], &provider.server()))
+            .expect(code);
         assert_eq!(out.stdout, "", "{fault:?}");
         assert_eq!(out.stderr.lines().count(), 1, "{fault:?}: {}", out.stderr);
     }

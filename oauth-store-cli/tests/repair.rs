@@ -5,19 +5,31 @@ use crate::util::{Home, Result, SERVER, SERVER_KEY, with};
 /// A home whose document holds one good entry and then breaks off mid-entry.
 fn corrupt_home() -> Result<Home> {
     let home = Home::new();
-    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"at-1"}"#).expect(0);
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"at-1"}"#)
+        .expect(0);
     let text = std::fs::read_to_string(home.document())?;
     let cut = text.trim_end().strip_suffix('}').expect("an object");
-    std::fs::write(home.document(), format!(r#"{cut},"half|0000000000000000":{{"server_name":"half","acc"#))?;
+    std::fs::write(
+        home.document(),
+        format!(r#"{cut},"half|0000000000000000":{{"server_name":"half","acc"#),
+    )?;
     Ok(home)
 }
 
 #[test]
 fn a_corrupt_document_is_a_store_error_naming_repair() -> Result {
     let home = corrupt_home()?;
-    for args in [vec!["list"], with(&["show"], &SERVER), with(&["token"], &SERVER)] {
+    for args in [
+        vec!["list"],
+        with(&["show"], &SERVER),
+        with(&["token"], &SERVER),
+    ] {
         let out = home.run(&args).expect(4);
-        assert!(out.stderr.contains("oauth-store repair"), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("oauth-store repair"),
+            "{args:?}: {}",
+            out.stderr
+        );
         assert_eq!(out.stderr.lines().count(), 1);
     }
     Ok(())
@@ -31,7 +43,11 @@ fn quarantines_and_rebuilds() -> Result {
     let report = out.json();
     assert_eq!(report["kept"], 1);
     let quarantined = report["quarantined"].as_str().expect("a quarantine path");
-    assert_eq!(std::fs::read(quarantined)?, broken, "the old document is kept byte for byte");
+    assert_eq!(
+        std::fs::read(quarantined)?,
+        broken,
+        "the old document is kept byte for byte"
+    );
     let rows = home.run(&["list", "--json"]).expect(0).json();
     assert_eq!(rows[0]["store_key"], SERVER_KEY);
     // Repairing a healthy document changes nothing.
@@ -44,7 +60,11 @@ fn quarantines_and_rebuilds() -> Result {
 fn text_output_names_the_quarantine() -> Result {
     let home = corrupt_home()?;
     let out = home.run(&["repair"]).expect(0);
-    assert!(out.stdout.starts_with("repaired ") && out.stdout.contains(".corrupt-"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("repaired ") && out.stdout.contains(".corrupt-"),
+        "{}",
+        out.stdout
+    );
     Ok(())
 }
 
@@ -53,5 +73,18 @@ fn no_document_nothing_to_repair() -> Result {
     let home = Home::new();
     let out = home.run(&["repair"]).expect(0);
     assert!(out.stdout.starts_with("no document at "), "{}", out.stdout);
+    Ok(())
+}
+
+#[test]
+fn doctor_after_repair_notes_the_quarantined_copy() -> Result {
+    let home = corrupt_home()?;
+    home.run(&["doctor"]).expect(6);
+    home.run(&["repair"]).expect(0);
+    let report = home.run(&["doctor", "--json"]).expect(0).json();
+    assert!(
+        report["notes"].to_string().contains(".corrupt-"),
+        "{report}"
+    );
     Ok(())
 }

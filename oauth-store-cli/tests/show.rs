@@ -10,10 +10,17 @@ const HIDDEN: [&str; 6] = ["at-1", "rt-1", "cs-1", "idt-1", "hidden-1", "dt-1"];
 #[test]
 fn json_redacts_every_secret_field() -> Result {
     let home = Home::new();
-    home.run_with_stdin(&with(&["import"], &SERVER), RESPONSE).expect(0);
+    home.run_with_stdin(&with(&["import"], &SERVER), RESPONSE)
+        .expect(0);
     let out = home.run(&with(&["show", "--json"], &SERVER)).expect(0);
     let record = out.json();
-    for field in ["access_token", "refresh_token", "client_secret", "id_token", "my_secret_note"] {
+    for field in [
+        "access_token",
+        "refresh_token",
+        "client_secret",
+        "id_token",
+        "my_secret_note",
+    ] {
         assert_eq!(record[field], "<redacted>", "{field}");
     }
     assert_eq!(record["nested"]["device_token"], "<redacted>");
@@ -21,7 +28,10 @@ fn json_redacts_every_secret_field() -> Result {
     assert_eq!(record["client_id"], "c1");
     assert_eq!(record["server_name"], "notion");
     for secret in HIDDEN {
-        assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret), "{secret} leaked");
+        assert!(
+            !out.stdout.contains(secret) && !out.stderr.contains(secret),
+            "{secret} leaked"
+        );
     }
     Ok(())
 }
@@ -29,11 +39,24 @@ fn json_redacts_every_secret_field() -> Result {
 #[test]
 fn text_shows_key_store_and_redacted_fields() -> Result {
     let home = Home::new();
-    home.run_with_stdin(&with(&["import"], &SERVER), RESPONSE).expect(0);
+    home.run_with_stdin(&with(&["import"], &SERVER), RESPONSE)
+        .expect(0);
     let out = home.run(&with(&["show"], &SERVER)).expect(0);
-    assert!(out.stdout.contains(&format!("store_key: {SERVER_KEY}")), "{}", out.stdout);
-    assert!(out.stdout.contains("store: file (configured_load)"), "{}", out.stdout);
-    assert!(out.stdout.contains(r#"access_token: "<redacted>""#), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("store_key: {SERVER_KEY}")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("store: file (configured_load)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(r#"access_token: "<redacted>""#),
+        "{}",
+        out.stdout
+    );
     for secret in HIDDEN {
         assert!(!out.stdout.contains(secret), "{secret} leaked");
     }
@@ -44,7 +67,11 @@ fn text_shows_key_store_and_redacted_fields() -> Result {
 fn nothing_stored_is_authorization_required() -> Result {
     let home = Home::new();
     let out = home.run(&with(&["show"], &SERVER)).expect(3);
-    assert!(out.stderr.contains("no credential is stored"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no credential is stored"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.stdout, "");
     Ok(())
 }

@@ -14,9 +14,15 @@ fn prints_only_the_token_when_it_is_fresh() -> Result {
     let out = home.run(&with(&["token"], &provider.server())).expect(0);
     assert_eq!(out.stdout, format!("{}\n", provider.grant.access_token));
     assert_eq!(out.stderr, "");
-    assert_eq!(provider.endpoint.counters().token_requests, 0, "no refresh for a fresh token");
+    assert_eq!(
+        provider.endpoint.counters().token_requests,
+        0,
+        "no refresh for a fresh token"
+    );
     // --json changes nothing on stdout: it is the token either way.
-    let out = home.run(&with(&["token", "--json"], &provider.server())).expect(0);
+    let out = home
+        .run(&with(&["token", "--json"], &provider.server()))
+        .expect(0);
     assert_eq!(out.stdout, format!("{}\n", provider.grant.access_token));
     Ok(())
 }
@@ -26,7 +32,9 @@ fn refreshes_when_less_than_min_valid_is_left() -> Result {
     let provider = Provider::start(Duration::from_secs(60));
     let home = Home::new();
     provider.import(&home, None);
-    let out = home.run(&with(&["token", "--min-valid", "120"], &provider.server())).expect(0);
+    let out = home
+        .run(&with(&["token", "--min-valid", "120"], &provider.server()))
+        .expect(0);
     let printed = out.stdout.strip_suffix('\n').expect("a newline");
     assert!(!printed.contains('\n'));
     assert_ne!(printed, provider.grant.access_token);
@@ -45,7 +53,11 @@ fn default_min_valid_is_30_seconds() -> Result {
     let home = Home::new();
     provider.import(&home, Some(20));
     let out = home.run(&with(&["token"], &provider.server())).expect(0);
-    assert_ne!(out.stdout.trim_end(), provider.grant.access_token, "20 s left < 30 s: refreshed");
+    assert_ne!(
+        out.stdout.trim_end(),
+        provider.grant.access_token,
+        "20 s left < 30 s: refreshed"
+    );
     assert_eq!(provider.endpoint.counters().refreshes, 1);
     Ok(())
 }
@@ -53,23 +65,42 @@ fn default_min_valid_is_30_seconds() -> Result {
 #[test]
 fn unknown_expiry_is_printed_as_is() -> Result {
     let home = Home::new();
-    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"at-unknown","refresh_token":"rt"}"#)
+    home.run_with_stdin(
+        &with(&["import"], &SERVER),
+        r#"{"access_token":"at-unknown","refresh_token":"rt"}"#,
+    )
+    .expect(0);
+    let out = home
+        .run(&with(&["token", "--min-valid", "99999"], &SERVER))
         .expect(0);
-    let out = home.run(&with(&["token", "--min-valid", "99999"], &SERVER)).expect(0);
     assert_eq!(out.stdout, "at-unknown\n");
     Ok(())
 }
 
 #[test]
 fn a_failing_provider_with_a_valid_token_prints_it_and_warns() -> Result {
-    for fault in [Fault::Status500, Fault::Unreachable, Fault::UnparsableSuccess] {
+    for fault in [
+        Fault::Status500,
+        Fault::Unreachable,
+        Fault::UnparsableSuccess,
+    ] {
         let provider = Provider::start(Duration::from_secs(60));
         let home = Home::new();
         provider.import(&home, None);
         provider.endpoint.set_fault(Some(fault));
-        let out = home.run(&with(&["token", "--min-valid", "120"], &provider.server())).expect(0);
-        assert_eq!(out.stdout, format!("{}\n", provider.grant.access_token), "{fault:?}");
-        assert!(out.stderr.starts_with("warning: ") && out.stderr.lines().count() == 1, "{fault:?}: {}", out.stderr);
+        let out = home
+            .run(&with(&["token", "--min-valid", "120"], &provider.server()))
+            .expect(0);
+        assert_eq!(
+            out.stdout,
+            format!("{}\n", provider.grant.access_token),
+            "{fault:?}"
+        );
+        assert!(
+            out.stderr.starts_with("warning: ") && out.stderr.lines().count() == 1,
+            "{fault:?}: {}",
+            out.stderr
+        );
     }
     Ok(())
 }
@@ -97,7 +128,11 @@ fn a_rejected_grant_or_refused_client_is_exit_3() -> Result {
         provider.endpoint.set_fault(Some(fault));
         let out = home.run(&with(&["token"], &provider.server())).expect(3);
         assert_eq!(out.stdout, "");
-        assert!(out.stderr.contains("authorization required"), "{fault:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("authorization required"),
+            "{fault:?}: {}",
+            out.stderr
+        );
     }
     Ok(())
 }

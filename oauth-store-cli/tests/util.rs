@@ -42,7 +42,12 @@ impl Run {
     /// stderr as the one JSON error object of `--json`.
     #[track_caller]
     pub(crate) fn json_error(&self) -> serde_json::Value {
-        assert_eq!(self.stderr.lines().count(), 1, "one line on stderr: {}", self.stderr);
+        assert_eq!(
+            self.stderr.lines().count(),
+            1,
+            "one line on stderr: {}",
+            self.stderr
+        );
         serde_json::from_str(self.stderr.trim_end())
             .unwrap_or_else(|e| panic!("stderr is not JSON ({e}):\n{}", self.stderr))
     }
@@ -97,14 +102,26 @@ impl Home {
     pub(crate) fn new() -> Home {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("home");
-        Home { _dir: dir, path, options: vec!["--store".into(), "file".into()] }
+        Home {
+            _dir: dir,
+            path,
+            options: vec!["--store".into(), "file".into()],
+        }
     }
 
     /// A home holding a copy of the Codex-shaped fixture, used with `--layout codex`.
     pub(crate) fn codex() -> Home {
         let mut home = Home::new();
-        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/codex-home"), &home.path);
-        home.options = vec!["--layout".into(), "codex".into(), "--store".into(), "file".into()];
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/codex-home"),
+            &home.path,
+        );
+        home.options = vec![
+            "--layout".into(),
+            "codex".into(),
+            "--store".into(),
+            "file".into(),
+        ];
         home
     }
 
@@ -143,7 +160,8 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) {
         let entry = entry.expect("fixture entry");
         let target = to.join(entry.file_name());
         std::fs::copy(entry.path(), &target).expect("copy fixture file");
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).expect("chmod fixture");
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod fixture");
     }
 }
 
@@ -164,7 +182,10 @@ pub(crate) struct Provider {
 impl Provider {
     /// A provider whose access tokens live `lifetime`, with a public client.
     pub(crate) fn start(lifetime: Duration) -> Provider {
-        Provider::with(EndpointConfig::default().with_access_token_lifetime(lifetime), None)
+        Provider::with(
+            EndpointConfig::default().with_access_token_lifetime(lifetime),
+            None,
+        )
     }
 
     /// A provider with `config`, and a confidential (HTTP Basic) client when `secret` is given.
@@ -177,7 +198,13 @@ impl Provider {
         }
         let grant = endpoint.issue_grant(&client_id, &["read", "write"]);
         let url = format!("{}/mcp", endpoint.issuer());
-        Provider { endpoint, grant, client_id, client_secret: secret.map(str::to_owned), url }
+        Provider {
+            endpoint,
+            grant,
+            client_id,
+            client_secret: secret.map(str::to_owned),
+            url,
+        }
     }
 
     /// `--server provider --url <its URL>`.
@@ -208,7 +235,8 @@ impl Provider {
     pub(crate) fn import(&self, home: &Home, expires_in: Option<i64>) {
         let mut args = vec!["import"];
         args.extend(self.server());
-        home.run_with_stdin(&args, &self.response(expires_in)).expect(0);
+        home.run_with_stdin(&args, &self.response(expires_in))
+            .expect(0);
     }
 }
 

@@ -10,7 +10,8 @@ use crate::util::{Home, Result, SERVER, with};
 #[test]
 fn a_wait_past_a_second_is_reported_once_with_the_holder() -> Result {
     let home = Home::new();
-    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#).expect(0);
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#)
+        .expect(0);
     let key = compute_store_key("notion", "https://mcp.notion.com/mcp");
     let locks = LockDir::open(home.path().join("mcp-oauth-locks"))?;
     let target = LockTarget::credential(key.as_str(), key.credential_lock_file_name());
@@ -21,10 +22,23 @@ fn a_wait_past_a_second_is_reported_once_with_the_holder() -> Result {
     });
     let out = home.run(&with(&["logout"], &SERVER)).expect(0);
     release.join().expect("release thread");
-    let notices: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("Blocking: ")).collect();
+    let notices: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("Blocking: "))
+        .collect();
     assert_eq!(notices.len(), 1, "{}", out.stderr);
-    assert!(notices[0].contains("credential lock") && notices[0].contains(&key.credential_lock_file_name()), "{}", notices[0]);
-    assert!(notices[0].ends_with(&format!("(held by pid {})", std::process::id())), "{}", notices[0]);
+    assert!(
+        notices[0].contains("credential lock")
+            && notices[0].contains(&key.credential_lock_file_name()),
+        "{}",
+        notices[0]
+    );
+    assert!(
+        notices[0].ends_with(&format!("(held by pid {})", std::process::id())),
+        "{}",
+        notices[0]
+    );
     assert!(out.stdout.starts_with("logged out "), "{}", out.stdout);
     Ok(())
 }
@@ -32,7 +46,8 @@ fn a_wait_past_a_second_is_reported_once_with_the_holder() -> Result {
 #[test]
 fn a_short_wait_is_silent() -> Result {
     let home = Home::new();
-    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#).expect(0);
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#)
+        .expect(0);
     let key = compute_store_key("notion", "https://mcp.notion.com/mcp");
     let locks = LockDir::open(home.path().join("mcp-oauth-locks"))?;
     let target = LockTarget::credential(key.as_str(), key.credential_lock_file_name());

@@ -32,7 +32,9 @@ const CHILD_ENV: &str = "OAUTH_STORE_FILE_BENCH_CHILD";
 const SIZES: [usize; 4] = [1, 100, 1_000, 10_000];
 const PROCESS_COUNTS: [usize; 4] = [1, 2, 4, 8];
 /// Saves per multi-process run, split among the processes.
-const SAVES_PER_RUN: usize = 480;
+const SAVES_PER_RUN: usize = 320;
+/// Runs per process count; the counts are interleaved round after round.
+const PROCESS_ROUNDS: usize = 3;
 /// Entries in the document before a multi-process run starts.
 const SEEDED_ENTRIES: usize = 100;
 
@@ -250,58 +252,92 @@ fn child(spec: &str) -> Result<()> {
     Ok(())
 }
 
+/// One run: `p` processes share [`SAVES_PER_RUN`] saves of distinct keys into a fresh
+/// document; returns saves per second and the number of lost updates.
+fn process_run(p: usize) -> Result<(f64, usize)> {
+    let exe = std::env::current_exe()?;
+    let dir = bench_dir()?;
+    let home: PathBuf = dir.path().join("home");
+    let store = FileStore::in_home(&home)?;
+    oauth_lock::atomic::replace(store.path(), &document(SEEDED_ENTRIES))?;
+    let per = SAVES_PER_RUN / p;
+    let mut children = Vec::new();
+    for c in 0..p {
+        let mut child = Command::new(&exe)
+            .env(CHILD_ENV, format!("{}\np{c},{per}", home.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let mut out = BufReader::new(child.stdout.take().ok_or("stdout")?);
+        let mut line = String::new();
+        out.read_line(&mut line)?;
+        children.push(child);
+        if line.trim() != "READY" {
+            for mut child in children {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            return Err(format!("child {c} did not start: {line:?}").into());
+        }
+    }
+    // Every child is started and waiting: the clock measures saves, not process starts.
+    let started = Instant::now();
+    for child in &mut children {
+        writeln!(child.stdin.as_mut().ok_or("stdin")?, "GO")?;
+    }
+    let mut failed = None;
+    for mut child in children {
+        let status = child.wait()?;
+        if !status.success() {
+            failed = Some(status);
+        }
+    }
+    let elapsed = started.elapsed();
+    if let Some(status) = failed {
+        return Err(format!("a child failed: {status}").into());
+    }
+    let stored: HashSet<StoreKey> = store.list()?.into_iter().map(|l| l.key).collect();
+    let expected = (0..SEEDED_ENTRIES)
+        .map(|i| key_of(&name(i)))
+        .chain((0..p).flat_map(|c| (0..per).map(move |i| key_of(&format!("p{c}-{i}")))));
+    let lost = expected.filter(|k| !stored.contains(k)).count();
+    Ok(((per * p) as f64 / elapsed.as_secs_f64(), lost))
+}
+
 fn processes() -> Result<()> {
     println!();
     println!(
-        "saves per second into one document ({SEEDED_ENTRIES} entries at the start, {SAVES_PER_RUN} saves per run split among the processes)"
+        "saves per second into one document ({SEEDED_ENTRIES} entries at the start, {SAVES_PER_RUN} saves per run split among the processes; median of {PROCESS_ROUNDS} interleaved runs, min-max beside)"
     );
     println!(
-        "{:>9} {:>12} {:>14} {:>12}",
-        "processes", "saves/s", "vs 1 process", "lost updates"
+        "{:>9} {:>10} {:>15} {:>14} {:>12}",
+        "processes", "saves/s", "min-max", "vs 1 process", "lost updates"
     );
-    let exe = std::env::current_exe()?;
-    let mut single = None;
-    for p in PROCESS_COUNTS {
-        let dir = bench_dir()?;
-        let home: PathBuf = dir.path().join("home");
-        let store = FileStore::in_home(&home)?;
-        oauth_lock::atomic::replace(store.path(), &document(SEEDED_ENTRIES))?;
-        let per = SAVES_PER_RUN / p;
-        let mut children = Vec::new();
-        for c in 0..p {
-            let mut child = Command::new(&exe)
-                .env(CHILD_ENV, format!("{}\np{c},{per}", home.display()))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()?;
-            let mut out = BufReader::new(child.stdout.take().ok_or("stdout")?);
-            let mut line = String::new();
-            out.read_line(&mut line)?;
-            if line.trim() != "READY" {
-                return Err(format!("child {c} did not start: {line:?}").into());
-            }
-            children.push(child);
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); PROCESS_COUNTS.len()];
+    let mut lost = vec![0; PROCESS_COUNTS.len()];
+    for _ in 0..PROCESS_ROUNDS {
+        for (i, p) in PROCESS_COUNTS.into_iter().enumerate() {
+            let (rate, lost_here) = process_run(p)?;
+            rates[i].push(rate);
+            lost[i] += lost_here;
         }
-        let started = Instant::now();
-        for child in &mut children {
-            writeln!(child.stdin.as_mut().ok_or("stdin")?, "GO")?;
-        }
-        for mut child in children {
-            let status = child.wait()?;
-            if !status.success() {
-                return Err(format!("a child failed: {status}").into());
-            }
-        }
-        let elapsed = started.elapsed();
-        let stored: HashSet<StoreKey> = store.list()?.into_iter().map(|l| l.key).collect();
-        let expected = (0..SEEDED_ENTRIES)
-            .map(|i| key_of(&name(i)))
-            .chain((0..p).flat_map(|c| (0..per).map(move |i| key_of(&format!("p{c}-{i}")))));
-        let lost = expected.filter(|k| !stored.contains(k)).count();
-        let rate = (per * p) as f64 / elapsed.as_secs_f64();
-        let base = *single.get_or_insert(rate);
-        println!("{p:>9} {rate:>12.0} {:>13.2}x {lost:>12}", rate / base);
+    }
+    let medians: Vec<f64> = rates
+        .iter_mut()
+        .map(|r| {
+            r.sort_by(f64::total_cmp);
+            r[r.len() / 2]
+        })
+        .collect();
+    for (i, p) in PROCESS_COUNTS.into_iter().enumerate() {
+        let range = format!("{:.0}-{:.0}", rates[i][0], rates[i][rates[i].len() - 1]);
+        println!(
+            "{p:>9} {:>10.0} {range:>15} {:>13.2}x {:>12}",
+            medians[i],
+            medians[i] / medians[0],
+            lost[i]
+        );
     }
     Ok(())
 }

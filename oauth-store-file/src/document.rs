@@ -128,26 +128,27 @@ impl<'a> Document<'a> {
             .collect()
     }
 
-    /// The compact document text: `{"key":<raw>,...}`, entries in order.
-    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+    /// Replaces `out`'s content with the compact document text: `{"key":<raw>,...}`,
+    /// entries in order.
+    pub(crate) fn write_into(&self, out: &mut Vec<u8>) {
         let size: usize = self
             .entries
             .iter()
             .map(|e| e.key.len() + e.raw.len() + 8)
             .sum();
-        let mut out = Vec::with_capacity(size + 2);
+        out.clear();
+        out.reserve(size + 2);
         out.push(b'{');
         for (i, e) in self.entries.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            serde_json::to_writer(&mut out, e.key.as_ref())
+            serde_json::to_writer(&mut *out, e.key.as_ref())
                 .expect("writing a string into a Vec cannot fail");
             out.push(b':');
             out.extend_from_slice(e.raw.as_bytes());
         }
         out.push(b'}');
-        out
     }
 }
 

@@ -12,9 +12,10 @@
 //!   file). A long-lived handle reuses the key on reads; writes reread the key file.
 //! - `secrets x25519, key file, new handle`: a new store handle per operation, as a
 //!   short-lived command sees it (the key file is read on every operation).
-//! - `secrets scrypt passphrase, default work`: the same store with the Codex CLI's
+//! - `secrets scrypt passphrase, new handle`: the same store with the Codex CLI's
 //!   key, an scrypt passphrase at age's default work factor (calibrated to about a
-//!   second), so every read pays one scrypt and every write two.
+//!   second), a new handle per operation, so every read pays one scrypt and every
+//!   write two (a long-lived handle reuses a decryption while the file is unchanged).
 //!
 //! DESIGN's goal: the default Secrets store within 2x of the File store. The scrypt
 //! ratio is reported, not a goal.
@@ -175,20 +176,23 @@ fn main() -> Result<()> {
     let cheap = SecretsStore::in_home(&scrypt_home, Arc::new(CodexPassphrase::over(passphrase.clone())))?
         .with_scrypt_work_factor(Some(4));
     fill(&cheap)?;
-    let scrypt_store =
-        SecretsStore::in_home(&scrypt_home, Arc::new(CodexPassphrase::over(passphrase.clone())))?;
+    // A new handle per operation: a handle reuses what it decrypted while the file is
+    // unchanged, and the point of this row is what decryption costs.
+    let scrypt_store = || {
+        SecretsStore::in_home(&scrypt_home, Arc::new(CodexPassphrase::over(passphrase.clone())))
+    };
     let samples = (n(3), n(3));
     let save = measure(samples.0, |round| {
         let i = round % CREDENTIALS;
-        scrypt_store.save(&key(i), &record(i, round)).map_err(Into::into)
+        scrypt_store()?.save(&key(i), &record(i, round)).map_err(Into::into)
     })?;
     let load = measure(samples.1, |round| {
         let i = (round * 37) % CREDENTIALS;
-        assert!(scrypt_store.load(&key(i))?.is_some());
+        assert!(scrypt_store()?.load(&key(i))?.is_some());
         Ok(())
     })?;
     rows.push(Row {
-        name: "secrets scrypt passphrase, default work",
+        name: "secrets scrypt passphrase, new handle",
         samples,
         save,
         load,
@@ -215,19 +219,18 @@ fn main() -> Result<()> {
             ratio(row.load.0, base.1),
         );
     }
-    let x = &rows[1];
-    let s = &rows[3];
+    let (held, fresh, scrypt) = (&rows[1], &rows[2], &rows[3]);
     println!(
-        "goal (default Secrets store within 2x of the File store): save {}, load {}; new handle: save {}, load {}",
-        ratio(x.save.0, base.0),
-        ratio(x.load.0, base.1),
-        ratio(rows[2].save.0, base.0),
-        ratio(rows[2].load.0, base.1),
+        "goal (default Secrets store within 2x of the File store): save {}, load {}; new handle per operation: save {}, load {}",
+        ratio(held.save.0, base.0),
+        ratio(held.load.0, base.1),
+        ratio(fresh.save.0, base.0),
+        ratio(fresh.load.0, base.1),
     );
     println!(
-        "scrypt passphrase document against the default Secrets store (reported, not a goal): save {}, load {}",
-        ratio(s.save.0, x.save.0),
-        ratio(s.load.0, x.load.0),
+        "scrypt passphrase document against the default Secrets store, both new handles (reported, not a goal): save {}, load {}",
+        ratio(scrypt.save.0, fresh.save.0),
+        ratio(scrypt.load.0, fresh.load.0),
     );
     println!("total {:.1} s", started.elapsed().as_secs_f64());
     Ok(())

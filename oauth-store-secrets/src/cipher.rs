@@ -14,8 +14,9 @@ use crate::key::KeyKind;
 /// A parsed key: what decrypts and encrypts the document.
 #[derive(Clone)]
 pub(crate) enum Key {
-    /// An X25519 identity; the document is encrypted to its public key.
-    X25519(age::x25519::Identity),
+    /// An X25519 identity and its public key (computed once: it costs a scalar
+    /// multiplication); the document is encrypted to the public key.
+    X25519(age::x25519::Identity, age::x25519::Recipient),
     /// An scrypt passphrase, with the work factor new documents are written at
     /// (`None`: age's default, calibrated to about a second on this machine).
     Passphrase(SecretString, Option<u8>),
@@ -47,7 +48,10 @@ impl Key {
                 .expose_secret()
                 .trim()
                 .parse::<age::x25519::Identity>()
-                .map(Key::X25519),
+                .map(|identity| {
+                    let public = identity.to_public();
+                    Key::X25519(identity, public)
+                }),
             KeyKind::ScryptPassphrase if secret.expose_secret().is_empty() => {
                 Err("an empty passphrase")
             }
@@ -85,7 +89,7 @@ impl Key {
         let scrypt = decryptor.is_scrypt();
         let passphrase_identity;
         let identity: &dyn Identity = match self {
-            Key::X25519(identity) => identity,
+            Key::X25519(identity, _) => identity,
             Key::Passphrase(passphrase, _) => {
                 passphrase_identity = age::scrypt::Identity::new(passphrase.clone());
                 &passphrase_identity
@@ -115,7 +119,7 @@ impl Key {
         let mut recipients: Vec<Box<dyn Recipient>> = Vec::with_capacity(2);
         for key in iter::once(self).chain(also) {
             match key {
-                Key::X25519(identity) => recipients.push(Box::new(identity.to_public())),
+                Key::X25519(_, public) => recipients.push(Box::new(public.clone())),
                 Key::Passphrase(passphrase, log_n) => {
                     let mut recipient = age::scrypt::Recipient::new(passphrase.clone());
                     if let Some(log_n) = log_n {
@@ -137,9 +141,7 @@ impl Key {
     /// Whether two keys are the same key.
     pub(crate) fn same_as(&self, other: &Key) -> bool {
         match (self, other) {
-            (Key::X25519(a), Key::X25519(b)) => {
-                a.to_public().to_string() == b.to_public().to_string()
-            }
+            (Key::X25519(_, a), Key::X25519(_, b)) => a == b,
             (Key::Passphrase(a, _), Key::Passphrase(b, _)) => {
                 a.expose_secret() == b.expose_secret()
             }

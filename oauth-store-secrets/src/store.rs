@@ -182,7 +182,7 @@ pub struct SecretsStore {
     lock_timeout: Duration,
     size_cap: u64,
     work_factor: Option<u8>,
-    cached: Arc<Mutex<Option<Key>>>,
+    memory: Arc<Mutex<Memory>>,
 }
 
 impl fmt::Debug for SecretsStore {
@@ -195,9 +195,19 @@ impl fmt::Debug for SecretsStore {
     }
 }
 
-/// What a locked read found: the bytes, and the key that opened them.
+/// What a handle keeps between calls: the key it last used, with the source's text
+/// of it, and the last document it read or wrote, encrypted and decrypted (the
+/// decryption is reused while the file's bytes are exactly these).
+#[derive(Default)]
+struct Memory {
+    key: Option<(SecretString, Key)>,
+    document: Option<(Vec<u8>, Arc<Zeroizing<Vec<u8>>>)>,
+}
+
+/// What a locked read found: the plaintext, and the key that opened it.
 struct Opened {
-    plaintext: Zeroizing<Vec<u8>>,
+    plaintext: Arc<Zeroizing<Vec<u8>>>,
+    secret: SecretString,
     key: Key,
 }
 
@@ -214,7 +224,7 @@ impl SecretsStore {
             lock_timeout: oauth_lock::DEFAULT_TIMEOUT,
             size_cap: DEFAULT_SIZE_CAP,
             work_factor: None,
-            cached: Arc::new(Mutex::new(None)),
+            memory: Arc::new(Mutex::new(Memory::default())),
         }
     }
 
@@ -325,10 +335,13 @@ impl SecretsStore {
         let opened = self.open_locked()?;
         let new_secret = self.new_secret(kind, new_key)?;
         let new = self.parse_key(kind, &new_secret)?;
-        let Some(Opened { plaintext, key: old }) = opened else {
+        let Some(Opened {
+            plaintext, key: old, ..
+        }) = opened
+        else {
             // No document: nothing to re-encrypt.
             self.store_key(self.key_source.as_ref(), &new_secret)?;
-            *self.cache() = Some(new);
+            self.memory().key = Some((new_secret, new));
             return Ok(());
         };
         if new.same_as(&old) {
@@ -336,8 +349,11 @@ impl SecretsStore {
         }
         self.write_encrypted(&new, Some(&old), &plaintext)?;
         self.store_key(self.key_source.as_ref(), &new_secret)?;
-        self.write_encrypted(&new, None, &plaintext)?;
-        *self.cache() = Some(new);
+        let ciphertext = self.write_encrypted(&new, None, &plaintext)?;
+        *self.memory() = Memory {
+            key: Some((new_secret, new)),
+            document: Some((ciphertext, plaintext)),
+        };
         Ok(())
     }
 
@@ -383,14 +399,20 @@ impl SecretsStore {
             Some(_) => {}
             None => self.store_key(target.as_ref(), &new_secret)?,
         }
-        if let Some(Opened { plaintext, .. }) = opened {
-            let new = new.clone().with_work_factor(self.work_factor);
-            self.write_encrypted(&new, None, &plaintext)?;
-        }
-        *self.cache() = None;
+        let new = new.with_work_factor(self.work_factor);
+        let document = match opened {
+            Some(Opened { plaintext, .. }) => {
+                Some((self.write_encrypted(&new, None, &plaintext)?, plaintext))
+            }
+            None => None,
+        };
+        *self.memory() = Memory::default();
         let mut moved = self.clone();
         moved.key_source = target;
-        moved.cached = Arc::new(Mutex::new(Some(new)));
+        moved.memory = Arc::new(Mutex::new(Memory {
+            key: Some((new_secret, new)),
+            document,
+        }));
         Ok(moved)
     }
 
@@ -425,7 +447,10 @@ impl SecretsStore {
         if held.is_none_or(|h| h.expose_secret() != key.expose_secret()) {
             self.store_key(self.key_source.as_ref(), &key)?;
         }
-        *self.cache() = Some(parsed);
+        *self.memory() = Memory {
+            key: Some((key, parsed)),
+            document: None,
+        };
         Ok(())
     }
 
@@ -478,8 +503,8 @@ impl SecretsStore {
         Ok(read)
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, Option<Key>> {
-        self.cached.lock().unwrap_or_else(|e| e.into_inner())
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.memory.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn source_key(&self) -> Result<Option<SecretString>, StoreError> {
@@ -549,7 +574,7 @@ impl SecretsStore {
         match failure {
             DecryptFailure::WrongKey { scrypt } => {
                 let (found, expected) = match (scrypt, key) {
-                    (true, Key::X25519(_)) => (KeyKind::ScryptPassphrase, KeyKind::X25519Identity),
+                    (true, Key::X25519(..)) => (KeyKind::ScryptPassphrase, KeyKind::X25519Identity),
                     (false, Key::Passphrase(..)) => {
                         (KeyKind::X25519Identity, KeyKind::ScryptPassphrase)
                     }
@@ -573,13 +598,22 @@ impl SecretsStore {
         }
     }
 
-    /// Decrypts for a read: with the cached key, then (when it no longer opens the
-    /// document, e.g. after another process re-keyed) with the source's key.
-    fn decrypt_for_read(&self, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        let cached = self.cache().clone();
-        if let Some(key) = cached {
-            match key.decrypt(bytes) {
-                Ok(plaintext) => return Ok(plaintext),
+    /// Decrypts for a read: the remembered plaintext when the file holds exactly the
+    /// remembered bytes; else with the remembered key, then (when it no longer opens
+    /// the document, e.g. after another process re-keyed) with the source's key.
+    fn decrypt_for_read(&self, bytes: Vec<u8>) -> Result<Arc<Zeroizing<Vec<u8>>>, StoreError> {
+        let remembered = {
+            let memory = self.memory();
+            if let Some((ciphertext, plaintext)) = &memory.document
+                && *ciphertext == bytes
+            {
+                return Ok(plaintext.clone());
+            }
+            memory.key.clone()
+        };
+        if let Some((secret, key)) = remembered {
+            match key.decrypt(&bytes) {
+                Ok(plaintext) => return Ok(self.remember(secret, key, bytes, plaintext)),
                 Err(DecryptFailure::WrongKey { .. }) => {}
                 Err(failure) => return Err(self.decrypt_error(&key, failure)),
             }
@@ -588,13 +622,30 @@ impl SecretsStore {
             return Err(self.key_missing());
         };
         let key = self.parse_key(self.key_source.kind(), &secret)?;
-        let plaintext = self.decrypt_with(&key, bytes)?;
-        *self.cache() = Some(key);
-        Ok(plaintext)
+        let plaintext = self.decrypt_with(&key, &bytes)?;
+        Ok(self.remember(secret, key, bytes, plaintext))
     }
 
-    /// Under the store lock: rereads the document and the key, and decrypts. `None`
-    /// when there is no document. A missing key with a document is an error.
+    /// Remembers a document and the key that opened it; returns the shared plaintext.
+    fn remember(
+        &self,
+        secret: SecretString,
+        key: Key,
+        ciphertext: Vec<u8>,
+        plaintext: Zeroizing<Vec<u8>>,
+    ) -> Arc<Zeroizing<Vec<u8>>> {
+        let plaintext = Arc::new(plaintext);
+        *self.memory() = Memory {
+            key: Some((secret, key)),
+            document: Some((ciphertext, plaintext.clone())),
+        };
+        plaintext
+    }
+
+    /// Under the store lock: rereads the document and the key, and decrypts (or
+    /// reuses the remembered plaintext when the file holds exactly the remembered
+    /// bytes and the source still holds the key that opened them). `None` when there
+    /// is no document. A missing key with a document is an error.
     fn open_locked(&self) -> Result<Option<Opened>, StoreError> {
         let Some(read) = self.read()? else {
             return Ok(None);
@@ -602,17 +653,41 @@ impl SecretsStore {
         let Some(secret) = self.source_key()? else {
             return Err(self.key_missing());
         };
+        let hit = {
+            let memory = self.memory();
+            match (&memory.key, &memory.document) {
+                (Some((known, key)), Some((ciphertext, plaintext)))
+                    if known.expose_secret() == secret.expose_secret()
+                        && *ciphertext == read.bytes =>
+                {
+                    Some((key.clone(), plaintext.clone()))
+                }
+                _ => None,
+            }
+        };
+        if let Some((key, plaintext)) = hit {
+            return Ok(Some(Opened {
+                plaintext,
+                secret,
+                key,
+            }));
+        }
         let key = self.parse_key(self.key_source.kind(), &secret)?;
-        let plaintext = self.decrypt_with(&key, &read.bytes)?;
-        Ok(Some(Opened { plaintext, key }))
+        let plaintext = Arc::new(self.decrypt_with(&key, &read.bytes)?);
+        Ok(Some(Opened {
+            plaintext,
+            secret,
+            key,
+        }))
     }
 
     /// Under the store lock, with no document: the source's key, created (and stored,
     /// and reread) when the source holds none.
-    fn key_for_new_document(&self) -> Result<Key, StoreError> {
+    fn key_for_new_document(&self) -> Result<(SecretString, Key), StoreError> {
         let kind = self.key_source.kind();
         if let Some(secret) = self.source_key()? {
-            return self.parse_key(kind, &secret);
+            let key = self.parse_key(kind, &secret)?;
+            return Ok((secret, key));
         }
         let secret = self.new_secret(kind, None)?;
         self.store_key(self.key_source.as_ref(), &secret)?;
@@ -620,7 +695,8 @@ impl SecretsStore {
             location = %self.key_source.location(),
             "created the Secrets store key; export it (`oauth-store secrets export-key`): losing it loses every credential in the document"
         );
-        self.parse_key(kind, &secret)
+        let key = self.parse_key(kind, &secret)?;
+        Ok((secret, key))
     }
 
     fn parse_plain<'a>(&self, plaintext: &'a [u8]) -> Result<Plain<'a>, StoreError> {
@@ -640,7 +716,12 @@ impl SecretsStore {
 
     /// Encrypts `plaintext` to `key` (and `also`) and replaces the document, creating
     /// its directory 0700 when missing.
-    fn write_encrypted(&self, key: &Key, also: Option<&Key>, plaintext: &[u8]) -> Result<(), StoreError> {
+    fn write_encrypted(
+        &self,
+        key: &Key,
+        also: Option<&Key>,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
         let bytes = key.encrypt(also, plaintext).map_err(|reason| SecretsError::Encrypt {
             document: self.path.clone(),
             reason,
@@ -655,16 +736,25 @@ impl SecretsStore {
         if let Some(dir) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             atomic::ensure_private_dir(dir).map_err(|e| from_atomic(e, dir))?;
         }
-        atomic::replace(&self.path, &bytes).map_err(|e| from_atomic(e, &self.path))
+        atomic::replace(&self.path, &bytes).map_err(|e| from_atomic(e, &self.path))?;
+        Ok(bytes)
     }
 
-    /// Writes `plain` (or removes the document when nothing is left), under the lock.
-    fn write(&self, key: &Key, plain: &Plain<'_>) -> Result<(), StoreError> {
+    /// Writes `plain` (or removes the document when nothing is left) under the lock,
+    /// and remembers what was written.
+    fn write(&self, secret: SecretString, key: Key, plain: &Plain<'_>) -> Result<(), StoreError> {
         if plain.is_empty() {
             atomic::remove(&self.path).map_err(|e| from_atomic(e, &self.path))?;
+            *self.memory() = Memory {
+                key: Some((secret, key)),
+                document: None,
+            };
             return Ok(());
         }
-        self.write_encrypted(key, None, &plain.to_bytes())
+        let plaintext = plain.to_bytes();
+        let ciphertext = self.write_encrypted(&key, None, &plaintext)?;
+        self.remember(secret, key, ciphertext, plaintext);
+        Ok(())
     }
 
     fn corrupt_entry(&self, key: &StoreKey, reason: String) -> StoreError {
@@ -723,7 +813,7 @@ impl CredentialStore for SecretsStore {
         let Some(read) = self.read()? else {
             return Ok(None);
         };
-        let plaintext = self.decrypt_for_read(&read.bytes)?;
+        let plaintext = self.decrypt_for_read(read.bytes)?;
         let plain = self.parse_plain(&plaintext)?;
         let Some(raw) = plain.get(&secret_map_name(key)) else {
             return Ok(None);
@@ -746,14 +836,19 @@ impl CredentialStore for SecretsStore {
         );
         let _guard = self.lock()?;
         let opened = self.open_locked()?;
-        let (mut plain, key_used) = match &opened {
-            Some(Opened { plaintext, key }) => (self.parse_plain(plaintext)?, key.clone()),
-            None => (Plain::new(), self.key_for_new_document()?),
+        let (mut plain, secret, key_used) = match &opened {
+            Some(Opened {
+                plaintext,
+                secret,
+                key,
+            }) => (self.parse_plain(plaintext)?, secret.clone(), key.clone()),
+            None => {
+                let (secret, key) = self.key_for_new_document()?;
+                (Plain::new(), secret, key)
+            }
         };
         plain.set(secret_map_name(key), &text);
-        self.write(&key_used, &plain)?;
-        *self.cache() = Some(key_used);
-        Ok(())
+        self.write(secret, key_used, &plain)
     }
 
     /// Deletes `key`'s entry under the store lock; removes the document when nothing
@@ -763,14 +858,19 @@ impl CredentialStore for SecretsStore {
     /// As [`SecretsStore::save`].
     fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
         let _guard = self.lock()?;
-        let Some(Opened { plaintext, key: key_used }) = self.open_locked()? else {
+        let Some(Opened {
+            plaintext,
+            secret,
+            key: key_used,
+        }) = self.open_locked()?
+        else {
             return Ok(false);
         };
         let mut plain = self.parse_plain(&plaintext)?;
         if !plain.remove(&secret_map_name(key)) {
             return Ok(false);
         }
-        self.write(&key_used, &plain)?;
+        self.write(secret, key_used, &plain)?;
         Ok(true)
     }
 
@@ -787,7 +887,7 @@ impl CredentialStore for SecretsStore {
         let Some(read) = self.read()? else {
             return Ok(Vec::new());
         };
-        let plaintext = self.decrypt_for_read(&read.bytes)?;
+        let plaintext = self.decrypt_for_read(read.bytes)?;
         let plain = self.parse_plain(&plaintext)?;
         Ok(plain
             .own_entries()

@@ -448,3 +448,30 @@ fn debug_output_holds_no_key() -> TestResult {
     assert!(!shown.contains("AGE-SECRET") && !shown.contains("at-a"), "{shown}");
     Ok(())
 }
+
+#[test]
+fn a_handle_sees_what_another_handle_wrote_after_its_own_read() -> TestResult {
+    let home = tempfile::tempdir()?;
+    let (a, b) = (store_in(home.path()), store_in(home.path()));
+    a.save(&key("x"), &record("x", "at-1"))?;
+    assert_eq!(a.load(&key("x"))?.map(|c| token_of(&c)), Some("at-1".to_owned()));
+    b.save(&key("x"), &record("x", "at-2"))?;
+    assert_eq!(a.load(&key("x"))?.map(|c| token_of(&c)), Some("at-2".to_owned()), "not the remembered document");
+    b.delete(&key("x"))?;
+    assert!(a.load(&key("x"))?.is_none());
+    Ok(())
+}
+
+#[test]
+fn a_remembered_document_is_not_reused_for_a_save_once_the_source_holds_another_key() -> TestResult {
+    let home = tempfile::tempdir()?;
+    let store = store_in(home.path());
+    store.save(&key("a"), &record("a", "at-a"))?;
+    let before = std::fs::read(doc_path(home.path()))?;
+    let (_, other) = new_identity();
+    std::fs::write(key_path(home.path()), format!("{}\n", other.expose_secret()))?;
+    let e = store.save(&key("b"), &record("b", "at-b")).expect_err("the source's key does not open it");
+    assert!(matches!(secrets_error(&e), Some(SecretsError::KeyMismatch { .. })), "{e}");
+    assert_eq!(std::fs::read(doc_path(home.path()))?, before);
+    Ok(())
+}

@@ -1,15 +1,7 @@
 //! The async face (feature `tokio`): [`AsyncCredentialHandle`], whose operations run the
 //! synchronous transaction on a thread of their own and hand the result back through a
-//! `tokio::sync::oneshot` channel.
-//!
-//! Why a thread per operation rather than an async HTTP client: the refresh transaction
-//! waits on cross-process locks, reads and writes files and the keyring, and must finish
-//! (provider call, then persist) even if its caller stops waiting, because the provider
-//! has rotated the refresh token by then. A future dropped mid-request, or a runtime shut
-//! down, would cancel an async client's request between "rotated" and "saved"; a thread
-//! of its own is not cancelled. So the "async HTTP client" is the blocking one
-//! ([`crate::HttpRefresher`] with the `http` feature), on that thread; no worker thread
-//! of the caller's runtime ever blocks on a lock, a file, the keyring or the network.
+//! `tokio::sync::oneshot` channel. The why is documented on [`AsyncCredentialHandle`]
+//! (this module is private).
 
 use std::fmt;
 use std::future::Future;
@@ -28,11 +20,27 @@ use crate::handle::{CredentialHandle, Resolution};
 /// (and its pinned resolution).
 ///
 /// Every operation starts at once on a new thread, when the method is called (not when
-/// the returned [`Pending`] is first polled), and runs to completion whatever happens to
-/// the [`Pending`]: dropping it, or shutting the runtime down, loses only the result.
+/// the returned [`OperationFuture`] is first polled), and runs to completion whatever happens to
+/// the [`OperationFuture`]: dropping it, or shutting the runtime down, loses only the result.
 /// Callers of one key in one process still share one in-flight refresh (the handle's
-/// single-flight works across these threads). Any executor can await a [`Pending`]; no
+/// single-flight works across these threads). Any executor can await a [`OperationFuture`]; no
 /// tokio runtime is needed.
+///
+/// # Why a thread per operation, not an async HTTP client
+/// The refresh transaction waits on cross-process locks, reads and writes files and the
+/// keyring, and must finish (provider call, then persist) even if its caller stops
+/// waiting: by then the provider has rotated the refresh token. A future dropped
+/// mid-request, or a runtime shut down, would cancel an async client's request between
+/// "rotated" and "saved"; a thread of its own is not cancelled. So the HTTP client of
+/// the async face is the blocking one (`HttpRefresher`, feature `http`), on that thread,
+/// and no worker thread of the caller's runtime ever blocks on a lock, a file, the
+/// keyring or the network. The cost is a thread start per call (tens of microseconds;
+/// see `cargo xtask bench refresh`).
+///
+/// # Limitations
+/// A thread outlives a runtime, not the process: call [`wait_for_background`] before
+/// the process exits, or a refresh cut off between the provider's answer and the save
+/// loses the rotated refresh token.
 ///
 /// ```
 /// use std::time::Duration;
@@ -102,48 +110,48 @@ impl AsyncCredentialHandle {
     }
 
     /// [`CredentialHandle::load`] on a thread of its own.
-    pub fn load(&self) -> Pending<Option<Credential>> {
+    pub fn load(&self) -> OperationFuture<Option<Credential>> {
         self.spawn("load", CredentialHandle::load)
     }
 
     /// [`CredentialHandle::login`] on a thread of its own; completes even if the
-    /// [`Pending`] is dropped.
-    pub fn login(&self, credential: Credential) -> Pending<Resolution> {
+    /// [`OperationFuture`] is dropped.
+    pub fn login(&self, credential: Credential) -> OperationFuture<Resolution> {
         self.spawn("login", move |h| h.login(credential))
     }
 
     /// [`CredentialHandle::logout`] on a thread of its own; completes even if the
-    /// [`Pending`] is dropped.
-    pub fn logout(&self) -> Pending<Vec<StoreOutcome>> {
+    /// [`OperationFuture`] is dropped.
+    pub fn logout(&self) -> OperationFuture<Vec<StoreOutcome>> {
         self.spawn("logout", CredentialHandle::logout)
     }
 
     /// [`CredentialHandle::refresh_if_needed`] on a thread of its own: a credential whose
     /// access token has at least `min_valid` left. The provider call and the persist run
-    /// to completion even if the [`Pending`] is dropped or the runtime shuts down.
-    pub fn refresh_if_needed(&self, min_valid: Duration) -> Pending<Credential> {
+    /// to completion even if the [`OperationFuture`] is dropped or the runtime shuts down.
+    pub fn refresh_if_needed(&self, min_valid: Duration) -> OperationFuture<Credential> {
         self.spawn("refresh", move |h| h.refresh_if_needed(min_valid))
     }
 
     /// [`CredentialHandle::force_refresh`] on a thread of its own; completes even if the
-    /// [`Pending`] is dropped.
-    pub fn force_refresh(&self) -> Pending<Credential> {
+    /// [`OperationFuture`] is dropped.
+    pub fn force_refresh(&self) -> OperationFuture<Credential> {
         self.spawn("refresh", CredentialHandle::force_refresh)
     }
 
     /// [`CredentialHandle::recover_unauthorized`] on a thread of its own: one-shot
     /// recovery after the resource server answered 401 for `rejected_access_token`;
-    /// completes even if the [`Pending`] is dropped.
+    /// completes even if the [`OperationFuture`] is dropped.
     pub fn recover_unauthorized(
         &self,
         rejected_access_token: &SecretString,
-    ) -> Pending<Credential> {
+    ) -> OperationFuture<Credential> {
         let rejected = rejected_access_token.clone();
         self.spawn("refresh", move |h| h.recover_unauthorized(&rejected))
     }
 
-    /// Starts `op` on a new thread now; the [`Pending`] receives its result.
-    fn spawn<T, F>(&self, what: &'static str, op: F) -> Pending<T>
+    /// Starts `op` on a new thread now; the [`OperationFuture`] receives its result.
+    fn spawn<T, F>(&self, what: &'static str, op: F) -> OperationFuture<T>
     where
         T: Send + 'static,
         F: FnOnce(&CredentialHandle) -> Result<T, Error> + Send + 'static,
@@ -160,11 +168,11 @@ impl AsyncCredentialHandle {
                 let _ = tx.send(op(&handle));
             });
         match spawned {
-            Ok(_) => Pending {
+            Ok(_) => OperationFuture {
                 what,
                 state: State::Running(rx),
             },
-            Err(e) => Pending {
+            Err(e) => OperationFuture {
                 what,
                 state: State::Failed(Some(Error::Config(format!(
                     "could not start a thread for the {what}: {e}"
@@ -178,7 +186,7 @@ impl AsyncCredentialHandle {
 /// resolves when the operation's thread finishes. Dropping it does not stop the
 /// operation.
 #[must_use = "the operation runs to completion anyway; dropping this loses only its result"]
-pub struct Pending<T> {
+pub struct OperationFuture<T> {
     what: &'static str,
     state: State<T>,
 }
@@ -188,15 +196,15 @@ enum State<T> {
     Failed(Option<Error>),
 }
 
-impl<T> fmt::Debug for Pending<T> {
+impl<T> fmt::Debug for OperationFuture<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pending")
+        f.debug_struct("OperationFuture")
             .field("operation", &self.what)
             .finish_non_exhaustive()
     }
 }
 
-impl<T> Future for Pending<T> {
+impl<T> Future for OperationFuture<T> {
     type Output = Result<T, Error>;
 
     /// # Panics

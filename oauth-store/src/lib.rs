@@ -53,14 +53,14 @@
 //!
 //! # Features
 //! None is on by default.
-//! - `http`: [`HttpRefresher`], the [`TokenRefresher`] for real providers: RFC 6749
+//! - `http`: `HttpRefresher`, the [`TokenRefresher`] for real providers: RFC 6749
 //!   section 6 refresh with `resource` (RFC 8707), client authentication as the record
 //!   says, discovery (RFC 8414), revocation (RFC 7009), classified by HTTP status; a
-//!   blocking ureq client with plain HTTP to loopback only. `ureq_proto` logs raw HTTP
+//!   blocking ureq client; plain HTTP goes to loopback hosts only. `ureq_proto` logs raw HTTP
 //!   bytes (tokens, the client secret) at `log` TRACE level: filter that target out of
 //!   any logger that bridges `log`.
 //! - `rustls`: TLS for `https` endpoints (implies `http`).
-//! - `tokio`: [`AsyncCredentialHandle`], the async face. Each operation runs on a thread
+//! - `tokio`: `AsyncCredentialHandle`, the async face. Each operation runs on a thread
 //!   of its own, so it completes (and persists) even if its future is dropped or the
 //!   runtime shuts down; that thread uses the blocking HTTP client, by design.
 //!
@@ -91,7 +91,7 @@ pub use handle::{
 pub use layout::{LayoutPreset, StoreLayout};
 pub use refresh::{RefreshOutcome, TokenRefresher};
 #[cfg(feature = "tokio")]
-pub use asynch::{AsyncCredentialHandle, Pending, background_operations, wait_for_background};
+pub use asynch::{AsyncCredentialHandle, OperationFuture, background_operations, wait_for_background};
 #[cfg(feature = "http")]
 pub use http::{AuthorizationServerMetadata, HttpError, HttpRefresher};
 

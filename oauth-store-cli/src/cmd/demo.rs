@@ -71,7 +71,9 @@ pub(crate) fn run(global: &Global, args: &DemoArgs) -> Result<ExitCode, CliError
         ));
     }
     if !matches!(global.store, StoreArg::Auto | StoreArg::File) {
-        return Err(CliError::Usage("the demo uses the File store: drop --store".into()));
+        return Err(CliError::Usage(
+            "the demo uses the File store: drop --store".into(),
+        ));
     }
     // A fresh temporary home unless --home is given; each storm gets its own subdirectory.
     let temporary;
@@ -95,8 +97,14 @@ pub(crate) fn run(global: &Global, args: &DemoArgs) -> Result<ExitCode, CliError
             "(access tokens live {} s; refresh tokens rotate; presenting a used one revokes the grant)",
             ACCESS_TOKEN_LIFETIME.as_secs()
         ));
-        output::line("(each call opens the store afresh, as a separate `oauth-store token` does; process start-up is not counted)");
-        let removed = if global.home.is_none() { " (temporary, removed afterwards)" } else { "" };
+        output::line(
+            "(each call opens the store afresh, as a separate `oauth-store token` does; process start-up is not counted)",
+        );
+        let removed = if global.home.is_none() {
+            " (temporary, removed afterwards)"
+        } else {
+            ""
+        };
         output::line(format!("home: {}{removed}", base.display()));
         output::line("");
     }
@@ -105,7 +113,9 @@ pub(crate) fn run(global: &Global, args: &DemoArgs) -> Result<ExitCode, CliError
         rows.push(storm(global, &base.join("uncoordinated"), true, args)?);
     }
     if global.json {
-        output::json(&serde_json::Value::Array(rows.iter().map(Row::to_json).collect()));
+        output::json(&serde_json::Value::Array(
+            rows.iter().map(Row::to_json).collect(),
+        ));
     } else {
         output::line(render(&rows));
         output::line("");
@@ -117,18 +127,32 @@ pub(crate) fn run(global: &Global, args: &DemoArgs) -> Result<ExitCode, CliError
 }
 
 /// One storm in `home`: endpoint, login, workers, counters.
-fn storm(global: &Global, home: &Path, uncoordinated: bool, args: &DemoArgs) -> Result<Row, CliError> {
-    let label = if uncoordinated { "uncoordinated" } else { "coordinated" };
+fn storm(
+    global: &Global,
+    home: &Path,
+    uncoordinated: bool,
+    args: &DemoArgs,
+) -> Result<Row, CliError> {
+    let label = if uncoordinated {
+        "uncoordinated"
+    } else {
+        "coordinated"
+    };
     if !global.json {
         let _ = write!(std::io::stderr(), "running the {label} storm... ");
     }
-    let endpoint = TokenEndpoint::start(EndpointConfig::default().with_access_token_lifetime(ACCESS_TOKEN_LIFETIME))
-        .map_err(|e| CliError::Demo(format!("cannot start the token endpoint: {e}")))?;
+    let endpoint = TokenEndpoint::start(
+        EndpointConfig::default().with_access_token_lifetime(ACCESS_TOKEN_LIFETIME),
+    )
+    .map_err(|e| CliError::Demo(format!("cannot start the token endpoint: {e}")))?;
     endpoint.register_client(ClientRegistration::public(CLIENT_ID));
     let grant = endpoint.issue_grant(CLIENT_ID, &["mcp"]);
     let url = format!("{}/mcp", endpoint.issuer());
 
-    let store = OAuthStore::builder().home(home).mode(StoreMode::File).build()?;
+    let store = OAuthStore::builder()
+        .home(home)
+        .mode(StoreMode::File)
+        .build()?;
     let credential = Credential::builder(SERVER, url.as_str(), grant.access_token.clone().into())
         .client_id(CLIENT_ID)
         .issuer(endpoint.issuer())
@@ -140,16 +164,27 @@ fn storm(global: &Global, home: &Path, uncoordinated: bool, args: &DemoArgs) -> 
         .build();
     store.handle(SERVER, &url).login(credential)?;
 
-    let exe = std::env::current_exe().map_err(|e| CliError::Demo(format!("cannot find this program: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Demo(format!("cannot find this program: {e}")))?;
     let mut children = Vec::new();
     for _ in 0..args.workers {
         let mut command = Command::new(&exe);
         command
             .arg("--home")
             .arg(home)
-            .args(["--store", "file", "--lock-timeout", &global.lock_timeout.to_string()])
+            .args([
+                "--store",
+                "file",
+                "--lock-timeout",
+                &global.lock_timeout.to_string(),
+            ])
             .args(["__demo-worker", "--server", SERVER, "--url", &url])
-            .args(["--seconds", &args.seconds.to_string(), "--min-valid", &WORKER_MIN_VALID.to_string()])
+            .args([
+                "--seconds",
+                &args.seconds.to_string(),
+                "--min-valid",
+                &WORKER_MIN_VALID.to_string(),
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -166,8 +201,12 @@ fn storm(global: &Global, home: &Path, uncoordinated: bool, args: &DemoArgs) -> 
         let finished = child
             .wait_with_output()
             .map_err(|e| CliError::Demo(format!("lost a worker: {e}")))?;
-        let stats = parse_stats(&finished.stdout)
-            .ok_or_else(|| CliError::Demo(format!("a worker ended without its report ({})", finished.status)))?;
+        let stats = parse_stats(&finished.stdout).ok_or_else(|| {
+            CliError::Demo(format!(
+                "a worker ended without its report ({})",
+                finished.status
+            ))
+        })?;
         totals.calls += stats.calls;
         totals.failures += stats.failures;
         totals.latencies_us.extend(stats.latencies_us);
@@ -207,7 +246,9 @@ fn render(rows: &[Row]) -> String {
         Some(us) => format!("{:.1} ms", us as f64 / 1000.0),
     };
     let line = |name: &str, cell: &dyn Fn(&Row) -> String| -> Vec<String> {
-        std::iter::once(name.to_owned()).chain(rows.iter().map(cell)).collect()
+        std::iter::once(name.to_owned())
+            .chain(rows.iter().map(cell))
+            .collect()
     };
     let table = vec![
         line("", &|r| r.label.to_owned()),
@@ -215,7 +256,9 @@ fn render(rows: &[Row]) -> String {
         line("token calls", &|r| r.calls.to_string()),
         line("provider refreshes", &|r| r.refreshes.to_string()),
         line("reuse detections", &|r| r.reuse_detections.to_string()),
-        line("grant revoked", &|r| if r.grant_revoked { "yes" } else { "no" }.to_owned()),
+        line("grant revoked", &|r| {
+            if r.grant_revoked { "yes" } else { "no" }.to_owned()
+        }),
         line("failed calls", &|r| r.failed_calls.to_string()),
         line("token latency p50", &|r| ms(r.p50_us)),
         line("token latency p99", &|r| ms(r.p99_us)),
@@ -248,7 +291,11 @@ fn parse_stats(stdout: &[u8]) -> Option<WorkerStats> {
     Some(WorkerStats {
         calls: value["calls"].as_u64()?,
         failures: value["failures"].as_u64()?,
-        latencies_us: value["latencies_us"].as_array()?.iter().filter_map(serde_json::Value::as_u64).collect(),
+        latencies_us: value["latencies_us"]
+            .as_array()?
+            .iter()
+            .filter_map(serde_json::Value::as_u64)
+            .collect(),
     })
 }
 

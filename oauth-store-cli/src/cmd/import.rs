@@ -33,9 +33,12 @@ pub(crate) fn run(global: &Global, args: &ImportArgs) -> Result<ExitCode, CliErr
     let (body, source) = read_input(args.from.as_deref())?;
     let mut response =
         TokenResponse::from_json(&body).map_err(|e| CliError::Usage(format!("{source}: {e}")))?;
-    let registration = take_registration(&mut response.extra).map_err(|e| CliError::Usage(format!("{source}: {e}")))?;
+    let registration = take_registration(&mut response.extra)
+        .map_err(|e| CliError::Usage(format!("{source}: {e}")))?;
     if response.access_token.expose_secret().is_empty() {
-        return Err(CliError::Usage(format!("{source}: field `access_token` is empty")));
+        return Err(CliError::Usage(format!(
+            "{source}: field `access_token` is empty"
+        )));
     }
 
     let store = open(global)?;
@@ -49,7 +52,13 @@ pub(crate) fn run(global: &Global, args: &ImportArgs) -> Result<ExitCode, CliErr
         }
         Err(e) => return Err(e.into()),
     };
-    let credential = assemble(&args.server.server, &args.server.url, &response, registration, stored.as_ref());
+    let credential = assemble(
+        &args.server.server,
+        &args.server.url,
+        &response,
+        registration,
+        stored.as_ref(),
+    );
     let expires_at = credential.expires_at;
     let resolution = handle.login(credential)?;
 
@@ -67,7 +76,11 @@ pub(crate) fn run(global: &Global, args: &ImportArgs) -> Result<ExitCode, CliErr
     } else {
         output::line(format!(
             "{} {} in the {} store ({}); the access token expires {}",
-            if stored.is_some() { "replaced" } else { "saved" },
+            if stored.is_some() {
+                "replaced"
+            } else {
+                "saved"
+            },
             handle.key(),
             resolution.store,
             resolution.reason,
@@ -87,13 +100,22 @@ fn assemble(
     registration: Registration,
     stored: Option<&Credential>,
 ) -> Credential {
-    let same_client = stored.filter(|s| registration.client_id.as_deref().is_none_or(|id| id == s.client_id));
+    let same_client = stored.filter(|s| {
+        registration
+            .client_id
+            .as_deref()
+            .is_none_or(|id| id == s.client_id)
+    });
     let client_id = registration
         .client_id
         .or_else(|| same_client.map(|s| s.client_id.clone()))
         .unwrap_or_default();
-    let mut builder = Credential::builder(server_name, server_url, response.access_token.clone()).client_id(client_id);
-    if let Some(secret) = registration.client_secret.or_else(|| same_client.and_then(|s| s.client_secret.clone())) {
+    let mut builder = Credential::builder(server_name, server_url, response.access_token.clone())
+        .client_id(client_id);
+    if let Some(secret) = registration
+        .client_secret
+        .or_else(|| same_client.and_then(|s| s.client_secret.clone()))
+    {
         builder = builder.client_secret(secret);
     }
     let method = registration
@@ -103,7 +125,10 @@ fn assemble(
     if let Some(method) = method {
         builder = builder.token_endpoint_auth_method(method);
     }
-    if let Some(issuer) = registration.issuer.or_else(|| same_client.and_then(|s| s.issuer.clone())) {
+    if let Some(issuer) = registration
+        .issuer
+        .or_else(|| same_client.and_then(|s| s.issuer.clone()))
+    {
         builder = builder.issuer(issuer);
     }
     if let Some(endpoint) = registration
@@ -148,7 +173,8 @@ fn read_input(from: Option<&Path>) -> Result<(Vec<u8>, String), CliError> {
     match from {
         Some(path) if path != Path::new("-") => {
             let name = path.display().to_string();
-            let file = std::fs::File::open(path).map_err(|e| CliError::Usage(format!("--from {name}: {e}")))?;
+            let file = std::fs::File::open(path)
+                .map_err(|e| CliError::Usage(format!("--from {name}: {e}")))?;
             file.take(MAX_INPUT + 1)
                 .read_to_end(&mut body)
                 .map_err(|e| CliError::Usage(format!("--from {name}: {e}")))?;
@@ -158,7 +184,9 @@ fn read_input(from: Option<&Path>) -> Result<(Vec<u8>, String), CliError> {
         _ => {
             let stdin = std::io::stdin();
             if stdin.is_terminal() {
-                output::note("reading a token response (JSON) from standard input; end it with Ctrl-D");
+                output::note(
+                    "reading a token response (JSON) from standard input; end it with Ctrl-D",
+                );
             }
             stdin
                 .lock()
@@ -173,7 +201,9 @@ fn read_input(from: Option<&Path>) -> Result<(Vec<u8>, String), CliError> {
 
 fn check_size(body: &[u8], name: &str) -> Result<(), CliError> {
     if body.len() as u64 > MAX_INPUT {
-        return Err(CliError::Usage(format!("{name}: over {MAX_INPUT} bytes; not a token response")));
+        return Err(CliError::Usage(format!(
+            "{name}: over {MAX_INPUT} bytes; not a token response"
+        )));
     }
     Ok(())
 }

@@ -24,8 +24,15 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
     let mut rows = Vec::new();
     for entry in entries {
         match entry.credential {
-            Ok(credential) => rows.push(row(&credential, entry.key.as_str(), entry.store.as_str(), now)),
-            Err(e) => output::warn(format!("{e} (not listed; `oauth-store doctor` reports it too)")),
+            Ok(credential) => rows.push(row(
+                &credential,
+                entry.key.as_str(),
+                entry.store.as_str(),
+                now,
+            )),
+            Err(e) => output::warn(format!(
+                "{e} (not listed; `oauth-store doctor` reports it too)"
+            )),
         }
     }
     if global.json {
@@ -33,13 +40,24 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        output::line(format!("no credentials in {}", store.layout().home().display()));
+        output::line(format!(
+            "no credentials in {}",
+            store.layout().home().display()
+        ));
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = vec![
-        ["STORE_KEY", "STORE", "EXPIRES", "REFRESH", "CLIENT_ID", "ISSUER", "SERVER_URL"]
-            .map(str::to_owned)
-            .to_vec(),
+        [
+            "STORE_KEY",
+            "STORE",
+            "EXPIRES",
+            "REFRESH",
+            "CLIENT_ID",
+            "ISSUER",
+            "SERVER_URL",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
     ];
     for r in &rows {
         let text = |name: &str| r[name].as_str().unwrap_or("-").to_owned();
@@ -48,8 +66,17 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
             text("store_key"),
             text("store"),
             output::describe_expiry(r["expires_in_s"].as_i64()),
-            if r["has_refresh_token"] == true { "yes" } else { "no" }.to_owned(),
-            if client.is_empty() { "-".to_owned() } else { client },
+            if r["has_refresh_token"] == true {
+                "yes"
+            } else {
+                "no"
+            }
+            .to_owned(),
+            if client.is_empty() {
+                "-".to_owned()
+            } else {
+                client
+            },
             text("issuer"),
             text("server_url"),
         ]);

@@ -18,13 +18,15 @@ pub(crate) fn run(global: &Global, args: &LogoutArgs) -> Result<ExitCode, CliErr
     let mut revoked = None;
     if args.revoke {
         match handle.load() {
-            Ok(Some(credential)) if credential.has_tokens() => match provider::revoke(&credential) {
-                Ok(what) => revoked = Some(what),
-                Err(reason) => output::warn(format!(
-                    "{}: revocation at the provider failed ({reason}); removing the local copy anyway",
-                    handle.key()
-                )),
-            },
+            Ok(Some(credential)) if credential.has_tokens() => {
+                match provider::revoke(&credential) {
+                    Ok(what) => revoked = Some(what),
+                    Err(reason) => output::warn(format!(
+                        "{}: revocation at the provider failed ({reason}); removing the local copy anyway",
+                        handle.key()
+                    )),
+                }
+            }
             Ok(_) => {}
             Err(e) => output::warn(format!("{e}; cannot revoke it, removing it anyway")),
         }
@@ -36,7 +38,10 @@ pub(crate) fn run(global: &Global, args: &LogoutArgs) -> Result<ExitCode, CliErr
         .map(|o| o.store)
         .collect();
     if removed.is_empty() {
-        output::note(format!("nothing stored for {}; nothing to do", handle.key()));
+        output::note(format!(
+            "nothing stored for {}; nothing to do",
+            handle.key()
+        ));
     }
     if global.json {
         output::json(&serde_json::json!({

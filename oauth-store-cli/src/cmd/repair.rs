@@ -31,7 +31,7 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
     }
     match &report.quarantined {
         Some(quarantined) => output::line(format!(
-            "repaired {}: the old document is kept at {}; {} entr{} kept, {} dropped (entries after the damage are only in the quarantined copy)",
+            "repaired {}: the old document is kept at {}; {} entr{} kept, {} dropped (entries after the damage are only in the quarantined copy, which may hold tokens: delete it once checked)",
             document.display(),
             quarantined.display(),
             report.kept,
@@ -44,7 +44,10 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
             report.kept,
             if report.kept == 1 { "y" } else { "ies" }
         )),
-        None => output::line(format!("no document at {}; nothing to repair", document.display())),
+        None => output::line(format!(
+            "no document at {}; nothing to repair",
+            document.display()
+        )),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -26,7 +26,10 @@ pub(crate) fn run(global: &Global, server: &Server) -> Result<ExitCode, CliError
     }
     output::line(format!("store_key: {}", handle.key()));
     if let Some(resolution) = handle.resolution() {
-        output::line(format!("store: {} ({})", resolution.store, resolution.reason));
+        output::line(format!(
+            "store: {} ({})",
+            resolution.store, resolution.reason
+        ));
     }
     let expires_in = output::expires_in_s(credential.expires_at, output::now_ms());
     output::line(format!("expires: {}", output::describe_expiry(expires_in)));

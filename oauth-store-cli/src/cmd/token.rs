@@ -20,7 +20,9 @@ pub(crate) fn run(global: &Global, args: &TokenArgs) -> Result<ExitCode, CliErro
     let handle = store.handle(&args.server.server, &args.server.url);
     let (token, failed_refresh) = current_token(&handle, Duration::from_secs(args.min_valid))?;
     if let Some(e) = failed_refresh {
-        output::warn(format!("{e}; printing the current access token, which has not expired yet"));
+        output::warn(format!(
+            "{e}; printing the current access token, which has not expired yet"
+        ));
     }
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{}", token.expose_secret());
@@ -41,7 +43,9 @@ pub(crate) fn current_token(
     match handle.refresh_if_needed(min_valid) {
         Ok(credential) => Ok((credential.access_token, None)),
         Err(e) if e.kind() == ErrorKind::Provider => match handle.load() {
-            Ok(Some(current)) if !current.is_due(output::now_ms(), 0) => Ok((current.access_token, Some(e))),
+            Ok(Some(current)) if !current.is_due(output::now_ms(), 0) => {
+                Ok((current.access_token, Some(e)))
+            }
             _ => Err(e),
         },
         Err(e) => Err(e),

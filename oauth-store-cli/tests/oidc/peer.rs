@@ -14,7 +14,10 @@ pub(crate) fn peer_dir() -> PathBuf {
 /// under `CI=true`.
 pub(crate) fn available() -> bool {
     let installed = peer_dir().join("node_modules/oidc-provider").is_dir();
-    let node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if installed && node {
         return true;
     }
@@ -49,7 +52,10 @@ impl Peer {
         let stdin = child.stdin.take().expect("stdin");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         let issuer = loop {
-            let line = lines.next().expect("peer exited before READY").expect("read");
+            let line = lines
+                .next()
+                .expect("peer exited before READY")
+                .expect("read");
             if let Some(json) = line.strip_prefix("READY ") {
                 let ready: serde_json::Value = serde_json::from_str(json).expect("READY json");
                 break ready["issuer"].as_str().expect("issuer").to_owned();
@@ -64,23 +70,44 @@ impl Peer {
                 }
             }
         });
-        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        Peer { child, _stdin: stdin, issuer, events, agent }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Peer {
+            child,
+            _stdin: stdin,
+            issuer,
+            events,
+            agent,
+        }
     }
 
     /// The peer's own counters: refreshes, reuse_detections, grant_errors, revoked_grants.
     pub(crate) fn stats(&self) -> serde_json::Value {
-        let mut response = self.agent.get(format!("{}/test/stats", self.issuer)).call().expect("stats");
-        serde_json::from_slice(&response.body_mut().read_to_vec().expect("body")).expect("stats json")
+        let mut response = self
+            .agent
+            .get(format!("{}/test/stats", self.issuer))
+            .call()
+            .expect("stats");
+        serde_json::from_slice(&response.body_mut().read_to_vec().expect("body"))
+            .expect("stats json")
     }
 
     pub(crate) fn stat(&self, name: &str) -> u64 {
-        self.stats()[name].as_u64().unwrap_or_else(|| panic!("stat {name}"))
+        self.stats()[name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("stat {name}"))
     }
 
     /// `grant.error` events whose reason is refresh-token reuse.
     pub(crate) fn reuse_events(&self) -> usize {
-        self.events.lock().expect("events").iter().filter(|e| e["event"] == "grant.error" && e["reuse"] == true).count()
+        self.events
+            .lock()
+            .expect("events")
+            .iter()
+            .filter(|e| e["event"] == "grant.error" && e["reuse"] == true)
+            .count()
     }
 
     /// Revokes the grant of `refresh_token` at the peer.
@@ -99,13 +126,22 @@ impl Peer {
     /// static public client. Returns the token response JSON (with the client fields).
     pub(crate) fn login(&self, resource: &str, register: Option<&str>) -> String {
         let mut cmd = Command::new("node");
-        cmd.arg(peer_dir().join("login.mjs")).args(["--issuer", &self.issuer, "--resource", resource]);
+        cmd.arg(peer_dir().join("login.mjs")).args([
+            "--issuer",
+            &self.issuer,
+            "--resource",
+            resource,
+        ]);
         match register {
             Some(kind) => cmd.args(["--register", kind]),
             None => cmd.args(["--client-id", "test-public"]),
         };
         let out = cmd.output().expect("run login.mjs");
-        assert!(out.status.success(), "login failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "login failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).expect("utf8")
     }
 }
@@ -124,13 +160,22 @@ pub(crate) fn cli(home: &Path, args: &[&str], stdin: Option<&str>) -> std::proce
         .arg(home)
         .args(["--store", "file"])
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn oauth-store");
     if let Some(input) = stdin {
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
     }
     child.wait_with_output().expect("oauth-store output")
 }
