@@ -262,6 +262,17 @@ fn run_script(arg: &Value) {
                 }
                 last
             }
+            "load-until-answer" => {
+                // Retries while the worker is still stuck (fails fast), until it answers.
+                let mut tries = 1;
+                let mut last = load(&store, rest);
+                while last.0 == "err:timeout" && start.elapsed() < Duration::from_secs(10) {
+                    std::thread::sleep(Duration::from_millis(20));
+                    tries += 1;
+                    last = load(&store, rest);
+                }
+                (last.0, format!("tries={tries} {}", last.1))
+            }
             "delete" => match store.delete(&key(rest)) {
                 Ok(found) => (found.to_string(), String::new()),
                 Err(e) => (error_outcome(&e), e.to_string()),

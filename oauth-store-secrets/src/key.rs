@@ -330,7 +330,7 @@ impl KeySource for StaticKey {
 
 /// The Codex CLI's Secrets key: an age scrypt passphrase kept by another source,
 /// normally the keyring entry service [`CODEX_KEYRING_SERVICE`], account
-/// [`secrets_key_account`] of the Codex home (`CodexPassphrase::for_home`).
+/// [`secrets_key_account`] of the Codex home ([`CodexPassphrase::for_home`]).
 ///
 /// Under the codex preset the store reads and writes the document the Codex CLI's
 /// way (age scrypt recipient); a new passphrase is, as that CLI makes it, the base64

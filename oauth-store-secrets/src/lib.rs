@@ -11,7 +11,7 @@
 //!
 //! - **The key.** By default an age X25519 identity (`AGE-SECRET-KEY-1...`): reads
 //!   and writes cost microseconds, not the second of CPU an scrypt passphrase costs.
-//!   A [`KeySource`] keeps it: the OS keyring (`KeyringKey`, service
+//!   A [`KeySource`] keeps it: the OS keyring ([`KeyringKey`], service
 //!   [`DEFAULT_KEYRING_SERVICE`], account [`secrets_key_account`]), a key file
 //!   ([`KeyFile`], 0600), or a key the caller supplies ([`StaticKey`]). It is created
 //!   on the first save, under the Secrets store lock after rereading the source, so
@@ -76,10 +76,12 @@
 mod cipher;
 mod document;
 mod key;
+mod keyring;
 mod store;
 
 pub use oauth_lock;
 pub use oauth_store_core;
+pub use oauth_store_keyring;
 
 // The public interface is:
 pub use document::FORMAT_VERSION;
@@ -87,6 +89,7 @@ pub use key::{
     CODEX_KEYRING_SERVICE, CodexPassphrase, DEFAULT_KEYRING_SERVICE, KEY_FILE_SIZE_CAP, KeyError,
     KeyFile, KeyKind, KeySource, StaticKey, secrets_key_account,
 };
+pub use keyring::KeyringKey;
 pub use store::{
     DEFAULT_SIZE_CAP, DOCUMENT_DIR_NAME, DOCUMENT_FILE_NAME, LOCK_DIR_NAME, SecretsError,
     SecretsStore, secret_map_name,

@@ -43,7 +43,8 @@ pub enum RefreshOutcome {
         error: String,
         /// The provider's `error_description`, if any.
         description: Option<String>,
-        /// The HTTP status.
+        /// The HTTP status; 0 when the request was refused locally and nothing was
+        /// sent (e.g. no token endpoint, an unsupported client authentication method).
         status: u16,
     },
     /// The request did not reach the provider or the provider failed (unreachable,
