@@ -223,3 +223,49 @@ fn probe_on_the_test_session_is_usable() -> TestResult {
     assert_eq!(outcome.nth("probe", 1)?.outcome, "usability:usable");
     Ok(())
 }
+
+/// keyutils: usable inside `keyctl session`; elsewhere usable or unusable with the
+/// reason; never listed. Without the `keyutils` feature: not built in, at once.
+#[test]
+fn keyutils_says_whether_it_can_be_used() -> TestResult {
+    let steps = ["probe", "save:alpha", "load:alpha", "delete:alpha", "list"];
+    let script = Script::new(&unique_service("keyutils"), None, &steps).os("keyutils");
+    let check = |outcome: &Outcome| -> TestResult {
+        assert_clean(outcome)?;
+        let probe = outcome.step("probe")?;
+        match probe.outcome.as_str() {
+            "usability:usable" => {
+                assert_eq!(outcome.step("save")?.outcome, "ok", "{}", outcome.stdout);
+                assert_eq!(outcome.step("load")?.outcome, "some:at-alpha");
+                assert_eq!(outcome.step("delete")?.outcome, "true");
+            }
+            "usability:access_denied" => {
+                assert!(probe.text.contains("keyctl session"), "{}", probe.text);
+                assert_eq!(outcome.step("save")?.outcome, "err:unavailable");
+            }
+            "usability:not_built_in" => {
+                assert!(!cfg!(feature = "keyutils"));
+                assert_eq!(outcome.step("save")?.outcome, "err:unavailable");
+                assert!(probe.ms < AT_ONCE_MS);
+            }
+            other => return Err(format!("keyutils probe: {other}: {}", outcome.stdout).into()),
+        }
+        assert_eq!(outcome.step("list")?.outcome, "err:unsupported");
+        Ok(())
+    };
+    check(&run(script.command(), LIMIT)?)?;
+    if cfg!(feature = "keyutils") && session::which("keyctl").is_some() {
+        let inner = script.command();
+        let mut cmd = Command::new("keyctl");
+        cmd.args(["session", "-"]).arg(inner.get_program()).args(inner.get_args());
+        for (name, value) in inner.get_envs() {
+            if let Some(value) = value {
+                cmd.env(name, value);
+            }
+        }
+        let outcome = run(cmd, LIMIT)?;
+        check(&outcome)?;
+        assert_eq!(outcome.step("probe")?.outcome, "usability:usable", "{}", outcome.stdout);
+    }
+    Ok(())
+}

@@ -17,8 +17,12 @@
 //!   second), a new handle per operation, so every read pays one scrypt and every
 //!   write two (a long-lived handle reuses a decryption while the file is unchanged).
 //!
-//! DESIGN's goal: the default Secrets store within 2x of the File store. The scrypt
-//! ratio is reported, not a goal.
+//! - with `OAUTH_STORE_SECRETS_BENCH_KEYRING=1` (inside a keyring session: it writes,
+//!   then deletes, one entry), `secrets x25519, keyring` and `..., new handle`: the key
+//!   in the OS keyring, the default source, so a new handle pays a keyring call.
+//!
+//! The goal: the default Secrets store within 2x of the File store. The
+//! scrypt ratio is reported, not a goal.
 //!
 //! Environment: `OAUTH_STORE_SECRETS_BENCH_SCALE` (a positive float, default 1)
 //! scales every sample count, e.g. 0.1 for a quick look.
@@ -34,7 +38,9 @@ use std::time::{Duration, Instant};
 
 use oauth_store_core::{Credential, CredentialStore, StoreKey, compute_store_key};
 use oauth_store_file::FileStore;
-use oauth_store_secrets::{CodexPassphrase, KeyFile, KeyKind, SecretsStore, StaticKey};
+use oauth_store_secrets::{
+    CodexPassphrase, KeyFile, KeyKind, KeyringKey, SecretsStore, StaticKey, secrets_key_account,
+};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
@@ -70,7 +76,10 @@ fn fill(store: &dyn CredentialStore) -> Result<()> {
 }
 
 /// The median and the 90th percentile of `samples` runs of `op`, after one warm-up.
-fn measure(samples: usize, mut op: impl FnMut(usize) -> Result<()>) -> Result<(Duration, Duration)> {
+fn measure(
+    samples: usize,
+    mut op: impl FnMut(usize) -> Result<()>,
+) -> Result<(Duration, Duration)> {
     op(0)?;
     let mut times = Vec::with_capacity(samples);
     for i in 1..=samples {
@@ -167,24 +176,36 @@ fn main() -> Result<()> {
         true,
     )?);
     let passphrase = Arc::new(
-        StaticKey::new("q0rJ1mXk8m3yFh2Xo2a0E1y3kP9cL4s5T6u7V8w9x0A=".to_owned().into())
-            .with_kind(KeyKind::ScryptPassphrase),
+        StaticKey::new(
+            "q0rJ1mXk8m3yFh2Xo2a0E1y3kP9cL4s5T6u7V8w9x0A="
+                .to_owned()
+                .into(),
+        )
+        .with_kind(KeyKind::ScryptPassphrase),
     );
     // Filling 100 credentials at a second or two each would take minutes: fill with a
     // cheap work factor, then measure a handle at the default one (the first measured
     // save rewrites the document at the default work factor).
-    let cheap = SecretsStore::in_home(&scrypt_home, Arc::new(CodexPassphrase::over(passphrase.clone())))?
-        .with_scrypt_work_factor(Some(4));
+    let cheap = SecretsStore::in_home(
+        &scrypt_home,
+        Arc::new(CodexPassphrase::over(passphrase.clone())),
+    )?
+    .with_scrypt_work_factor(Some(4));
     fill(&cheap)?;
     // A new handle per operation: a handle reuses what it decrypted while the file is
     // unchanged, and the point of this row is what decryption costs.
     let scrypt_store = || {
-        SecretsStore::in_home(&scrypt_home, Arc::new(CodexPassphrase::over(passphrase.clone())))
+        SecretsStore::in_home(
+            &scrypt_home,
+            Arc::new(CodexPassphrase::over(passphrase.clone())),
+        )
     };
     let samples = (n(3), n(3));
     let save = measure(samples.0, |round| {
         let i = round % CREDENTIALS;
-        scrypt_store()?.save(&key(i), &record(i, round)).map_err(Into::into)
+        scrypt_store()?
+            .save(&key(i), &record(i, round))
+            .map_err(Into::into)
     })?;
     let load = measure(samples.1, |round| {
         let i = (round * 37) % CREDENTIALS;
@@ -197,6 +218,26 @@ fn main() -> Result<()> {
         save,
         load,
     });
+
+    // The keyring rows write to the session's keyring, so they run only when asked.
+    if std::env::var("OAUTH_STORE_SECRETS_BENCH_KEYRING").is_ok_and(|v| v == "1") {
+        let k_home = home("keyring");
+        let service = format!("oauth-store-secrets-bench-{}", std::process::id());
+        let source = Arc::new(KeyringKey::new(&service, secrets_key_account(&k_home)));
+        rows.push(bench(
+            "secrets x25519, keyring",
+            (n(300), n(3000)),
+            &|| Ok(Box::new(SecretsStore::in_home(&k_home, source.clone())?)),
+            false,
+        )?);
+        rows.push(bench(
+            "secrets x25519, keyring, new handle",
+            (n(300), n(1000)),
+            &|| Ok(Box::new(SecretsStore::in_home(&k_home, source.clone())?)),
+            true,
+        )?);
+        source.entry().delete()?;
+    }
 
     let document = std::fs::metadata(x_home.join("secrets/mcp_oauth.age"))?.len();
     println!(

@@ -85,7 +85,7 @@ impl Key {
 
     /// Decrypts a binary age document.
     pub(crate) fn decrypt(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, DecryptFailure> {
-        let decryptor = Decryptor::new_buffered(ciphertext).map_err(corrupt)?;
+        let decryptor = Decryptor::new_buffered(ciphertext).map_err(|e| corrupt(&e))?;
         let scrypt = decryptor.is_scrypt();
         let passphrase_identity;
         let identity: &dyn Identity = match self {
@@ -104,7 +104,7 @@ impl Key {
                 DecryptError::ExcessiveWork { required, .. } => {
                     DecryptFailure::ExcessiveWork { required }
                 }
-                other => corrupt(other),
+                other => corrupt(&other),
             })?;
         let mut plaintext = Zeroizing::new(Vec::with_capacity(ciphertext.len()));
         reader.read_to_end(&mut plaintext).map_err(|e| {
@@ -150,7 +150,7 @@ impl Key {
     }
 }
 
-fn corrupt(e: DecryptError) -> DecryptFailure {
+fn corrupt(e: &DecryptError) -> DecryptFailure {
     // age's messages name the format problem, never content.
     DecryptFailure::Corrupt(format!("not a readable age file ({e})"))
 }

@@ -102,14 +102,16 @@ impl<'a> Plain<'a> {
             if i > 0 {
                 out.push(b',');
             }
-            serde_json::to_writer(&mut *out, name.as_ref()).expect("writing into a Vec cannot fail");
+            serde_json::to_writer(&mut *out, name.as_ref())
+                .expect("writing into a Vec cannot fail");
             out.push(b':');
             out.extend_from_slice(raw.as_bytes());
         }
         out.push(b'}');
         for (name, raw) in &self.extra {
             out.push(b',');
-            serde_json::to_writer(&mut *out, name.as_ref()).expect("writing into a Vec cannot fail");
+            serde_json::to_writer(&mut *out, name.as_ref())
+                .expect("writing into a Vec cannot fail");
             out.push(b':');
             out.extend_from_slice(raw.get().as_bytes());
         }

@@ -44,12 +44,12 @@ impl fmt::Display for KeyKind {
     }
 }
 
-/// Where the Secrets document's key is kept: the OS keyring (`KeyringKey`, the
+/// Where the Secrets document's key is kept: the OS keyring ([`KeyringKey`](crate::KeyringKey), the
 /// default), a key file ([`KeyFile`]), or the caller ([`StaticKey`]).
 ///
-/// The store calls [`KeySource::load`] and [`KeySource::store`] only while it holds
-/// the Secrets store lock when it may create or change the key, so two processes
-/// never create two keys; a source shared by two homes must not be used by both.
+/// The store calls [`KeySource::store`] only while it holds the Secrets store lock,
+/// after rereading the source with [`KeySource::load`], so two processes never create
+/// two keys; a source shared by two homes (two locks) must not be used by both.
 /// Implementations never put the key text in an error, a log line or `Debug`.
 pub trait KeySource: Send + Sync + fmt::Debug {
     /// What the key text is.
@@ -201,7 +201,9 @@ impl KeySource for KeyFile {
     fn load(&self) -> Result<Option<SecretString>, KeyError> {
         let read = atomic::read_document(&self.path, KEY_FILE_SIZE_CAP).map_err(|e| match e {
             atomic::Error::Io { path, source } => KeyError::Io { path, source },
-            atomic::Error::NotARegularFile { path, what } => KeyError::NotARegularFile { path, what },
+            atomic::Error::NotARegularFile { path, what } => {
+                KeyError::NotARegularFile { path, what }
+            }
             other => KeyError::Malformed {
                 location: self.location(),
                 reason: other.to_string(),
@@ -238,7 +240,7 @@ impl KeySource for KeyFile {
             return Err(self.malformed("a key must be one line without surrounding spaces"));
         }
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            atomic::ensure_private_dir(parent).map_err(|e| self.from_atomic(e))?;
+            atomic::ensure_private_dir(parent).map_err(|e| self.atomic_error(e))?;
         }
         let mut content = Zeroizing::new(String::with_capacity(text.len() + 96));
         if self.kind == KeyKind::X25519Identity
@@ -248,7 +250,7 @@ impl KeySource for KeyFile {
         }
         content.push_str(text);
         content.push('\n');
-        atomic::replace(&self.path, content.as_bytes()).map_err(|e| self.from_atomic(e))
+        atomic::replace(&self.path, content.as_bytes()).map_err(|e| self.atomic_error(e))
     }
 }
 
@@ -260,10 +262,12 @@ impl KeyFile {
         }
     }
 
-    fn from_atomic(&self, e: atomic::Error) -> KeyError {
+    fn atomic_error(&self, e: atomic::Error) -> KeyError {
         match e {
             atomic::Error::Io { path, source } => KeyError::Io { path, source },
-            atomic::Error::NotARegularFile { path, what } => KeyError::NotARegularFile { path, what },
+            atomic::Error::NotARegularFile { path, what } => {
+                KeyError::NotARegularFile { path, what }
+            }
             other => KeyError::Io {
                 path: self.path.clone(),
                 source: io::Error::other(other.to_string()),

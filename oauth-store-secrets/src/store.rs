@@ -98,7 +98,9 @@ pub enum SecretsError {
     },
     /// Re-keying in place is not crash-safe for passphrase documents (age allows an
     /// scrypt recipient only alone), so it is refused; re-key into another source.
-    #[error("{location}: re-keying a passphrase document in place is not supported; re-key into another key source")]
+    #[error(
+        "{location}: re-keying a passphrase document in place is not supported; re-key into another key source"
+    )]
     RekeyInPlaceUnsupported {
         /// The key source's location.
         location: String,
@@ -201,12 +203,15 @@ impl fmt::Debug for SecretsStore {
 #[derive(Default)]
 struct Memory {
     key: Option<(SecretString, Key)>,
-    document: Option<(Vec<u8>, Arc<Zeroizing<Vec<u8>>>)>,
+    document: Option<(Vec<u8>, Plaintext)>,
 }
+
+/// A decrypted document, shared between a handle's memory and its readers.
+type Plaintext = Arc<Zeroizing<Vec<u8>>>;
 
 /// What a locked read found: the plaintext, and the key that opened it.
 struct Opened {
-    plaintext: Arc<Zeroizing<Vec<u8>>>,
+    plaintext: Plaintext,
     secret: SecretString,
     key: Key,
 }
@@ -235,7 +240,10 @@ impl SecretsStore {
     /// # Errors
     /// [`StoreError::Io`] when a directory cannot be created; [`StoreError::Lock`]
     /// when the lock directory cannot be opened.
-    pub fn in_home(home: &Path, key_source: Arc<dyn KeySource>) -> Result<SecretsStore, StoreError> {
+    pub fn in_home(
+        home: &Path,
+        key_source: Arc<dyn KeySource>,
+    ) -> Result<SecretsStore, StoreError> {
         atomic::ensure_private_dir(home).map_err(|e| from_atomic(e, home))?;
         let locks = LockDir::open(home.join(LOCK_DIR_NAME)).map_err(from_lock)?;
         let document = home.join(DOCUMENT_DIR_NAME).join(DOCUMENT_FILE_NAME);
@@ -269,7 +277,10 @@ impl SecretsStore {
     /// # Panics
     /// When `log_n` is `Some(0)` or `Some(64..)`.
     pub fn with_scrypt_work_factor(mut self, log_n: Option<u8>) -> SecretsStore {
-        assert!(log_n.is_none_or(|n| (1..64).contains(&n)), "scrypt work factor 1..=63");
+        assert!(
+            log_n.is_none_or(|n| (1..64).contains(&n)),
+            "scrypt work factor 1..=63"
+        );
         self.work_factor = log_n;
         self
     }
@@ -336,7 +347,9 @@ impl SecretsStore {
         let new_secret = self.new_secret(kind, new_key)?;
         let new = self.parse_key(kind, &new_secret)?;
         let Some(Opened {
-            plaintext, key: old, ..
+            plaintext,
+            key: old,
+            ..
         }) = opened
         else {
             // No document: nothing to re-encrypt.
@@ -524,7 +537,11 @@ impl SecretsStore {
             })
     }
 
-    fn parse_key_at(&self, source: &dyn KeySource, secret: &SecretString) -> Result<Key, StoreError> {
+    fn parse_key_at(
+        &self,
+        source: &dyn KeySource,
+        secret: &SecretString,
+    ) -> Result<Key, StoreError> {
         Key::parse(source.kind(), secret).map_err(|reason| {
             SecretsError::KeyInvalid {
                 location: source.location(),
@@ -543,7 +560,11 @@ impl SecretsStore {
         .into()
     }
 
-    fn new_secret(&self, kind: KeyKind, given: Option<SecretString>) -> Result<SecretString, StoreError> {
+    fn new_secret(
+        &self,
+        kind: KeyKind,
+        given: Option<SecretString>,
+    ) -> Result<SecretString, StoreError> {
         match given {
             Some(secret) => Ok(secret),
             None => Key::generate(kind).map_err(|e| SecretsError::Random(e.to_string()).into()),
@@ -565,7 +586,8 @@ impl SecretsStore {
 
     /// Decrypts `bytes` with `key`, mapping every failure to its error.
     fn decrypt_with(&self, key: &Key, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        key.decrypt(bytes).map_err(|failure| self.decrypt_error(key, failure))
+        key.decrypt(bytes)
+            .map_err(|failure| self.decrypt_error(key, failure))
     }
 
     fn decrypt_error(&self, key: &Key, failure: DecryptFailure) -> StoreError {
@@ -601,7 +623,7 @@ impl SecretsStore {
     /// Decrypts for a read: the remembered plaintext when the file holds exactly the
     /// remembered bytes; else with the remembered key, then (when it no longer opens
     /// the document, e.g. after another process re-keyed) with the source's key.
-    fn decrypt_for_read(&self, bytes: Vec<u8>) -> Result<Arc<Zeroizing<Vec<u8>>>, StoreError> {
+    fn decrypt_for_read(&self, bytes: Vec<u8>) -> Result<Plaintext, StoreError> {
         let remembered = {
             let memory = self.memory();
             if let Some((ciphertext, plaintext)) = &memory.document
@@ -633,7 +655,7 @@ impl SecretsStore {
         key: Key,
         ciphertext: Vec<u8>,
         plaintext: Zeroizing<Vec<u8>>,
-    ) -> Arc<Zeroizing<Vec<u8>>> {
+    ) -> Plaintext {
         let plaintext = Arc::new(plaintext);
         *self.memory() = Memory {
             key: Some((secret, key)),
@@ -722,10 +744,12 @@ impl SecretsStore {
         also: Option<&Key>,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
-        let bytes = key.encrypt(also, plaintext).map_err(|reason| SecretsError::Encrypt {
-            document: self.path.clone(),
-            reason,
-        })?;
+        let bytes = key
+            .encrypt(also, plaintext)
+            .map_err(|reason| SecretsError::Encrypt {
+                document: self.path.clone(),
+                reason,
+            })?;
         if bytes.len() as u64 > self.size_cap {
             return Err(StoreError::TooLarge {
                 path: self.path.clone(),
@@ -784,7 +808,9 @@ fn parse_entry(raw: &str) -> Result<Credential, String> {
         // The record's own messages name fields only; anything else is described by
         // category and position, never quoting a value.
         let message = e.to_string();
-        let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m);
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m);
         if message.starts_with("field `") || message.starts_with("missing field `") {
             message.to_owned()
         } else {

@@ -5,25 +5,34 @@ mod child;
 mod cipher;
 mod document;
 mod key;
+mod keyring;
 mod processes;
 mod store;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use oauth_store_core::{Credential, ExposeSecret, SecretString, StoreError, StoreKey, compute_store_key};
-use oauth_store_secrets::{DOCUMENT_DIR_NAME, DOCUMENT_FILE_NAME, KeyFile, SecretsError, SecretsStore};
+use oauth_store_core::{
+    Credential, ExposeSecret, SecretString, StoreError, StoreKey, compute_store_key,
+};
+use oauth_store_secrets::{
+    DOCUMENT_DIR_NAME, DOCUMENT_FILE_NAME, KeyFile, SecretsError, SecretsStore,
+};
 
 pub(crate) type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// A record for server `name` with access token `token`.
 pub(crate) fn record(name: &str, token: &str) -> Credential {
-    Credential::builder(name, format!("https://{name}.example/mcp"), token.to_owned().into())
-        .client_id(format!("client-{name}"))
-        .refresh_token(format!("rt-{token}").into())
-        .scopes(["read"])
-        .expires_at(1_893_456_000_000)
-        .build()
+    Credential::builder(
+        name,
+        format!("https://{name}.example/mcp"),
+        token.to_owned().into(),
+    )
+    .client_id(format!("client-{name}"))
+    .refresh_token(format!("rt-{token}").into())
+    .scopes(["read"])
+    .expires_at(1_893_456_000_000)
+    .build()
 }
 
 /// The store key of [`record`]'s server `name`.
@@ -52,7 +61,9 @@ pub(crate) fn token_of(c: &Credential) -> String {
 }
 
 /// The identity in a key file, parsed without the store.
-pub(crate) fn identity_in(path: &Path) -> Result<age::x25519::Identity, Box<dyn std::error::Error>> {
+pub(crate) fn identity_in(
+    path: &Path,
+) -> Result<age::x25519::Identity, Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(path)?;
     let line = text
         .lines()

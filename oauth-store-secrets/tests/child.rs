@@ -7,13 +7,23 @@ use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oauth_store_core::{CredentialStore, ExposeSecret, StoreKey};
+use std::sync::Arc;
+
+use oauth_store_core::{CredentialStore, ExposeSecret, StoreError, StoreKey};
+use oauth_store_secrets::{KeyringKey, SecretsStore, secrets_key_account};
 
 use crate::{record, store_in};
 
 /// Spawns this test binary as a child running `role` with `arg` on the home `home`,
 /// inside `sh` so a umask can be set first.
 pub(crate) fn spawn(role: &str, home: &Path, arg: &str, umask: Option<&str>) -> Child {
+    command(role, home, arg, umask)
+        .spawn()
+        .expect("spawn child")
+}
+
+/// The command [`spawn`] runs, for a caller that changes its environment first.
+pub(crate) fn command(role: &str, home: &Path, arg: &str, umask: Option<&str>) -> Command {
     let exe = std::env::current_exe().expect("test binary path");
     let mut cmd = Command::new("sh");
     let script = format!("umask {}; exec \"$0\" \"$@\"", umask.unwrap_or("022"));
@@ -29,7 +39,7 @@ pub(crate) fn spawn(role: &str, home: &Path, arg: &str, umask: Option<&str>) -> 
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    cmd.spawn().expect("spawn child")
+    cmd
 }
 
 /// Reads child stdout lines until one ends with `line`; false at end of output.
@@ -81,7 +91,8 @@ fn child_entry() {
     let Ok(role) = std::env::var("OAUTH_STORE_SECRETS_CHILD") else {
         return;
     };
-    let home = std::path::PathBuf::from(std::env::var("OAUTH_STORE_SECRETS_CHILD_HOME").expect("home"));
+    let home =
+        std::path::PathBuf::from(std::env::var("OAUTH_STORE_SECRETS_CHILD_HOME").expect("home"));
     let arg = std::env::var("OAUTH_STORE_SECRETS_CHILD_ARG").unwrap_or_default();
     match role.as_str() {
         "save-distinct" => {
@@ -125,6 +136,47 @@ fn child_entry() {
             let identity: age::x25519::Identity =
                 secret.expose_secret().parse().expect("an X25519 identity");
             say(&format!("KEY {}", identity.to_public()));
+        }
+        "first-key-keyring" => {
+            // arg: "<name>,<start file>,<keyring service>": as `first-key`, with the key
+            // in the keyring.
+            let mut parts = arg.splitn(3, ',');
+            let (name, start, service) = (
+                parts.next().expect("name"),
+                parts.next().expect("start"),
+                parts.next().expect("service"),
+            );
+            let source = KeyringKey::new(service, secrets_key_account(&home));
+            let store = SecretsStore::in_home(&home, Arc::new(source)).expect("store");
+            say("READY");
+            wait_for_file(Path::new(start));
+            store
+                .save(&crate::key(name), &record(name, &format!("at-{name}")))
+                .expect("save");
+            let secret = store.export_key().expect("export").expect("a key exists");
+            let identity: age::x25519::Identity =
+                secret.expose_secret().parse().expect("an X25519 identity");
+            say(&format!("KEY {}", identity.to_public()));
+        }
+        "keyring-without-bus" => {
+            // The environment has no session bus: the key source is unavailable at once.
+            let store =
+                SecretsStore::in_home(&home, Arc::new(KeyringKey::for_home(&home))).expect("store");
+            let started = Instant::now();
+            let outcome = |r: Result<(), StoreError>| match r {
+                Ok(()) => "ok".to_owned(),
+                Err(StoreError::Unavailable { kind, .. }) => format!("unavailable {kind}"),
+                Err(e) => format!("other {e}"),
+            };
+            say(&format!(
+                "SAVE {}",
+                outcome(store.save(&crate::key("a"), &record("a", "at-a")))
+            ));
+            say(&format!(
+                "LOAD {}",
+                outcome(store.load(&crate::key("a")).map(|_| ()))
+            ));
+            say(&format!("MS {}", started.elapsed().as_millis()));
         }
         "save-one" => {
             store_in(&home)

@@ -54,7 +54,10 @@ fn eight_processes_times_25_distinct_saves_keep_all_200() -> TestResult {
     let keys: HashSet<_> = listed.iter().map(|l| l.key.clone()).collect();
     for p in 0..8 {
         for i in 0..25 {
-            assert!(keys.contains(&key(&format!("p{p}-{i}"))), "p{p}-{i} present");
+            assert!(
+                keys.contains(&key(&format!("p{p}-{i}"))),
+                "p{p}-{i} present"
+            );
         }
     }
     assert!(listed.iter().all(|l| l.credential.is_ok()));
@@ -88,8 +91,12 @@ fn spawn_looper(home: &Path, prefix: &str) -> Result<Looper, Box<dyn std::error:
         }
         saved
     });
-    let ready = ready_rx.recv_timeout(Duration::from_secs(30))?;
-    assert!(ready, "child {prefix} did not start");
+    let ready = ready_rx.recv_timeout(Duration::from_secs(30));
+    if !matches!(ready, Ok(true)) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("child {prefix} did not start").into());
+    }
     Ok(Looper { child, saved })
 }
 
@@ -115,10 +122,15 @@ fn document_keys(home: &Path) -> Result<HashSet<String>, Box<dyn std::error::Err
     let secrets = plain["secrets"].as_object().ok_or("no secrets object")?;
     let mut keys = HashSet::new();
     for value in secrets.values() {
-        let record: serde_json::Value = serde_json::from_str(value.as_str().ok_or("not a string")?)?;
+        let record: serde_json::Value =
+            serde_json::from_str(value.as_str().ok_or("not a string")?)?;
         let name = record["server_name"].as_str().ok_or("server_name")?;
         let url = record["server_url"].as_str().ok_or("server_url")?;
-        keys.insert(oauth_store_core::compute_store_key(name, url).as_str().to_owned());
+        keys.insert(
+            oauth_store_core::compute_store_key(name, url)
+                .as_str()
+                .to_owned(),
+        );
     }
     Ok(keys)
 }
@@ -155,9 +167,15 @@ fn sigkill_at_random_moments_never_leaves_an_undecryptable_document() -> TestRes
             format!("after kill {kills} (seed {seed}) the document does not decrypt and parse: {e}")
         })?;
         for k in &saved {
-            assert!(keys.contains(k), "seed {seed}: {k} returned Ok before the kill but is gone");
+            assert!(
+                keys.contains(k),
+                "seed {seed}: {k} returned Ok before the kill but is gone"
+            );
         }
-        assert!(temp_files(home.path())? <= 1, "seed {seed}: more than one temp file");
+        assert!(
+            temp_files(home.path())? <= 1,
+            "seed {seed}: more than one temp file"
+        );
         all_saved.extend(saved);
     }
     for mut looper in loopers {
@@ -168,7 +186,10 @@ fn sigkill_at_random_moments_never_leaves_an_undecryptable_document() -> TestRes
 
     let store = store_in(home.path());
     let listed = store.list()?;
-    assert!(listed.iter().all(|l| l.credential.is_ok()), "every entry parses");
+    assert!(
+        listed.iter().all(|l| l.credential.is_ok()),
+        "every entry parses"
+    );
     let keys: HashSet<String> = listed.iter().map(|l| l.key.as_str().to_owned()).collect();
     for k in &all_saved {
         assert!(keys.contains(k), "seed {seed}: {k} lost");
@@ -208,9 +229,16 @@ fn processes_starting_on_an_empty_home_create_one_key_between_them() -> TestResu
             assert!(c.wait()?.success());
             used.insert(public);
         }
-        assert_eq!(used.len(), 1, "round {round}: every process used one key: {used:?}");
+        assert_eq!(
+            used.len(),
+            1,
+            "round {round}: every process used one key: {used:?}"
+        );
         let on_disk = identity_in(&key_path(home.path()))?.to_public().to_string();
-        assert!(used.contains(&on_disk), "the key file holds the key every process used");
+        assert!(
+            used.contains(&on_disk),
+            "the key file holds the key every process used"
+        );
         let keys = document_keys(home.path())?;
         for name in &names {
             assert!(keys.contains(key(name).as_str()), "{name} saved");
@@ -230,6 +258,9 @@ fn files_are_0600_and_dirs_0700_under_umask_000() -> TestResult {
     assert_eq!(mode(&doc_path(&home))?, 0o600);
     assert_eq!(mode(&key_path(&home))?, 0o600);
     assert_eq!(mode(&home.join("mcp-oauth-locks"))?, 0o700);
-    assert_eq!(mode(&home.join("mcp-oauth-locks/secrets-store.lock"))?, 0o600);
+    assert_eq!(
+        mode(&home.join("mcp-oauth-locks/secrets-store.lock"))?,
+        0o600
+    );
     Ok(())
 }

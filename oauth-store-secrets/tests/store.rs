@@ -23,8 +23,14 @@ fn save_load_list_delete_round_trip() -> TestResult {
     store.save(&key("a"), &record("a", "at-a1"))?;
     store.save(&key("b"), &record("b", "at-b1"))?;
     store.save(&key("a"), &record("a", "at-a2"))?;
-    assert_eq!(store.load(&key("a"))?.map(|c| token_of(&c)), Some("at-a2".to_owned()));
-    assert_eq!(store.load(&key("b"))?.map(|c| token_of(&c)), Some("at-b1".to_owned()));
+    assert_eq!(
+        store.load(&key("a"))?.map(|c| token_of(&c)),
+        Some("at-a2".to_owned())
+    );
+    assert_eq!(
+        store.load(&key("b"))?.map(|c| token_of(&c)),
+        Some("at-b1".to_owned())
+    );
     let mut listed: Vec<_> = store.list()?.into_iter().map(|l| l.key).collect();
     listed.sort();
     let mut expected = vec![key("a"), key("b")];
@@ -34,7 +40,10 @@ fn save_load_list_delete_round_trip() -> TestResult {
     assert!(!store.delete(&key("a"))?);
     assert!(store.load(&key("a"))?.is_none());
     assert!(store.delete(&key("b"))?);
-    assert!(!doc_path(home.path()).exists(), "the last entry gone, the document is removed");
+    assert!(
+        !doc_path(home.path()).exists(),
+        "the last entry gone, the document is removed"
+    );
     assert!(key_path(home.path()).exists(), "the key stays");
     Ok(())
 }
@@ -46,7 +55,10 @@ fn the_document_is_binary_age_to_an_x25519_key_in_the_codex_format() -> TestResu
     let credential = record("fmt", "at-fmt");
     store.save(&key("fmt"), &credential)?;
     let bytes = std::fs::read(doc_path(home.path()))?;
-    assert!(bytes.starts_with(b"age-encryption.org/v1\n-> X25519 "), "binary age, X25519 recipient");
+    assert!(
+        bytes.starts_with(b"age-encryption.org/v1\n-> X25519 "),
+        "binary age, X25519 recipient"
+    );
     let plain = plaintext_of(home.path())?;
     assert_eq!(plain["version"], 1);
     let secrets = plain["secrets"].as_object().ok_or("secrets")?;
@@ -55,7 +67,11 @@ fn the_document_is_binary_age_to_an_x25519_key_in_the_codex_format() -> TestResu
     assert_eq!(name, format!("global/{}", key("fmt").secret_name()));
     assert!(name.starts_with("global/MCP_OAUTH_") && name.len() == "global/MCP_OAUTH_".len() + 32);
     let text = secrets[&name].as_str().ok_or("the value is a string")?;
-    assert_eq!(text, serde_json::to_string(&credential)?, "the value is the record's JSON");
+    assert_eq!(
+        text,
+        serde_json::to_string(&credential)?,
+        "the value is the record's JSON"
+    );
     Ok(())
 }
 
@@ -63,13 +79,21 @@ fn the_document_is_binary_age_to_an_x25519_key_in_the_codex_format() -> TestResu
 fn no_token_byte_reaches_the_disk() -> TestResult {
     let home = tempfile::tempdir()?;
     let store = store_in(home.path());
-    let sentinels = ["SENTINEL-ACCESS-5f0c9a", "SENTINEL-REFRESH-77d1e2", "SENTINEL-CLIENT-SECRET-3b8a"];
+    let sentinels = [
+        "SENTINEL-ACCESS-5f0c9a",
+        "SENTINEL-REFRESH-77d1e2",
+        "SENTINEL-CLIENT-SECRET-3b8a",
+    ];
     for i in 0..20 {
         let name = format!("s{i}");
-        let c = oauth_store_core::Credential::builder(&name, format!("https://{name}.example/mcp"), format!("{}-{i}", sentinels[0]).into())
-            .refresh_token(format!("{}-{i}", sentinels[1]).into())
-            .client_secret(format!("{}-{i}", sentinels[2]).into())
-            .build();
+        let c = oauth_store_core::Credential::builder(
+            &name,
+            format!("https://{name}.example/mcp"),
+            format!("{}-{i}", sentinels[0]).into(),
+        )
+        .refresh_token(format!("{}-{i}", sentinels[1]).into())
+        .client_secret(format!("{}-{i}", sentinels[2]).into())
+        .build();
         store.save(&key(&name), &c)?;
     }
     store.delete(&key("s3"))?;
@@ -78,7 +102,11 @@ fn no_token_byte_reaches_the_disk() -> TestResult {
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
-            if path.is_dir() { dirs.push(path) } else { files.push(path) }
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
         }
     }
     assert!(files.len() >= 3, "document, key file, lock file: {files:?}");
@@ -86,7 +114,11 @@ fn no_token_byte_reaches_the_disk() -> TestResult {
         let bytes = std::fs::read(&path)?;
         for s in sentinels {
             // Any 8-byte piece of a sentinel would do; "SENTINEL" covers them all.
-            assert!(!bytes.windows(8).any(|w| w == &s.as_bytes()[..8]), "{} holds token bytes", path.display());
+            assert!(
+                !bytes.windows(8).any(|w| w == &s.as_bytes()[..8]),
+                "{} holds token bytes",
+                path.display()
+            );
         }
     }
     Ok(())
@@ -121,7 +153,10 @@ fn a_document_without_its_key_is_an_error_and_no_new_key_is_made() -> TestResult
         store.export_key().map(|_| ()),
     ] {
         let e = result.expect_err("no key");
-        assert!(matches!(secrets_error(&e), Some(SecretsError::KeyMissing { .. })), "{e}");
+        assert!(
+            matches!(secrets_error(&e), Some(SecretsError::KeyMissing { .. })),
+            "{e}"
+        );
         assert!(e.to_string().contains("orphan"), "{e}");
     }
     assert!(!key_path(home.path()).exists(), "no new key");
@@ -138,14 +173,25 @@ fn a_document_for_another_key_is_refused_and_never_replaced() -> TestResult {
     put_document(home.path(), &bytes)?;
     let store = store_in(home.path());
     // The key file is missing: a document exists, so no key is made.
-    let e = store.save(&key("a"), &record("a", "at-a")).expect_err("no key");
-    assert!(matches!(secrets_error(&e), Some(SecretsError::KeyMissing { .. })), "{e}");
+    let e = store
+        .save(&key("a"), &record("a", "at-a"))
+        .expect_err("no key");
+    assert!(
+        matches!(secrets_error(&e), Some(SecretsError::KeyMissing { .. })),
+        "{e}"
+    );
     // With a key that does not open it:
     let (_, mine) = new_identity();
     std::fs::write(key_path(home.path()), format!("{}\n", mine.expose_secret()))?;
-    for result in [store.load(&key("a")).map(|_| ()), store.save(&key("a"), &record("a", "at-a"))] {
+    for result in [
+        store.load(&key("a")).map(|_| ()),
+        store.save(&key("a"), &record("a", "at-a")),
+    ] {
         let e = result.expect_err("wrong key");
-        assert!(matches!(secrets_error(&e), Some(SecretsError::KeyMismatch { .. })), "{e}");
+        assert!(
+            matches!(secrets_error(&e), Some(SecretsError::KeyMismatch { .. })),
+            "{e}"
+        );
     }
     assert_eq!(std::fs::read(doc_path(home.path()))?, bytes, "untouched");
     Ok(())
@@ -168,13 +214,25 @@ fn corrupt_documents_are_typed_errors_and_never_replaced() -> TestResult {
             b[last] ^= 1;
             b
         }),
-        ("plaintext not JSON", encrypt_to(&identity, b"SENTINEL-not-json at-a")),
+        (
+            "plaintext not JSON",
+            encrypt_to(&identity, b"SENTINEL-not-json at-a"),
+        ),
         ("plaintext not an object", encrypt_to(&identity, b"[1,2]")),
         ("no version", encrypt_to(&identity, br#"{"secrets":{}}"#)),
         ("no secrets", encrypt_to(&identity, br#"{"version":1}"#)),
-        ("version not a number", encrypt_to(&identity, br#"{"version":"SENTINEL","secrets":{}}"#)),
-        ("secrets not an object", encrypt_to(&identity, br#"{"version":1,"secrets":["SENTINEL"]}"#)),
-        ("duplicate version", encrypt_to(&identity, br#"{"version":1,"version":1,"secrets":{}}"#)),
+        (
+            "version not a number",
+            encrypt_to(&identity, br#"{"version":"SENTINEL","secrets":{}}"#),
+        ),
+        (
+            "secrets not an object",
+            encrypt_to(&identity, br#"{"version":1,"secrets":["SENTINEL"]}"#),
+        ),
+        (
+            "duplicate version",
+            encrypt_to(&identity, br#"{"version":1,"version":1,"secrets":{}}"#),
+        ),
     ];
     for (what, bytes) in cases {
         std::fs::write(doc_path(home.path()), &bytes)?;
@@ -186,10 +244,20 @@ fn corrupt_documents_are_typed_errors_and_never_replaced() -> TestResult {
             store.list().map(|_| ()),
         ] {
             let e = result.expect_err(what);
-            assert!(matches!(e, StoreError::CorruptDocument { .. }), "{what}: {e}");
-            assert!(!e.to_string().contains("SENTINEL"), "{what}: the error quotes plaintext: {e}");
+            assert!(
+                matches!(e, StoreError::CorruptDocument { .. }),
+                "{what}: {e}"
+            );
+            assert!(
+                !e.to_string().contains("SENTINEL"),
+                "{what}: the error quotes plaintext: {e}"
+            );
         }
-        assert_eq!(std::fs::read(doc_path(home.path()))?, bytes, "{what}: untouched");
+        assert_eq!(
+            std::fs::read(doc_path(home.path()))?,
+            bytes,
+            "{what}: untouched"
+        );
     }
     Ok(())
 }
@@ -209,7 +277,17 @@ fn a_newer_version_is_refused_and_never_overwritten() -> TestResult {
         store.list().map(|_| ()),
     ] {
         let e = result.expect_err("newer");
-        assert!(matches!(e, StoreError::UnsupportedVersion { found: 2, supported: 1, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                StoreError::UnsupportedVersion {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
     assert_eq!(std::fs::read(doc_path(home.path()))?, bytes);
     Ok(())
@@ -224,25 +302,39 @@ fn a_bad_entry_is_an_error_for_its_key_alone_and_is_kept() -> TestResult {
     let mut plain = plaintext_of(home.path())?;
     let bad_name = secret_map_name(&key("bad"));
     let worse_name = secret_map_name(&key("worse"));
-    plain["secrets"][&bad_name] = serde_json::json!("{\"server_name\":\"bad\",\"access_token\":\"SENTINEL-bad\"");
-    plain["secrets"][&worse_name] = serde_json::json!({"not": "a string", "token": "SENTINEL-worse"});
-    std::fs::write(doc_path(home.path()), encrypt_to(&identity, &serde_json::to_vec(&plain)?))?;
+    plain["secrets"][&bad_name] =
+        serde_json::json!("{\"server_name\":\"bad\",\"access_token\":\"SENTINEL-bad\"");
+    plain["secrets"][&worse_name] =
+        serde_json::json!({"not": "a string", "token": "SENTINEL-worse"});
+    std::fs::write(
+        doc_path(home.path()),
+        encrypt_to(&identity, &serde_json::to_vec(&plain)?),
+    )?;
 
     for name in ["bad", "worse"] {
         let e = store.load(&key(name)).expect_err("bad entry");
-        assert!(matches!(&e, StoreError::CorruptEntry { key: k, .. } if *k == key(name)), "{e}");
+        assert!(
+            matches!(&e, StoreError::CorruptEntry { key: k, .. } if *k == key(name)),
+            "{e}"
+        );
         assert!(!e.to_string().contains("SENTINEL"), "{e}");
     }
     assert!(store.load(&key("good"))?.is_some());
     store.save(&key("new"), &record("new", "at-new"))?;
     let after = plaintext_of(home.path())?;
-    assert_eq!(after["secrets"][&bad_name], plain["secrets"][&bad_name], "kept byte-for-byte");
+    assert_eq!(
+        after["secrets"][&bad_name], plain["secrets"][&bad_name],
+        "kept byte-for-byte"
+    );
     assert_eq!(after["secrets"][&worse_name], plain["secrets"][&worse_name]);
     let listed = store.list()?;
     assert_eq!(listed.len(), 4);
     let bad: Vec<_> = listed.iter().filter(|l| l.credential.is_err()).collect();
     assert_eq!(bad.len(), 2);
-    assert!(bad.iter().all(|l| l.key.as_str().starts_with("global/MCP_OAUTH_")));
+    assert!(
+        bad.iter()
+            .all(|l| l.key.as_str().starts_with("global/MCP_OAUTH_"))
+    );
     // A save of the bad key itself replaces it.
     store.save(&key("bad"), &record("bad", "at-bad"))?;
     assert!(store.load(&key("bad"))?.is_some());
@@ -261,14 +353,22 @@ fn unknown_entries_and_fields_survive_every_rewrite() -> TestResult {
     let unknown = [
         (r#""env/repo/GITHUB_TOKEN""#, r#""ghp-unknown""#),
         (r#""global/OTHER_TOOL""#, r#"{"nested": [1, 2.50, "x"]}"#),
-        (r#""global/MCP_OAUTH_ZZZ_NOT_A_HASH""#, r#""kept \u0041s is""#),
+        (
+            r#""global/MCP_OAUTH_ZZZ_NOT_A_HASH""#,
+            r#""kept \u0041s is""#,
+        ),
     ];
     let mut text = String::from(r#"{"version":1,"secrets":{"#);
     for (name, value) in unknown {
         text.push_str(&format!("{name}:{value},"));
     }
-    text.push_str(&format!("\"{a_name}\":{a_value}}},\"x_future_field\":{{\"k\": [true, null]}}}}"));
-    std::fs::write(doc_path(home.path()), encrypt_to(&identity, text.as_bytes()))?;
+    text.push_str(&format!(
+        "\"{a_name}\":{a_value}}},\"x_future_field\":{{\"k\": [true, null]}}}}"
+    ));
+    std::fs::write(
+        doc_path(home.path()),
+        encrypt_to(&identity, text.as_bytes()),
+    )?;
 
     store.save(&key("b"), &record("b", "at-b"))?;
     store.delete(&key("a"))?;
@@ -276,16 +376,26 @@ fn unknown_entries_and_fields_survive_every_rewrite() -> TestResult {
     let plain = age::decrypt(&identity, &std::fs::read(doc_path(home.path()))?)?;
     let plain = String::from_utf8(plain)?;
     for (name, value) in unknown {
-        assert!(plain.contains(&format!("{name}:{}", value)), "{name} kept byte-exact in {plain}");
+        assert!(
+            plain.contains(&format!("{name}:{}", value)),
+            "{name} kept byte-exact in {plain}"
+        );
     }
-    assert!(plain.contains(r#""x_future_field":{"k": [true, null]}"#), "{plain}");
+    assert!(
+        plain.contains(r#""x_future_field":{"k": [true, null]}"#),
+        "{plain}"
+    );
     assert!(plain.starts_with(r#"{"version":1,"secrets":{"#));
     // Deleting every credential keeps the document for the other secrets.
     store.delete(&key("b"))?;
     store.delete(&key("c"))?;
     assert!(doc_path(home.path()).exists());
     let listed = store.list()?;
-    assert_eq!(listed.len(), 1, "only the MCP_OAUTH_ entry is listed: {listed:?}");
+    assert_eq!(
+        listed.len(),
+        1,
+        "only the MCP_OAUTH_ entry is listed: {listed:?}"
+    );
     assert!(listed[0].credential.is_err());
     Ok(())
 }
@@ -298,7 +408,10 @@ fn version_zero_is_read_as_one_and_written_as_one() -> TestResult {
     let identity = identity_in(&key_path(home.path()))?;
     let mut plain = plaintext_of(home.path())?;
     plain["version"] = serde_json::json!(0);
-    std::fs::write(doc_path(home.path()), encrypt_to(&identity, &serde_json::to_vec(&plain)?))?;
+    std::fs::write(
+        doc_path(home.path()),
+        encrypt_to(&identity, &serde_json::to_vec(&plain)?),
+    )?;
     assert!(store.load(&key("a"))?.is_some());
     store.save(&key("b"), &record("b", "at-b"))?;
     assert_eq!(plaintext_of(home.path())?["version"], 1);
@@ -310,10 +423,16 @@ fn a_loose_document_is_made_0600_by_the_next_save() -> TestResult {
     let home = tempfile::tempdir()?;
     let store = store_in(home.path());
     store.save(&key("a"), &record("a", "at-a"))?;
-    std::fs::set_permissions(doc_path(home.path()), std::fs::Permissions::from_mode(0o644))?;
+    std::fs::set_permissions(
+        doc_path(home.path()),
+        std::fs::Permissions::from_mode(0o644),
+    )?;
     assert!(store.load(&key("a"))?.is_some());
     store.save(&key("b"), &record("b", "at-b"))?;
-    let mode = std::fs::metadata(doc_path(home.path()))?.permissions().mode() & 0o777;
+    let mode = std::fs::metadata(doc_path(home.path()))?
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     Ok(())
 }
@@ -324,8 +443,19 @@ fn a_symlink_at_the_document_is_refused() -> TestResult {
     let store = store_in(home.path());
     std::fs::create_dir_all(home.path().join("secrets"))?;
     std::os::unix::fs::symlink(home.path().join("elsewhere"), doc_path(home.path()))?;
-    let e = store.save(&key("a"), &record("a", "at-a")).expect_err("symlink");
-    assert!(matches!(e, StoreError::NotARegularFile { what: "symlink", .. }), "{e}");
+    let e = store
+        .save(&key("a"), &record("a", "at-a"))
+        .expect_err("symlink");
+    assert!(
+        matches!(
+            e,
+            StoreError::NotARegularFile {
+                what: "symlink",
+                ..
+            }
+        ),
+        "{e}"
+    );
     let e = store.load(&key("a")).expect_err("symlink");
     assert!(matches!(e, StoreError::NotARegularFile { .. }), "{e}");
     assert!(!home.path().join("elsewhere").exists());
@@ -343,8 +473,17 @@ fn a_supplied_key_is_used_and_never_changed() -> TestResult {
     assert!(!plain.is_empty());
     assert!(store.load(&key("a"))?.is_some());
     let e = store.rekey(None).expect_err("read-only");
-    assert!(matches!(secrets_error(&e), Some(SecretsError::Key(KeyError::ReadOnly { .. }))), "{e}");
-    assert!(age::decrypt(&identity, &std::fs::read(store.path())?).is_ok(), "still the supplied key");
+    assert!(
+        matches!(
+            secrets_error(&e),
+            Some(SecretsError::Key(KeyError::ReadOnly { .. }))
+        ),
+        "{e}"
+    );
+    assert!(
+        age::decrypt(&identity, &std::fs::read(store.path())?).is_ok(),
+        "still the supplied key"
+    );
     assert!(!format!("{store:?}").contains("AGE-SECRET-KEY"));
     Ok(())
 }
@@ -354,11 +493,20 @@ fn a_key_that_is_not_an_identity_is_a_typed_error_that_does_not_quote_it() -> Te
     let home = tempfile::tempdir()?;
     std::fs::write(key_path(home.path()), "SENTINEL-not-a-key\n")?;
     let store = store_in(home.path());
-    let e = store.save(&key("a"), &record("a", "at-a")).expect_err("bad key");
-    assert!(matches!(secrets_error(&e), Some(SecretsError::KeyInvalid { .. })), "{e}");
+    let e = store
+        .save(&key("a"), &record("a", "at-a"))
+        .expect_err("bad key");
+    assert!(
+        matches!(secrets_error(&e), Some(SecretsError::KeyInvalid { .. })),
+        "{e}"
+    );
     assert!(!e.to_string().contains("SENTINEL"), "{e}");
     assert!(!doc_path(home.path()).exists());
-    assert_eq!(std::fs::read_to_string(key_path(home.path()))?, "SENTINEL-not-a-key\n", "left as it is");
+    assert_eq!(
+        std::fs::read_to_string(key_path(home.path()))?,
+        "SENTINEL-not-a-key\n",
+        "left as it is"
+    );
     Ok(())
 }
 
@@ -375,11 +523,20 @@ fn export_import_restores_a_lost_key() -> TestResult {
     // The wrong key is refused and not stored.
     let (_, wrong) = new_identity();
     let e = store.import_key(wrong).expect_err("wrong key");
-    assert!(matches!(secrets_error(&e), Some(SecretsError::KeyMismatch { .. })), "{e}");
+    assert!(
+        matches!(secrets_error(&e), Some(SecretsError::KeyMismatch { .. })),
+        "{e}"
+    );
     assert!(!key_path(home.path()).exists());
     store.import_key(exported)?;
-    assert_eq!(store.load(&key("a"))?.map(|c| token_of(&c)), Some("at-a".to_owned()));
-    let mode = std::fs::metadata(key_path(home.path()))?.permissions().mode() & 0o777;
+    assert_eq!(
+        store.load(&key("a"))?.map(|c| token_of(&c)),
+        Some("at-a".to_owned())
+    );
+    let mode = std::fs::metadata(key_path(home.path()))?
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     Ok(())
 }
@@ -397,16 +554,26 @@ fn rekey_replaces_the_key_and_the_old_one_no_longer_opens_the_document() -> Test
     let new = identity_in(&key_path(home.path()))?;
     assert_ne!(old.to_public().to_string(), new.to_public().to_string());
     let bytes = std::fs::read(doc_path(home.path()))?;
-    assert!(age::decrypt(&old, &bytes).is_err(), "the old key no longer opens it");
+    assert!(
+        age::decrypt(&old, &bytes).is_err(),
+        "the old key no longer opens it"
+    );
     assert!(age::decrypt(&new, &bytes).is_ok());
-    assert_eq!(reader.load(&key("a"))?.map(|c| token_of(&c)), Some("at-a".to_owned()), "a stale cached key is refreshed");
+    assert_eq!(
+        reader.load(&key("a"))?.map(|c| token_of(&c)),
+        Some("at-a".to_owned()),
+        "a stale cached key is refreshed"
+    );
     reader.save(&key("b"), &record("b", "at-b"))?;
     assert!(age::decrypt(&new, &std::fs::read(doc_path(home.path()))?).is_ok());
     // A given key:
     let (given, text) = new_identity();
     store.rekey(Some(text))?;
     assert!(age::decrypt(&given, &std::fs::read(doc_path(home.path()))?).is_ok());
-    assert_eq!(identity_in(&key_path(home.path()))?.to_public().to_string(), given.to_public().to_string());
+    assert_eq!(
+        identity_in(&key_path(home.path()))?.to_public().to_string(),
+        given.to_public().to_string()
+    );
     Ok(())
 }
 
@@ -418,18 +585,36 @@ fn rekey_into_another_source_moves_the_document_and_leaves_the_old_source() -> T
     let old_key = std::fs::read(key_path(home.path()))?;
     let target_path = home.path().join("keys/new.key");
     let moved = store.rekey_into(Arc::new(KeyFile::new(&target_path)), None)?;
-    assert_eq!(moved.load(&key("a"))?.map(|c| token_of(&c)), Some("at-a".to_owned()));
-    assert_eq!(std::fs::read(key_path(home.path()))?, old_key, "the old source is left as it was");
+    assert_eq!(
+        moved.load(&key("a"))?.map(|c| token_of(&c)),
+        Some("at-a".to_owned())
+    );
+    assert_eq!(
+        std::fs::read(key_path(home.path()))?,
+        old_key,
+        "the old source is left as it was"
+    );
     let e = store_in(home.path()).load(&key("a")).expect_err("old key");
-    assert!(matches!(secrets_error(&e), Some(SecretsError::KeyMismatch { .. })), "{e}");
-    let dir_mode = std::fs::metadata(home.path().join("keys"))?.permissions().mode() & 0o777;
+    assert!(
+        matches!(secrets_error(&e), Some(SecretsError::KeyMismatch { .. })),
+        "{e}"
+    );
+    let dir_mode = std::fs::metadata(home.path().join("keys"))?
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(dir_mode, 0o700);
     // A target holding another key is never overwritten.
     let (_, other) = new_identity();
     let occupied = home.path().join("occupied.key");
     std::fs::write(&occupied, format!("{}\n", other.expose_secret()))?;
-    let e = moved.rekey_into(Arc::new(KeyFile::new(&occupied)), None).expect_err("occupied");
-    assert!(matches!(secrets_error(&e), Some(SecretsError::TargetHoldsKey { .. })), "{e}");
+    let e = moved
+        .rekey_into(Arc::new(KeyFile::new(&occupied)), None)
+        .expect_err("occupied");
+    assert!(
+        matches!(secrets_error(&e), Some(SecretsError::TargetHoldsKey { .. })),
+        "{e}"
+    );
     // Into the same place, it is an in-place re-key.
     let again = moved.rekey_into(Arc::new(KeyFile::new(&target_path)), None)?;
     assert!(again.load(&key("a"))?.is_some());
@@ -441,11 +626,17 @@ fn debug_output_holds_no_key() -> TestResult {
     let home = tempfile::tempdir()?;
     let (_, text) = new_identity();
     let shown = format!("{:?}", StaticKey::new(text.clone()));
-    assert!(!shown.contains(text.expose_secret()) && !shown.contains("AGE-SECRET"), "{shown}");
+    assert!(
+        !shown.contains(text.expose_secret()) && !shown.contains("AGE-SECRET"),
+        "{shown}"
+    );
     let store = store_in(home.path());
     store.save(&key("a"), &record("a", "at-a"))?;
     let shown = format!("{store:?}");
-    assert!(!shown.contains("AGE-SECRET") && !shown.contains("at-a"), "{shown}");
+    assert!(
+        !shown.contains("AGE-SECRET") && !shown.contains("at-a"),
+        "{shown}"
+    );
     Ok(())
 }
 
@@ -454,24 +645,40 @@ fn a_handle_sees_what_another_handle_wrote_after_its_own_read() -> TestResult {
     let home = tempfile::tempdir()?;
     let (a, b) = (store_in(home.path()), store_in(home.path()));
     a.save(&key("x"), &record("x", "at-1"))?;
-    assert_eq!(a.load(&key("x"))?.map(|c| token_of(&c)), Some("at-1".to_owned()));
+    assert_eq!(
+        a.load(&key("x"))?.map(|c| token_of(&c)),
+        Some("at-1".to_owned())
+    );
     b.save(&key("x"), &record("x", "at-2"))?;
-    assert_eq!(a.load(&key("x"))?.map(|c| token_of(&c)), Some("at-2".to_owned()), "not the remembered document");
+    assert_eq!(
+        a.load(&key("x"))?.map(|c| token_of(&c)),
+        Some("at-2".to_owned()),
+        "not the remembered document"
+    );
     b.delete(&key("x"))?;
     assert!(a.load(&key("x"))?.is_none());
     Ok(())
 }
 
 #[test]
-fn a_remembered_document_is_not_reused_for_a_save_once_the_source_holds_another_key() -> TestResult {
+fn a_remembered_document_is_not_reused_for_a_save_once_the_source_holds_another_key() -> TestResult
+{
     let home = tempfile::tempdir()?;
     let store = store_in(home.path());
     store.save(&key("a"), &record("a", "at-a"))?;
     let before = std::fs::read(doc_path(home.path()))?;
     let (_, other) = new_identity();
-    std::fs::write(key_path(home.path()), format!("{}\n", other.expose_secret()))?;
-    let e = store.save(&key("b"), &record("b", "at-b")).expect_err("the source's key does not open it");
-    assert!(matches!(secrets_error(&e), Some(SecretsError::KeyMismatch { .. })), "{e}");
+    std::fs::write(
+        key_path(home.path()),
+        format!("{}\n", other.expose_secret()),
+    )?;
+    let e = store
+        .save(&key("b"), &record("b", "at-b"))
+        .expect_err("the source's key does not open it");
+    assert!(
+        matches!(secrets_error(&e), Some(SecretsError::KeyMismatch { .. })),
+        "{e}"
+    );
     assert_eq!(std::fs::read(doc_path(home.path()))?, before);
     Ok(())
 }
