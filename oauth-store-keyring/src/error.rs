@@ -13,7 +13,9 @@ use crate::OsStore;
 #[non_exhaustive]
 pub enum KeyringError {
     /// The value does not fit in one entry of the store; nothing was sent to it.
-    #[error("the value is {size} bytes as the {store} store encodes it, over its {cap}-byte limit for one entry; nothing was written")]
+    #[error(
+        "the value is {size} bytes as the {store} store encodes it, over its {cap}-byte limit for one entry; nothing was written"
+    )]
     TooLarge {
         /// The store.
         store: OsStore,

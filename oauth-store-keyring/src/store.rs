@@ -116,11 +116,18 @@ impl KeyringStore {
         PathBuf::from(format!("keyring:{}/{account}", self.service))
     }
 
-    fn parse(&self, key: &StoreKey, account: &str, value: &SecretString) -> Result<Credential, StoreError> {
-        serde_json::from_str::<Credential>(value.expose_secret()).map_err(|e| StoreError::CorruptEntry {
-            path: self.location(account),
-            key: key.clone(),
-            reason: entry_reason(value.expose_secret(), &e),
+    fn parse(
+        &self,
+        key: &StoreKey,
+        account: &str,
+        value: &SecretString,
+    ) -> Result<Credential, StoreError> {
+        serde_json::from_str::<Credential>(value.expose_secret()).map_err(|e| {
+            StoreError::CorruptEntry {
+                path: self.location(account),
+                key: key.clone(),
+                reason: entry_reason(value.expose_secret(), &e),
+            }
         })
     }
 
@@ -168,7 +175,9 @@ impl CredentialStore for KeyringStore {
             });
         }
         let (os, service) = (self.os, self.service.clone());
-        let found = entry::run(self.os, self.timeout, "list", move |b| b.search(os, &service))?;
+        let found = entry::run(self.os, self.timeout, "list", move |b| {
+            b.search(os, &service)
+        })?;
         let mut listed: Vec<ListedCredential> = found
             .into_iter()
             .filter_map(|found| {
@@ -228,7 +237,9 @@ fn entry_reason(raw: &str, error: &serde_json::Error) -> String {
     // The record's own messages name fields only ("field `x`: expected ...", "missing
     // field `x`"); anything else is described by category and position.
     let text = error.to_string();
-    let text = text.rsplit_once(" at line ").map_or(text.as_str(), |(m, _)| m);
+    let text = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(m, _)| m);
     if text.starts_with("field `") || text.starts_with("missing field `") {
         text.to_owned()
     } else {

@@ -46,7 +46,10 @@ pub(crate) fn unique_service(test: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!("oauth-store-keyring-test-{test}-{}-{nanos}", std::process::id())
+    format!(
+        "oauth-store-keyring-test-{test}-{}-{nanos}",
+        std::process::id()
+    )
 }
 
 /// The variant of a store error, as children print it.

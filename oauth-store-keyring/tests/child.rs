@@ -120,7 +120,10 @@ fn parse(line: &str) -> Option<Report> {
 }
 
 /// Runs `cmd` to the end (killing it after `limit`), collecting its reports.
-pub(crate) fn run(mut cmd: Command, limit: Duration) -> Result<Outcome, Box<dyn std::error::Error>> {
+pub(crate) fn run(
+    mut cmd: Command,
+    limit: Duration,
+) -> Result<Outcome, Box<dyn std::error::Error>> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -205,7 +208,12 @@ fn child_entry() {
 /// Prints one report line.
 pub(crate) fn say(step: &str, outcome: &str, elapsed: Duration, text: &str) {
     let mut out = std::io::stdout();
-    writeln!(out, "@@ {step} | {outcome} | {} | {text}", elapsed.as_millis()).expect("stdout");
+    writeln!(
+        out,
+        "@@ {step} | {outcome} | {} | {text}",
+        elapsed.as_millis()
+    )
+    .expect("stdout");
     out.flush().expect("flush");
 }
 
@@ -235,7 +243,9 @@ struct Resume(Option<u32>);
 impl Drop for Resume {
     fn drop(&mut self) {
         if let Some(pid) = self.0 {
-            let _ = Command::new("kill").args(["-CONT", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-CONT", &pid.to_string()])
+                .status();
         }
     }
 }
@@ -292,7 +302,10 @@ fn run_script(arg: &Value) {
             },
             "probe" => {
                 let usability = store.probe();
-                (format!("usability:{}", usability.as_str()), usability.to_string())
+                (
+                    format!("usability:{}", usability.as_str()),
+                    usability.to_string(),
+                )
             }
             "raw-set" => {
                 let (account, value) = rest.split_once('=').expect("raw-set:account=value");
@@ -345,7 +358,10 @@ fn run_script(arg: &Value) {
 
 fn load(store: &KeyringStore, name: &str) -> (String, String) {
     match store.load(&key(name)) {
-        Ok(Some(c)) => (format!("some:{}", c.access_token.expose_secret()), String::new()),
+        Ok(Some(c)) => (
+            format!("some:{}", c.access_token.expose_secret()),
+            String::new(),
+        ),
         Ok(None) => ("none".to_owned(), String::new()),
         Err(e) => (error_outcome(&e), e.to_string()),
     }

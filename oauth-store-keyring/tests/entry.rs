@@ -15,22 +15,42 @@ fn raw_secret_round_trip_across_processes() -> TestResult {
     }
     let service = unique_service("raw");
     let limit = Duration::from_secs(60);
-    let set = run(Script::new(&service, None, &["raw-set:secrets|abc=key-material-1"]).command(), limit)?;
+    let set = run(
+        Script::new(&service, None, &["raw-set:secrets|abc=key-material-1"]).command(),
+        limit,
+    )?;
     assert_clean(&set)?;
     let get = run(
         Script::new(
             &service,
             None,
-            &["raw-get:secrets|abc", "raw-set:secrets|abc=key-material-2", "raw-get:secrets|abc"],
+            &[
+                "raw-get:secrets|abc",
+                "raw-set:secrets|abc=key-material-2",
+                "raw-get:secrets|abc",
+            ],
         )
         .command(),
         limit,
     )?;
     assert_clean(&get)?;
     assert_eq!(get.nth("raw-get", 0)?.outcome, "some:key-material-1");
-    assert_eq!(get.nth("raw-get", 1)?.outcome, "some:key-material-2", "set replaces");
+    assert_eq!(
+        get.nth("raw-get", 1)?.outcome,
+        "some:key-material-2",
+        "set replaces"
+    );
     let gone = run(
-        Script::new(&service, None, &["raw-delete:secrets|abc", "raw-get:secrets|abc", "raw-delete:secrets|abc"]).command(),
+        Script::new(
+            &service,
+            None,
+            &[
+                "raw-delete:secrets|abc",
+                "raw-get:secrets|abc",
+                "raw-delete:secrets|abc",
+            ],
+        )
+        .command(),
         limit,
     )?;
     assert_clean(&gone)?;
@@ -52,11 +72,19 @@ fn a_value_over_the_platform_cap_is_refused_before_the_call() -> TestResult {
     let error = store
         .save(&key("big"), &record("big", &token))
         .expect_err("too large");
-    assert!(start.elapsed() < Duration::from_secs(1), "answered without a call");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "answered without a call"
+    );
     let StoreError::Backend { source, .. } = &error else {
         return Err(format!("expected a backend error, got {error:?}").into());
     };
-    let Some(KeyringError::TooLarge { store: os, size, cap }) = source.downcast_ref::<KeyringError>() else {
+    let Some(KeyringError::TooLarge {
+        store: os,
+        size,
+        cap,
+    }) = source.downcast_ref::<KeyringError>()
+    else {
         return Err(format!("expected TooLarge, got {source:?}").into());
     };
     assert_eq!((*os, *cap), (OsStore::WindowsCredentialManager, 2_560));

@@ -34,7 +34,12 @@ fn names_are_stable_and_distinct() {
     let names: Vec<&str> = OsStore::ALL.iter().map(|o| o.as_str()).collect();
     assert_eq!(
         names,
-        ["secret-service", "keyutils", "apple-keychain", "windows-credential-manager"]
+        [
+            "secret-service",
+            "keyutils",
+            "apple-keychain",
+            "windows-credential-manager"
+        ]
     );
     assert_eq!(OsStore::SecretService.to_string(), "secret-service");
     assert!(OsStore::SecretService.can_list());

@@ -59,7 +59,10 @@ impl log::Log for Captured {
     }
     fn log(&self, record: &log::Record<'_>) {
         let line = format!("{} {} {}\n", record.level(), record.target(), record.args());
-        self.0.lock().expect("capture").extend_from_slice(line.as_bytes());
+        self.0
+            .lock()
+            .expect("capture")
+            .extend_from_slice(line.as_bytes());
     }
     fn flush(&self) {}
 }
@@ -106,15 +109,24 @@ pub(crate) fn child(arg: &Value) {
     };
 
     let (good, bad) = (key("good"), key("bad"));
-    show("save", format!("{:?}", store.save(&good, &sentinel_record("good"))));
+    show(
+        "save",
+        format!("{:?}", store.save(&good, &sentinel_record("good"))),
+    );
     let loaded = store.load(&good).expect("load").expect("saved");
-    assert_eq!(loaded.access_token.expose_secret(), format!("{SENTINEL}-at"));
+    assert_eq!(
+        loaded.access_token.expose_secret(),
+        format!("{SENTINEL}-at")
+    );
     show("load", format!("{loaded:?}"));
 
     // Entries that do not parse, each quoting the sentinel where a careless error would.
-    let raw = SecretEntry::new(store.service(), store.account(&bad)).with_os_store(store.os_store());
+    let raw =
+        SecretEntry::new(store.service(), store.account(&bad)).with_os_store(store.os_store());
     for text in [
-        format!(r#"{{"server_name":"bad","server_url":"u","access_token":"{SENTINEL}","scopes":"{SENTINEL}"}}"#),
+        format!(
+            r#"{{"server_name":"bad","server_url":"u","access_token":"{SENTINEL}","scopes":"{SENTINEL}"}}"#
+        ),
         format!(r#"{{"server_name":"bad","access_token":{SENTINEL}}}"#),
         format!(r#"{{"access_token":"{SENTINEL}"#),
         format!(r#""{SENTINEL}""#),
@@ -132,14 +144,28 @@ pub(crate) fn child(arg: &Value) {
     if crate::session::which("secret-tool").is_some() {
         let account = store.account(&bad);
         let mut tool = Command::new("secret-tool")
-            .args(["store", "--label=oauth-store-test", "service", store.service(), "username", &account])
+            .args([
+                "store",
+                "--label=oauth-store-test",
+                "service",
+                store.service(),
+                "username",
+                &account,
+            ])
             .stdin(Stdio::piped())
             .spawn()
             .expect("secret-tool");
         let mut value = SENTINEL.as_bytes().to_vec();
         value.push(0xff);
-        tool.stdin.take().expect("stdin").write_all(&value).expect("write");
-        assert!(tool.wait().expect("secret-tool").success(), "secret-tool store");
+        tool.stdin
+            .take()
+            .expect("stdin")
+            .write_all(&value)
+            .expect("write");
+        assert!(
+            tool.wait().expect("secret-tool").success(),
+            "secret-tool store"
+        );
         let error = store.load(&bad).expect_err("not UTF-8");
         assert!(error.to_string().contains("not UTF-8"), "{error}");
         show("not utf-8", format!("{error} | {error:?}"));
@@ -148,17 +174,25 @@ pub(crate) fn child(arg: &Value) {
     }
 
     // Over the Windows cap, refused before any call.
-    let windows = store.clone().with_os_store(OsStore::WindowsCredentialManager);
+    let windows = store
+        .clone()
+        .with_os_store(OsStore::WindowsCredentialManager);
     let mut big = sentinel_record("big");
     big.access_token = format!("{SENTINEL}{}", "x".repeat(3_000)).into();
     let error = windows.save(&key("big"), &big).expect_err("too large");
     show("too large", format!("{error} | {error:?}"));
 
-    show("delete", format!("{:?} {:?}", store.delete(&good), store.delete(&bad)));
+    show(
+        "delete",
+        format!("{:?} {:?}", store.delete(&good), store.delete(&bad)),
+    );
 
     let logs = String::from_utf8_lossy(&captured.0.lock().expect("capture")).into_owned();
     assert!(!logs.is_empty(), "the capture works");
-    assert!(!leaks(&shown), "an error or Debug shows a sentinel:\n{shown}");
+    assert!(
+        !leaks(&shown),
+        "an error or Debug shows a sentinel:\n{shown}"
+    );
     assert!(!leaks(&logs), "a log line shows a sentinel:\n{logs}");
     say(
         "redaction",

@@ -74,7 +74,10 @@ const NO_ACTIVATION_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop
 pub(crate) fn nested(dir: &Path, daemon: Daemon, command: &Command) -> std::io::Result<Command> {
     let home = dir.join("home");
     std::fs::create_dir_all(&home)?;
-    let runtime = tempfile::Builder::new().prefix("run").tempdir_in(dir)?.keep();
+    let runtime = tempfile::Builder::new()
+        .prefix("run")
+        .tempdir_in(dir)?
+        .keep();
     let mut wrapped = Command::new("dbus-run-session");
     if daemon == Daemon::Nothing {
         let config = dir.join("no-activation.conf");

@@ -34,7 +34,9 @@ fn save_load_list_delete_across_processes() -> TestResult {
         return Ok(());
     }
     let service = unique_service("store");
-    let step = |prefix: &str, steps: &[&str]| -> Result<crate::child::Outcome, Box<dyn std::error::Error>> {
+    let step = |prefix: &str,
+                steps: &[&str]|
+     -> Result<crate::child::Outcome, Box<dyn std::error::Error>> {
         let outcome = run(Script::new(&service, Some(prefix), steps).command(), LIMIT)?;
         assert_clean(&outcome)?;
         Ok(outcome)
@@ -47,12 +49,19 @@ fn save_load_list_delete_across_processes() -> TestResult {
     let loaded = step(HOME_A, &["load:alpha", "load:beta", "load:gamma"])?;
     assert_eq!(loaded.nth("load", 0)?.outcome, "some:at-alpha");
     assert_eq!(loaded.nth("load", 1)?.outcome, "some:at-beta");
-    assert_eq!(loaded.nth("load", 2)?.outcome, "none", "no entry is Ok(None)");
+    assert_eq!(
+        loaded.nth("load", 2)?.outcome,
+        "none",
+        "no entry is Ok(None)"
+    );
 
     let listed = step(HOME_A, &["list"])?;
     let mut expected = [key("alpha").to_string(), key("beta").to_string()];
     expected.sort();
-    assert_eq!(listed.step("list")?.outcome, format!("keys:{}", expected.join(",")));
+    assert_eq!(
+        listed.step("list")?.outcome,
+        format!("keys:{}", expected.join(","))
+    );
 
     // Another home's store shares the service but not the accounts.
     let other_home = step(HOME_B, &["list", "load:alpha"])?;
@@ -76,7 +85,10 @@ fn codex_layout_uses_the_store_key_as_account() -> TestResult {
         return Ok(());
     }
     let service = unique_service("codex");
-    let written = run(Script::new(&service, None, &["save:alpha"]).command(), LIMIT)?;
+    let written = run(
+        Script::new(&service, None, &["save:alpha"]).command(),
+        LIMIT,
+    )?;
     assert_clean(&written)?;
     // Read back at the raw account: the store key alone.
     let account = key("alpha").to_string();
@@ -104,7 +116,15 @@ fn an_entry_that_does_not_parse_is_an_error_for_its_key_alone() -> TestResult {
         Script::new(
             &service,
             Some(HOME_A),
-            &["save:alpha", bad.as_str(), "load:broken", "load:alpha", "list", "delete:broken", "delete:alpha"],
+            &[
+                "save:alpha",
+                bad.as_str(),
+                "load:broken",
+                "load:alpha",
+                "list",
+                "delete:broken",
+                "delete:alpha",
+            ],
         )
         .command(),
         LIMIT,
@@ -112,11 +132,25 @@ fn an_entry_that_does_not_parse_is_an_error_for_its_key_alone() -> TestResult {
     assert_clean(&outcome)?;
     let broken = outcome.nth("load", 0)?;
     assert_eq!(broken.outcome, "err:corrupt_entry");
-    assert!(broken.text.contains("field `server_name`"), "{}", broken.text);
-    assert!(broken.text.contains(&format!("keyring:{service}/")), "{}", broken.text);
+    assert!(
+        broken.text.contains("field `server_name`"),
+        "{}",
+        broken.text
+    );
+    assert!(
+        broken.text.contains(&format!("keyring:{service}/")),
+        "{}",
+        broken.text
+    );
     assert_eq!(outcome.nth("load", 1)?.outcome, "some:at-alpha");
-    let mut expected = [key("alpha").to_string(), format!("{}!corrupt_entry", key("broken"))];
+    let mut expected = [
+        key("alpha").to_string(),
+        format!("{}!corrupt_entry", key("broken")),
+    ];
     expected.sort();
-    assert_eq!(outcome.step("list")?.outcome, format!("keys:{}", expected.join(",")));
+    assert_eq!(
+        outcome.step("list")?.outcome,
+        format!("keys:{}", expected.join(","))
+    );
     Ok(())
 }

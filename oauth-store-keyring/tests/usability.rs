@@ -21,10 +21,19 @@ const ALL_OPS: &[&str] = &["probe", "load:alpha", "save:alpha", "delete:alpha", 
 fn assert_all_unavailable(outcome: &Outcome, reason: &str) -> TestResult {
     assert_clean(outcome)?;
     let probe = outcome.step("probe")?;
-    assert_eq!(probe.outcome, format!("usability:{reason}"), "{}", outcome.stdout);
+    assert_eq!(
+        probe.outcome,
+        format!("usability:{reason}"),
+        "{}",
+        outcome.stdout
+    );
     for step in ["load", "save", "delete", "list"] {
         let report = outcome.step(step)?;
-        assert_eq!(report.outcome, "err:unavailable", "{step}: {}", outcome.stdout);
+        assert_eq!(
+            report.outcome, "err:unavailable",
+            "{step}: {}",
+            outcome.stdout
+        );
         assert!(report.ms < AT_ONCE_MS, "{step} took {} ms", report.ms);
     }
     assert!(probe.ms < AT_ONCE_MS, "probe took {} ms", probe.ms);
@@ -44,8 +53,14 @@ fn no_session_bus_is_answered_at_once() -> TestResult {
     let outcome = run(cmd, LIMIT)?;
     assert_all_unavailable(&outcome, "no_session_bus")?;
     let text = &outcome.step("probe")?.text;
-    assert!(text.contains("DBUS_SESSION_BUS_ADDRESS is not set"), "{text}");
-    assert!(text.contains(&format!("{}/bus does not exist", dir.path().display())), "{text}");
+    assert!(
+        text.contains("DBUS_SESSION_BUS_ADDRESS is not set"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{}/bus does not exist", dir.path().display())),
+        "{text}"
+    );
     assert!(outcome.step("save")?.text.contains("no D-Bus session bus"));
     Ok(())
 }
@@ -56,8 +71,14 @@ fn a_dead_or_autolaunch_address_is_no_bus() -> TestResult {
     let dir = tempfile::tempdir()?;
     let missing = dir.path().join("gone");
     for (address, expected) in [
-        (format!("unix:path={}", missing.display()), "does not exist".to_owned()),
-        ("autolaunch:".to_owned(), "autolaunch is never used".to_owned()),
+        (
+            format!("unix:path={}", missing.display()),
+            "does not exist".to_owned(),
+        ),
+        (
+            "autolaunch:".to_owned(),
+            "autolaunch is never used".to_owned(),
+        ),
         ("disabled:".to_owned(), "disabled".to_owned()),
     ] {
         let mut cmd = Script::new("oauth-store", None, ALL_OPS)
@@ -78,11 +99,21 @@ fn a_stale_bus_socket_is_no_bus() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bus");
     drop(std::os::unix::net::UnixListener::bind(&path)?);
-    let mut cmd = Script::new("oauth-store", None, ALL_OPS).timeout(LONG).command();
-    cmd.env("DBUS_SESSION_BUS_ADDRESS", format!("unix:path={}", path.display()));
+    let mut cmd = Script::new("oauth-store", None, ALL_OPS)
+        .timeout(LONG)
+        .command();
+    cmd.env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        format!("unix:path={}", path.display()),
+    );
     let outcome = run(cmd, LIMIT)?;
     assert_all_unavailable(&outcome, "no_session_bus")?;
-    assert!(outcome.step("probe")?.text.contains("connecting to it failed"));
+    assert!(
+        outcome
+            .step("probe")?
+            .text
+            .contains("connecting to it failed")
+    );
     Ok(())
 }
 
@@ -106,7 +137,11 @@ fn usability_maps_to_the_store_error_the_facade_expects() {
     assert_eq!(Usability::Usable.to_string(), "usable");
 }
 
-fn nested_run(dir: &std::path::Path, daemon: Daemon, script: &Script) -> Result<Outcome, Box<dyn std::error::Error>> {
+fn nested_run(
+    dir: &std::path::Path,
+    daemon: Daemon,
+    script: &Script,
+) -> Result<Outcome, Box<dyn std::error::Error>> {
     let cmd: Command = nested(dir, daemon, &script.command())?;
     run(cmd, LIMIT)
 }
@@ -122,7 +157,10 @@ fn no_secret_service_on_the_bus() -> TestResult {
     let outcome = nested_run(dir.path(), Daemon::Nothing, &script)?;
     assert_all_unavailable(&outcome, "no_secret_service")?;
     let text = &outcome.step("probe")?.text;
-    assert!(text.contains("org.freedesktop.DBus.Error.ServiceUnknown"), "{text}");
+    assert!(
+        text.contains("org.freedesktop.DBus.Error.ServiceUnknown"),
+        "{text}"
+    );
     Ok(())
 }
 
@@ -134,11 +172,20 @@ fn no_default_collection() -> TestResult {
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
-    let script = Script::new(&unique_service("nocoll"), None, &["probe", "load:alpha", "save:alpha"])
-        .timeout(Duration::from_secs(5));
+    let script = Script::new(
+        &unique_service("nocoll"),
+        None,
+        &["probe", "load:alpha", "save:alpha"],
+    )
+    .timeout(Duration::from_secs(5));
     let outcome = nested_run(dir.path(), Daemon::Started, &script)?;
     assert_clean(&outcome)?;
-    assert_eq!(outcome.step("probe")?.outcome, "usability:no_default_collection", "{}", outcome.stdout);
+    assert_eq!(
+        outcome.step("probe")?.outcome,
+        "usability:no_default_collection",
+        "{}",
+        outcome.stdout
+    );
     assert_eq!(outcome.step("load")?.outcome, "none");
     assert_eq!(outcome.step("save")?.outcome, "err:unavailable");
     assert!(outcome.step("save")?.text.contains("no default collection"));
@@ -149,18 +196,28 @@ fn no_default_collection() -> TestResult {
 /// "locked" (or a timeout) within the bound, never a hang, and no prompt started.
 #[test]
 fn a_never_unlocked_keyring_is_a_clear_error_within_the_bound() -> TestResult {
-    if !session::available("usability::a_never_unlocked_keyring_is_a_clear_error_within_the_bound") {
+    if !session::available("usability::a_never_unlocked_keyring_is_a_clear_error_within_the_bound")
+    {
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
     let service = unique_service("locked");
     // First session: create the login keyring (and an entry in it).
-    let created = nested_run(dir.path(), Daemon::Unlocked, &Script::new(&service, None, &["save:alpha"]))?;
+    let created = nested_run(
+        dir.path(),
+        Daemon::Unlocked,
+        &Script::new(&service, None, &["save:alpha"]),
+    )?;
     assert_clean(&created)?;
     assert_eq!(created.step("save")?.outcome, "ok", "{}", created.stdout);
     // Second session, same home: the daemon starts with the keyring locked.
     let bound = Duration::from_secs(2);
-    let script = Script::new(&service, None, &["probe", "load:alpha", "save:alpha", "delete:alpha"]).timeout(bound);
+    let script = Script::new(
+        &service,
+        None,
+        &["probe", "load:alpha", "save:alpha", "delete:alpha"],
+    )
+    .timeout(bound);
     let outcome = nested_run(dir.path(), Daemon::Started, &script)?;
     assert_clean(&outcome)?;
     let probe = outcome.step("probe")?;
@@ -172,11 +229,16 @@ fn a_never_unlocked_keyring_is_a_clear_error_within_the_bound() -> TestResult {
     for step in ["load", "save", "delete"] {
         let report = outcome.step(step)?;
         assert!(
-            report.outcome == "err:unavailable" && report.text.contains("locked") || report.outcome == "err:timeout",
+            report.outcome == "err:unavailable" && report.text.contains("locked")
+                || report.outcome == "err:timeout",
             "{step}: {}",
             outcome.stdout
         );
-        assert!(report.ms < bound.as_millis() + 1_000, "{step} took {} ms", report.ms);
+        assert!(
+            report.ms < bound.as_millis() + 1_000,
+            "{step} took {} ms",
+            report.ms
+        );
     }
     Ok(())
 }
@@ -193,14 +255,27 @@ fn a_volatile_default_collection_is_refused_for_saves() -> TestResult {
     let script = Script::new(
         &unique_service("volatile"),
         None,
-        &["save:alpha", "alias-session", "probe", "save:beta", "load:alpha", "load:beta"],
+        &[
+            "save:alpha",
+            "alias-session",
+            "probe",
+            "save:beta",
+            "load:alpha",
+            "load:beta",
+        ],
     );
     let outcome = nested_run(dir.path(), Daemon::Unlocked, &script)?;
     assert_clean(&outcome)?;
     assert_eq!(outcome.nth("save", 0)?.outcome, "ok", "{}", outcome.stdout);
     let probe = outcome.step("probe")?;
     assert_eq!(probe.outcome, "usability:volatile");
-    assert!(probe.text.contains("/org/freedesktop/secrets/collection/session"), "{}", probe.text);
+    assert!(
+        probe
+            .text
+            .contains("/org/freedesktop/secrets/collection/session"),
+        "{}",
+        probe.text
+    );
     let save = outcome.nth("save", 1)?;
     assert_eq!(save.outcome, "err:unavailable");
     assert!(save.text.contains("kept in memory only"), "{}", save.text);
@@ -215,11 +290,21 @@ fn probe_on_the_test_session_is_usable() -> TestResult {
         return Ok(());
     }
     let outcome = run(
-        Script::new(&unique_service("probe"), Some("0123456789abcdef"), &["probe", "probe"]).command(),
+        Script::new(
+            &unique_service("probe"),
+            Some("0123456789abcdef"),
+            &["probe", "probe"],
+        )
+        .command(),
         LIMIT,
     )?;
     assert_clean(&outcome)?;
-    assert_eq!(outcome.nth("probe", 0)?.outcome, "usability:usable", "{}", outcome.stdout);
+    assert_eq!(
+        outcome.nth("probe", 0)?.outcome,
+        "usability:usable",
+        "{}",
+        outcome.stdout
+    );
     assert_eq!(outcome.nth("probe", 1)?.outcome, "usability:usable");
     Ok(())
 }
@@ -257,7 +342,9 @@ fn keyutils_says_whether_it_can_be_used() -> TestResult {
     if cfg!(feature = "keyutils") && session::which("keyctl").is_some() {
         let inner = script.command();
         let mut cmd = Command::new("keyctl");
-        cmd.args(["session", "-"]).arg(inner.get_program()).args(inner.get_args());
+        cmd.args(["session", "-"])
+            .arg(inner.get_program())
+            .args(inner.get_args());
         for (name, value) in inner.get_envs() {
             if let Some(value) = value {
                 cmd.env(name, value);
@@ -265,7 +352,12 @@ fn keyutils_says_whether_it_can_be_used() -> TestResult {
         }
         let outcome = run(cmd, LIMIT)?;
         check(&outcome)?;
-        assert_eq!(outcome.step("probe")?.outcome, "usability:usable", "{}", outcome.stdout);
+        assert_eq!(
+            outcome.step("probe")?.outcome,
+            "usability:usable",
+            "{}",
+            outcome.stdout
+        );
     }
     Ok(())
 }

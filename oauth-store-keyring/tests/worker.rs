@@ -100,13 +100,19 @@ fn a_silent_bus_times_out_fails_fast_and_recovers() -> TestResult {
     )
     .timeout(BOUND);
     let mut cmd = script.command();
-    cmd.env("DBUS_SESSION_BUS_ADDRESS", format!("unix:path={}", path.display()));
+    cmd.env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        format!("unix:path={}", path.display()),
+    );
     let mut child = spawn(cmd)?;
     let mut reader = BufReader::new(child.stdout.take().ok_or("stdout")?);
     let mut seen = Vec::new();
 
     let first = read_until(&mut reader, "burst", &mut seen)?;
-    assert!(first.outcome.split(',').all(|o| o == "err:timeout"), "{first:?}");
+    assert!(
+        first.outcome.split(',').all(|o| o == "err:timeout"),
+        "{first:?}"
+    );
     assert!(
         first.ms >= BOUND.as_millis() && first.ms < BOUND.as_millis() + 1_500,
         "{first:?}"
@@ -141,7 +147,9 @@ fn a_silent_bus_times_out_fails_fast_and_recovers() -> TestResult {
 /// once instead of queueing, and after SIGCONT the next call works.
 #[test]
 fn a_stopped_daemon_times_out_and_the_next_call_works_after_sigcont() -> TestResult {
-    if !session::available("worker::a_stopped_daemon_times_out_and_the_next_call_works_after_sigcont") {
+    if !session::available(
+        "worker::a_stopped_daemon_times_out_and_the_next_call_works_after_sigcont",
+    ) {
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
@@ -163,12 +171,17 @@ fn a_stopped_daemon_times_out_and_the_next_call_works_after_sigcont() -> TestRes
         ],
     )
     .timeout(BOUND);
-    let outcome = run(nested(dir.path(), Daemon::Unlocked, &script.command())?, Duration::from_secs(60))?;
+    let outcome = run(
+        nested(dir.path(), Daemon::Unlocked, &script.command())?,
+        Duration::from_secs(60),
+    )?;
     // Whatever happened, never leave a stopped daemon behind.
     if let Ok(report) = outcome.step("daemon-pid")
         && let Some(pid) = report.outcome.strip_prefix("pid:")
     {
-        let _ = std::process::Command::new("kill").args(["-CONT", pid]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", pid])
+            .status();
     }
     assert_clean(&outcome)?;
     assert_eq!(outcome.nth("load", 0)?.outcome, "some:at-alpha");

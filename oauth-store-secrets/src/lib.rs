@@ -55,8 +55,14 @@
 //! - Every read decrypts, and every write re-encrypts, the whole document, so costs
 //!   grow with the number of entries. With an scrypt passphrase (the codex preset)
 //!   each read costs about a second of CPU and each write about two.
-//! - The key is cached in memory after the first read and reused by later reads
-//!   while it opens the document; writes always reread the source under the lock.
+//! - A handle remembers its key and the last document it read or wrote (the
+//!   plaintext zeroized when dropped) and reuses the decryption while the file holds
+//!   exactly those bytes. A write rereads the key source under the lock unless the
+//!   file is byte-for-byte what this handle last wrote or opened under the lock: this
+//!   crate changes a source's key only after changing the document, so a key replaced
+//!   behind its back (by hand, by another tool) is noticed by new handles and by
+//!   handles that only read, while a handle that wrote the document keeps writing it
+//!   to the key that opens it.
 //! - Plaintext buffers are zeroized when dropped, but serde_json and age make
 //!   copies that are ordinary memory.
 //! - The Codex CLI does not take our lock: a save of ours and one of that CLI can

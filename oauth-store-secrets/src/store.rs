@@ -168,9 +168,11 @@ impl From<SecretsError> for StoreError {
 ///   [`StoreError::UnsupportedVersion`]; the wrong key -> [`SecretsError`] inside
 ///   [`StoreError::Backend`].
 /// - `load` and `list` take no lock (writers replace the document atomically) unless
-///   [`SecretsStore::with_locked_reads`] is set. They reuse the key last read
-///   (rereading the source when it no longer opens the document); writes always
-///   reread it under the lock.
+///   [`SecretsStore::with_locked_reads`] is set. A handle (and its clones) remembers
+///   the key and the last document it read or wrote, and reuses the decryption while
+///   the file holds exactly those bytes; reads reread the source only when the
+///   remembered key no longer opens the document, writes unless the bytes are what
+///   this handle last wrote or opened under the lock (see the crate's Limitations).
 ///
 /// The lock is taken in a fresh [`LockScope`] per call, so a caller must not hold the
 /// Secrets store lock itself while calling these methods; holding credential locks or
@@ -204,6 +206,11 @@ impl fmt::Debug for SecretsStore {
 struct Memory {
     key: Option<(SecretString, Key)>,
     document: Option<(Vec<u8>, Plaintext)>,
+    /// The document was written, or opened, under the store lock with the key the
+    /// source held then. While the file keeps exactly these bytes, a write need not
+    /// reread the source: this crate changes the source's key only after it changes
+    /// the document (a re-key writes the document to both keys first).
+    verified: bool,
 }
 
 /// A decrypted document, shared between a handle's memory and its readers.
@@ -366,6 +373,7 @@ impl SecretsStore {
         *self.memory() = Memory {
             key: Some((new_secret, new)),
             document: Some((ciphertext, plaintext)),
+            verified: true,
         };
         Ok(())
     }
@@ -425,6 +433,7 @@ impl SecretsStore {
         moved.memory = Arc::new(Mutex::new(Memory {
             key: Some((new_secret, new)),
             document,
+            verified: true,
         }));
         Ok(moved)
     }
@@ -462,7 +471,7 @@ impl SecretsStore {
         }
         *self.memory() = Memory {
             key: Some((key, parsed)),
-            document: None,
+            ..Memory::default()
         };
         Ok(())
     }
@@ -635,7 +644,7 @@ impl SecretsStore {
         };
         if let Some((secret, key)) = remembered {
             match key.decrypt(&bytes) {
-                Ok(plaintext) => return Ok(self.remember(secret, key, bytes, plaintext)),
+                Ok(plaintext) => return Ok(self.remember(secret, key, bytes, plaintext, false)),
                 Err(DecryptFailure::WrongKey { .. }) => {}
                 Err(failure) => return Err(self.decrypt_error(&key, failure)),
             }
@@ -645,33 +654,55 @@ impl SecretsStore {
         };
         let key = self.parse_key(self.key_source.kind(), &secret)?;
         let plaintext = self.decrypt_with(&key, &bytes)?;
-        Ok(self.remember(secret, key, bytes, plaintext))
+        Ok(self.remember(secret, key, bytes, plaintext, false))
     }
 
-    /// Remembers a document and the key that opened it; returns the shared plaintext.
+    /// Remembers a document and the key that opened it (`verified`: under the store
+    /// lock, with the key the source held then); returns the shared plaintext.
     fn remember(
         &self,
         secret: SecretString,
         key: Key,
         ciphertext: Vec<u8>,
         plaintext: Zeroizing<Vec<u8>>,
+        verified: bool,
     ) -> Plaintext {
         let plaintext = Arc::new(plaintext);
         *self.memory() = Memory {
             key: Some((secret, key)),
             document: Some((ciphertext, plaintext.clone())),
+            verified,
         };
         plaintext
     }
 
-    /// Under the store lock: rereads the document and the key, and decrypts (or
-    /// reuses the remembered plaintext when the file holds exactly the remembered
-    /// bytes and the source still holds the key that opened them). `None` when there
-    /// is no document. A missing key with a document is an error.
+    /// Under the store lock: rereads the document and the key, and decrypts. When the
+    /// file holds exactly the remembered bytes, the remembered plaintext is reused:
+    /// without asking the source if they were verified (see [`Memory::verified`]),
+    /// else if the source still holds the key that opened them. `None` when there is
+    /// no document. A missing key with a document is an error.
     fn open_locked(&self) -> Result<Option<Opened>, StoreError> {
         let Some(read) = self.read()? else {
             return Ok(None);
         };
+        let verified = {
+            let memory = self.memory();
+            match (&memory.key, &memory.document) {
+                (Some((secret, key)), Some((ciphertext, plaintext)))
+                    if memory.verified && *ciphertext == read.bytes =>
+                {
+                    Some(Opened {
+                        plaintext: plaintext.clone(),
+                        secret: secret.clone(),
+                        key: key.clone(),
+                    })
+                }
+                _ => None,
+            }
+        };
+        if verified.is_some() {
+            return Ok(verified);
+        }
         let Some(secret) = self.source_key()? else {
             return Err(self.key_missing());
         };
@@ -771,13 +802,13 @@ impl SecretsStore {
             atomic::remove(&self.path).map_err(|e| from_atomic(e, &self.path))?;
             *self.memory() = Memory {
                 key: Some((secret, key)),
-                document: None,
+                ..Memory::default()
             };
             return Ok(());
         }
         let plaintext = plain.to_bytes();
         let ciphertext = self.write_encrypted(&key, None, &plaintext)?;
-        self.remember(secret, key, ciphertext, plaintext);
+        self.remember(secret, key, ciphertext, plaintext, true);
         Ok(())
     }
 

@@ -661,24 +661,70 @@ fn a_handle_sees_what_another_handle_wrote_after_its_own_read() -> TestResult {
 }
 
 #[test]
-fn a_remembered_document_is_not_reused_for_a_save_once_the_source_holds_another_key() -> TestResult
-{
+fn a_key_replaced_behind_the_stores_back_is_caught_by_every_handle_that_rereads_it() -> TestResult {
     let home = tempfile::tempdir()?;
-    let store = store_in(home.path());
-    store.save(&key("a"), &record("a", "at-a"))?;
+    let writer = store_in(home.path());
+    writer.save(&key("a"), &record("a", "at-a"))?;
+    let original = identity_in(&key_path(home.path()))?;
+    let reader = store_in(home.path());
+    assert!(reader.load(&key("a"))?.is_some());
     let before = std::fs::read(doc_path(home.path()))?;
     let (_, other) = new_identity();
     std::fs::write(
         key_path(home.path()),
         format!("{}\n", other.expose_secret()),
     )?;
-    let e = store
-        .save(&key("b"), &record("b", "at-b"))
-        .expect_err("the source's key does not open it");
-    assert!(
-        matches!(secrets_error(&e), Some(SecretsError::KeyMismatch { .. })),
-        "{e}"
-    );
-    assert_eq!(std::fs::read(doc_path(home.path()))?, before);
+    // A new handle, and one that has only read, reread the source under the lock.
+    for store in [store_in(home.path()), reader] {
+        let e = store
+            .save(&key("b"), &record("b", "at-b"))
+            .expect_err("the source's key does not open it");
+        assert!(
+            matches!(secrets_error(&e), Some(SecretsError::KeyMismatch { .. })),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(doc_path(home.path()))?, before);
+    }
+    // The handle that wrote this very document keeps writing it to the key that opens
+    // it (the source's key changes through this crate only after the document does).
+    writer.save(&key("b"), &record("b", "at-b"))?;
+    assert!(age::decrypt(&original, &std::fs::read(doc_path(home.path()))?).is_ok());
+    Ok(())
+}
+
+#[test]
+fn after_a_rekey_stopped_between_its_steps_every_save_writes_to_the_sources_key() -> TestResult {
+    for source_took_the_new_key in [false, true] {
+        let home = tempfile::tempdir()?;
+        let handle = store_in(home.path());
+        handle.save(&key("a"), &record("a", "at-a"))?;
+        let old = identity_in(&key_path(home.path()))?;
+        // The state a re-key leaves when stopped after its first write (the document to
+        // both keys), and after the source took the new key.
+        let (new, new_text) = new_identity();
+        let plain = age::decrypt(&old, &std::fs::read(doc_path(home.path()))?)?;
+        let both: [&dyn age::Recipient; 2] = [&old.to_public(), &new.to_public()];
+        let encryptor = age::Encryptor::with_recipients(both.into_iter())?;
+        let mut bytes = Vec::new();
+        let mut writer = encryptor.wrap_output(&mut bytes)?;
+        std::io::Write::write_all(&mut writer, &plain)?;
+        writer.finish()?;
+        std::fs::write(doc_path(home.path()), &bytes)?;
+        if source_took_the_new_key {
+            std::fs::write(
+                key_path(home.path()),
+                format!("{}\n", new_text.expose_secret()),
+            )?;
+        }
+        handle.save(&key("b"), &record("b", "at-b"))?;
+        let in_source = identity_in(&key_path(home.path()))?;
+        let after = std::fs::read(doc_path(home.path()))?;
+        assert!(
+            age::decrypt(&in_source, &after).is_ok(),
+            "the source's key opens it"
+        );
+        let listed = store_in(home.path()).list()?;
+        assert_eq!(listed.len(), 2);
+    }
     Ok(())
 }

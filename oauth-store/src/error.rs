@@ -37,12 +37,22 @@ impl std::fmt::Display for AuthorizationReason {
             AuthorizationReason::TokensDropped => {
                 f.write_str("the tokens were dropped after the provider rejected the grant")
             }
-            AuthorizationReason::NoRefreshToken => f.write_str("the access token expired and there is no refresh token"),
+            AuthorizationReason::NoRefreshToken => {
+                f.write_str("the access token expired and there is no refresh token")
+            }
             AuthorizationReason::GrantRejected { description } => {
-                write!(f, "the provider rejected the refresh token (invalid_grant{})", desc(description))
+                write!(
+                    f,
+                    "the provider rejected the refresh token (invalid_grant{})",
+                    desc(description)
+                )
             }
             AuthorizationReason::Refused { error, description } => {
-                write!(f, "the provider refused the refresh ({error}{})", desc(description))
+                write!(
+                    f,
+                    "the provider refused the refresh ({error}{})",
+                    desc(description)
+                )
             }
         }
     }
@@ -157,9 +167,10 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::AuthorizationRequired { .. } => ErrorKind::AuthorizationRequired,
-            Error::Store(_) | Error::Lock(_) | Error::PersistFailed { .. } | Error::LogoutIncomplete { .. } => {
-                ErrorKind::Store
-            }
+            Error::Store(_)
+            | Error::Lock(_)
+            | Error::PersistFailed { .. }
+            | Error::LogoutIncomplete { .. } => ErrorKind::Store,
             Error::Transient { .. } | Error::Indeterminate { .. } => ErrorKind::Provider,
             Error::Config(_) => ErrorKind::Config,
             Error::Shared(inner) => inner.kind(),

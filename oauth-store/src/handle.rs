@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use oauth_lock::{LockDir, LockGuard, LockScope, LockTarget};
 use oauth_store_core::{
-    Clock, Credential, CredentialStore, KeyringBackend, ResolutionReason, SecretString, StoreError, StoreKey,
-    StoreKind, StoreMode, SystemClock, compute_store_key,
+    Clock, Credential, CredentialStore, KeyringBackend, ResolutionReason, SecretString, StoreError,
+    StoreKey, StoreKind, StoreMode, SystemClock, compute_store_key,
 };
 use oauth_store_file::FileStore;
 
@@ -31,13 +31,23 @@ pub struct Resolution {
 /// It is never asked which store to choose, and its failures are its own.
 pub trait ResolutionObserver: Send + Sync {
     /// `key` resolved (or saved) to `resolution` under `mode` and `backend`.
-    fn observe(&self, key: &StoreKey, mode: StoreMode, backend: KeyringBackend, resolution: Resolution);
+    fn observe(
+        &self,
+        key: &StoreKey,
+        mode: StoreMode,
+        backend: KeyringBackend,
+        resolution: Resolution,
+    );
 }
 
 /// How many times a refreshed credential is saved before giving up, and the pauses
 /// between attempts: the provider has already rotated the refresh token, so losing
 /// the new one means logging in again.
-const PERSIST_BACKOFF: [Duration; 3] = [Duration::ZERO, Duration::from_millis(100), Duration::from_millis(400)];
+const PERSIST_BACKOFF: [Duration; 3] = [
+    Duration::ZERO,
+    Duration::from_millis(100),
+    Duration::from_millis(400),
+];
 
 struct Inner {
     layout: StoreLayout,
@@ -98,8 +108,16 @@ pub struct OAuthStoreBuilder {
 struct DriftObserver(oauth_drift::DriftSidecar);
 
 impl ResolutionObserver for DriftObserver {
-    fn observe(&self, key: &StoreKey, mode: StoreMode, backend: KeyringBackend, resolution: Resolution) {
-        let _ = self.0.record(key, mode, backend, resolution.store, resolution.reason);
+    fn observe(
+        &self,
+        key: &StoreKey,
+        mode: StoreMode,
+        backend: KeyringBackend,
+        resolution: Resolution,
+    ) {
+        let _ = self
+            .0
+            .record(key, mode, backend, resolution.store, resolution.reason);
     }
 }
 
@@ -196,11 +214,15 @@ impl OAuthStoreBuilder {
     pub fn build(self) -> Result<OAuthStore, Error> {
         let home = match self.home {
             Some(home) => home,
-            None => StoreLayout::default_home(self.preset)
-                .ok_or_else(|| Error::Config("no home directory: set --home, OAUTH_STORE_HOME or HOME".into()))?,
+            None => StoreLayout::default_home(self.preset).ok_or_else(|| {
+                Error::Config("no home directory: set --home, OAUTH_STORE_HOME or HOME".into())
+            })?,
         };
         oauth_lock::atomic::ensure_private_dir(&home).map_err(|e| {
-            Error::Store(StoreError::Backend { kind: StoreKind::File, source: Box::new(e) })
+            Error::Store(StoreError::Backend {
+                kind: StoreKind::File,
+                source: Box::new(e),
+            })
         })?;
         let layout = StoreLayout::new(home, self.preset);
         let locks = LockDir::open(layout.lock_dir())?;
@@ -215,8 +237,11 @@ impl OAuthStoreBuilder {
         let observer = match self.observer {
             Some(observer) => Some(observer),
             None if self.drift => {
-                let sidecar = oauth_drift::DriftSidecar::new(layout.sidecar_document(), locks.clone())
-                    .with_metric_prefix((self.preset == LayoutPreset::Codex).then(|| "codex.".to_owned()));
+                let sidecar =
+                    oauth_drift::DriftSidecar::new(layout.sidecar_document(), locks.clone())
+                        .with_metric_prefix(
+                            (self.preset == LayoutPreset::Codex).then(|| "codex.".to_owned()),
+                        );
                 Some(Arc::new(DriftObserver(sidecar)) as Arc<dyn ResolutionObserver>)
             }
             None => None,
@@ -314,7 +339,11 @@ impl OAuthStore {
 
     /// The handle of a key as stored.
     pub fn handle_for_key(&self, key: StoreKey) -> CredentialHandle {
-        CredentialHandle { inner: Arc::clone(&self.inner), key, pinned: Mutex::new(None) }
+        CredentialHandle {
+            inner: Arc::clone(&self.inner),
+            key,
+            pinned: Mutex::new(None),
+        }
     }
 
     /// Every credential in every store of the layout. A store that cannot list (or is
@@ -355,7 +384,11 @@ impl Inner {
             StoreKind::Keyring => self.keyring.as_ref(),
             StoreKind::Secrets => self.secrets.as_ref(),
         }
-        .ok_or_else(|| Error::Config(format!("the {kind} store is not available in this build or configuration")))
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "the {kind} store is not available in this build or configuration"
+            ))
+        })
     }
 
     /// What "keyring" means under Auto.
@@ -392,12 +425,24 @@ impl Inner {
         if self.mode != StoreMode::Auto {
             let kind = self.explicit_kind();
             let found = self.store(kind)?.load(key)?;
-            return Ok((Resolution { store: kind, reason: ResolutionReason::ConfiguredLoad }, found));
+            return Ok((
+                Resolution {
+                    store: kind,
+                    reason: ResolutionReason::ConfiguredLoad,
+                },
+                found,
+            ));
         }
         let reason = match self.auto_keyring() {
             Some((kind, keyring)) => match keyring.load(key) {
                 Ok(Some(found)) => {
-                    return Ok((Resolution { store: kind, reason: ResolutionReason::AutoLoadKeyring }, Some(found)));
+                    return Ok((
+                        Resolution {
+                            store: kind,
+                            reason: ResolutionReason::AutoLoadKeyring,
+                        },
+                        Some(found),
+                    ));
                 }
                 Ok(None) => ResolutionReason::AutoLoadFileKeyringMissing,
                 Err(e @ StoreError::Lock(_)) => return Err(e.into()),
@@ -409,7 +454,13 @@ impl Inner {
             None => ResolutionReason::AutoLoadFileKeyringError,
         };
         let found = self.file.load(key)?;
-        Ok((Resolution { store: StoreKind::File, reason }, found))
+        Ok((
+            Resolution {
+                store: StoreKind::File,
+                reason,
+            },
+            found,
+        ))
     }
 
     /// Auto or configured resolution on save, and the save itself.
@@ -417,11 +468,19 @@ impl Inner {
         if self.mode != StoreMode::Auto {
             let kind = self.explicit_kind();
             self.store(kind)?.save(key, credential)?;
-            return Ok(Resolution { store: kind, reason: ResolutionReason::ConfiguredSave });
+            return Ok(Resolution {
+                store: kind,
+                reason: ResolutionReason::ConfiguredSave,
+            });
         }
         if let Some((kind, keyring)) = self.auto_keyring() {
             match keyring.save(key, credential) {
-                Ok(()) => return Ok(Resolution { store: kind, reason: ResolutionReason::AutoSaveKeyring }),
+                Ok(()) => {
+                    return Ok(Resolution {
+                        store: kind,
+                        reason: ResolutionReason::AutoSaveKeyring,
+                    });
+                }
                 Err(StoreError::Unavailable { reason, .. }) => {
                     tracing::debug!(target: "oauth_store::resolution", key = %key, reason, "keyring unusable on save; using the File store");
                 }
@@ -431,12 +490,19 @@ impl Inner {
             }
         }
         self.file.save(key, credential)?;
-        Ok(Resolution { store: StoreKind::File, reason: ResolutionReason::AutoSaveFileKeyringError })
+        Ok(Resolution {
+            store: StoreKind::File,
+            reason: ResolutionReason::AutoSaveFileKeyringError,
+        })
     }
 
     /// The authoritative reread: every store that answers; the newest copy by
     /// `updated_at` wins (absent = oldest; ties go to `prefer`).
-    fn authoritative_read(&self, key: &StoreKey, prefer: Option<StoreKind>) -> Result<Option<(Credential, StoreKind)>, Error> {
+    fn authoritative_read(
+        &self,
+        key: &StoreKey,
+        prefer: Option<StoreKind>,
+    ) -> Result<Option<(Credential, StoreKind)>, Error> {
         let mut stores = self.stores();
         if let Some(prefer) = prefer {
             stores.sort_by_key(|(kind, _)| *kind != prefer);
@@ -446,7 +512,10 @@ impl Inner {
         for (kind, store) in stores {
             match store.load(key) {
                 Ok(Some(found)) => {
-                    if best.as_ref().is_none_or(|(b, _)| found.updated_at > b.updated_at) {
+                    if best
+                        .as_ref()
+                        .is_none_or(|(b, _)| found.updated_at > b.updated_at)
+                    {
                         best = Some((found, kind));
                     }
                 }
@@ -464,7 +533,9 @@ impl Inner {
             (Some(found), _) => Ok(Some(found)),
             // Nothing found, and the store this handle is pinned to (or the only one)
             // failed: that is an error, not "nothing stored".
-            (None, Some((kind, e))) if Some(kind) == prefer || self.stores().len() == 1 || e.is_entry_error() => {
+            (None, Some((kind, e)))
+                if Some(kind) == prefer || self.stores().len() == 1 || e.is_entry_error() =>
+            {
                 Err(e.into())
             }
             (None, _) => Ok(None),
@@ -476,7 +547,11 @@ impl Inner {
             return Ok(None);
         }
         let target = LockTarget::credential(key.as_str(), key.credential_lock_file_name());
-        Ok(Some(self.locks.acquire(&LockScope::new(), &target, self.lock_timeout)?))
+        Ok(Some(self.locks.acquire(
+            &LockScope::new(),
+            &target,
+            self.lock_timeout,
+        )?))
     }
 
     /// Removes copies of `key` in every store but `keep`; failures are logged (an
@@ -487,9 +562,13 @@ impl Inner {
                 continue;
             }
             match store.delete(key) {
-                Ok(true) => tracing::debug!(target: "oauth_store::save", key = %key, store = %kind, "removed an older copy"),
+                Ok(true) => {
+                    tracing::debug!(target: "oauth_store::save", key = %key, store = %kind, "removed an older copy");
+                }
                 Ok(false) => {}
-                Err(e) => tracing::debug!(target: "oauth_store::save", key = %key, store = %kind, error = %e, "could not remove an older copy"),
+                Err(e) => {
+                    tracing::debug!(target: "oauth_store::save", key = %key, store = %kind, error = %e, "could not remove an older copy");
+                }
             }
         }
     }
@@ -580,7 +659,10 @@ impl CredentialHandle {
         if found.is_some() || self.inner.stores().len() == 1 {
             return Ok(found);
         }
-        Ok(self.inner.authoritative_read(&self.key, Some(resolution.store))?.map(|(c, _)| c))
+        Ok(self
+            .inner
+            .authoritative_read(&self.key, Some(resolution.store))?
+            .map(|(c, _)| c))
     }
 
     /// Saves a new credential (after an authorization), replacing any stored one,
@@ -612,10 +694,16 @@ impl CredentialHandle {
             .inner
             .stores()
             .into_iter()
-            .map(|(store, s)| StoreOutcome { store, result: s.delete(&self.key) })
+            .map(|(store, s)| StoreOutcome {
+                store,
+                result: s.delete(&self.key),
+            })
             .collect();
         if outcomes.iter().any(|o| o.result.is_err()) {
-            return Err(Error::LogoutIncomplete { key: self.key.clone(), outcomes });
+            return Err(Error::LogoutIncomplete {
+                key: self.key.clone(),
+                outcomes,
+            });
         }
         Ok(outcomes)
     }
@@ -655,12 +743,18 @@ impl CredentialHandle {
     ///
     /// # Errors
     /// As [`CredentialHandle::refresh_if_needed`].
-    pub fn recover_unauthorized(&self, rejected_access_token: &SecretString) -> Result<Credential, Error> {
+    pub fn recover_unauthorized(
+        &self,
+        rejected_access_token: &SecretString,
+    ) -> Result<Credential, Error> {
         self.transact(&Trigger::Unauthorized(rejected_access_token.clone()), None)
     }
 
     fn require_tokens(&self, found: Option<Credential>) -> Result<Credential, Error> {
-        let auth = |reason| Error::AuthorizationRequired { key: self.key.clone(), reason };
+        let auth = |reason| Error::AuthorizationRequired {
+            key: self.key.clone(),
+            reason,
+        };
         let found = found.ok_or_else(|| auth(AuthorizationReason::NothingStored))?;
         if !found.has_tokens() {
             return Err(auth(AuthorizationReason::TokensDropped));
@@ -679,7 +773,9 @@ impl CredentialHandle {
             let mut map = flights().lock().unwrap_or_else(|e| e.into_inner());
             match map.get(&id) {
                 Some(flight) => {
-                    flight.followers.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    flight
+                        .followers
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     (Arc::clone(flight), false)
                 }
                 None => {
@@ -711,7 +807,9 @@ impl CredentialHandle {
             fn close(&mut self) -> usize {
                 self.landed = true;
                 let _map = flights().lock().map(|mut m| m.remove(self.id));
-                self.flight.followers.load(std::sync::atomic::Ordering::SeqCst)
+                self.flight
+                    .followers
+                    .load(std::sync::atomic::Ordering::SeqCst)
             }
             fn publish(&self, result: Result<Credential, Arc<Error>>) {
                 *self.flight.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
@@ -722,11 +820,17 @@ impl CredentialHandle {
             fn drop(&mut self) {
                 if !self.landed {
                     self.close();
-                    self.publish(Err(Arc::new(Error::Config("the in-flight refresh panicked".into()))));
+                    self.publish(Err(Arc::new(Error::Config(
+                        "the in-flight refresh panicked".into(),
+                    ))));
                 }
             }
         }
-        let mut land = Land { flight: &flight, id: &id, landed: false };
+        let mut land = Land {
+            flight: &flight,
+            id: &id,
+            landed: false,
+        };
         let outcome = self.transact_locked(trigger, hint);
         if land.close() == 0 {
             return outcome;
@@ -746,7 +850,11 @@ impl CredentialHandle {
 
     /// The refresh transaction of DESIGN.md: lock, reread, adopt or refresh once,
     /// merge and persist before anyone sees the new token, release.
-    fn transact_locked(&self, trigger: &Trigger, hint: Option<&Credential>) -> Result<Credential, Error> {
+    fn transact_locked(
+        &self,
+        trigger: &Trigger,
+        hint: Option<&Credential>,
+    ) -> Result<Credential, Error> {
         let inner = &*self.inner;
         let _lock = inner.credential_lock(&self.key)?;
         let pinned = self.resolution();
@@ -772,14 +880,19 @@ impl CredentialHandle {
         let adopt = match trigger {
             Trigger::Due { min_valid_ms } => !stored.is_due(now, *min_valid_ms),
             Trigger::Force => hint_differs && !stored.is_due(now, 0),
-            Trigger::Unauthorized(rejected) => !stored.access_token_is(rejected) && !stored.is_due(now, 0),
+            Trigger::Unauthorized(rejected) => {
+                !stored.access_token_is(rejected) && !stored.is_due(now, 0)
+            }
         };
         if adopt {
             tracing::debug!(target: "oauth_store::refresh", key = %self.key, "adopted the stored credential; no provider request");
             return Ok(stored);
         }
         if stored.refresh_token.is_none() {
-            return Err(Error::AuthorizationRequired { key: self.key.clone(), reason: AuthorizationReason::NoRefreshToken });
+            return Err(Error::AuthorizationRequired {
+                key: self.key.clone(),
+                reason: AuthorizationReason::NoRefreshToken,
+            });
         }
         let refresher = inner
             .refresher
@@ -796,8 +909,14 @@ impl CredentialHandle {
                 tracing::info!(target: "oauth_store::refresh", key = %self.key, store = %target, "refreshed and saved");
                 Ok(fresh)
             }
-            RefreshOutcome::Rejected { description } => self.on_rejected(&stored, from, description.as_deref()),
-            RefreshOutcome::Refused { error, description, status } => {
+            RefreshOutcome::Rejected { description } => {
+                self.on_rejected(&stored, from, description.as_deref())
+            }
+            RefreshOutcome::Refused {
+                error,
+                description,
+                status,
+            } => {
                 tracing::warn!(target: "oauth_store::refresh", key = %self.key, error, status, "the provider refused the refresh; credential kept");
                 Err(Error::AuthorizationRequired {
                     key: self.key.clone(),
@@ -806,18 +925,29 @@ impl CredentialHandle {
             }
             RefreshOutcome::Transient { reason, .. } => {
                 tracing::warn!(target: "oauth_store::refresh", key = %self.key, reason, "refresh failed transiently; credential kept");
-                Err(Error::Transient { key: self.key.clone(), reason })
+                Err(Error::Transient {
+                    key: self.key.clone(),
+                    reason,
+                })
             }
             RefreshOutcome::Indeterminate { reason } => {
                 tracing::warn!(target: "oauth_store::refresh", key = %self.key, reason, "refresh outcome unknown; credential kept");
-                Err(Error::Indeterminate { key: self.key.clone(), reason })
+                Err(Error::Indeterminate {
+                    key: self.key.clone(),
+                    reason,
+                })
             }
         }
     }
 
     /// `invalid_grant`: drop the tokens only if the store still holds the rejected
     /// refresh token; otherwise another writer saved a newer one, which is adopted.
-    fn on_rejected(&self, sent: &Credential, from: StoreKind, description: Option<&str>) -> Result<Credential, Error> {
+    fn on_rejected(
+        &self,
+        sent: &Credential,
+        from: StoreKind,
+        description: Option<&str>,
+    ) -> Result<Credential, Error> {
         let inner = &*self.inner;
         let current = if inner.uncoordinated {
             inner.store(from)?.load(&self.key)?.map(|c| (c, from))
@@ -826,7 +956,9 @@ impl CredentialHandle {
         };
         let rejected = || Error::AuthorizationRequired {
             key: self.key.clone(),
-            reason: AuthorizationReason::GrantRejected { description: description.map(str::to_owned) },
+            reason: AuthorizationReason::GrantRejected {
+                description: description.map(str::to_owned),
+            },
         };
         match current {
             Some((current, _)) if current.refresh_token_is(sent.refresh_token.as_ref()) => {
@@ -870,7 +1002,11 @@ impl CredentialHandle {
             }
         }
         if let Some(source) = last {
-            return Err(Error::PersistFailed { key: self.key.clone(), credential: Box::new(credential.clone()), source });
+            return Err(Error::PersistFailed {
+                key: self.key.clone(),
+                credential: Box::new(credential.clone()),
+                source,
+            });
         }
         let saved = Resolution {
             store: target,
@@ -880,7 +1016,10 @@ impl CredentialHandle {
                 _ => ResolutionReason::ConfiguredSave,
             },
         };
-        self.pinned.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(saved);
+        self.pinned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(saved);
         self.inner.observe(&self.key, saved);
         if !self.inner.uncoordinated {
             self.inner.remove_other_copies(&self.key, target);

@@ -34,7 +34,10 @@ impl std::str::FromStr for LayoutPreset {
         match s {
             "default" => Ok(LayoutPreset::Default),
             "codex" => Ok(LayoutPreset::Codex),
-            _ => Err(oauth_store_core::UnknownName { what: "layout", name: s.to_owned() }),
+            _ => Err(oauth_store_core::UnknownName {
+                what: "layout",
+                name: s.to_owned(),
+            }),
         }
     }
 }
@@ -56,7 +59,10 @@ pub struct StoreLayout {
 impl StoreLayout {
     /// A layout of `home` under `preset`.
     pub fn new(home: impl Into<PathBuf>, preset: LayoutPreset) -> Self {
-        StoreLayout { home: home.into(), preset }
+        StoreLayout {
+            home: home.into(),
+            preset,
+        }
     }
 
     /// The preset's default home: for [`LayoutPreset::Default`] `$OAUTH_STORE_HOME`,
@@ -64,7 +70,11 @@ impl StoreLayout {
     /// [`LayoutPreset::Codex`] `$CODEX_HOME`, else `~/.codex`. `None` when no home
     /// directory can be found.
     pub fn default_home(preset: LayoutPreset) -> Option<PathBuf> {
-        let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let env = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         let user_home = env("HOME");
         match preset {
             LayoutPreset::Default => env("OAUTH_STORE_HOME").or_else(|| {
@@ -72,7 +82,9 @@ impl StoreLayout {
                     .or_else(|| user_home.map(|h| h.join(".local/share")))
                     .map(|d| d.join("oauth-store"))
             }),
-            LayoutPreset::Codex => env("CODEX_HOME").or_else(|| user_home.map(|h| h.join(".codex"))),
+            LayoutPreset::Codex => {
+                env("CODEX_HOME").or_else(|| user_home.map(|h| h.join(".codex")))
+            }
         }
     }
 

@@ -74,32 +74,34 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod error;
-mod handle;
-mod layout;
-mod refresh;
 #[cfg(feature = "tokio")]
 mod asynch;
+mod error;
+mod handle;
 #[cfg(feature = "http")]
 mod http;
+mod layout;
+mod refresh;
 
 // The public interface is:
+#[cfg(feature = "tokio")]
+pub use asynch::{
+    AsyncCredentialHandle, OperationFuture, background_operations, wait_for_background,
+};
 pub use error::{AuthorizationReason, Error, ErrorKind, StoreOutcome};
 pub use handle::{
     CredentialHandle, ListedEntry, OAuthStore, OAuthStoreBuilder, Resolution, ResolutionObserver,
 };
-pub use layout::{LayoutPreset, StoreLayout};
-pub use refresh::{RefreshOutcome, TokenRefresher};
-#[cfg(feature = "tokio")]
-pub use asynch::{AsyncCredentialHandle, OperationFuture, background_operations, wait_for_background};
 #[cfg(feature = "http")]
 pub use http::{AuthorizationServerMetadata, HttpError, HttpRefresher};
+pub use layout::{LayoutPreset, StoreLayout};
+pub use refresh::{RefreshOutcome, TokenRefresher};
 
 pub use oauth_drift as drift;
 pub use oauth_lock as lock;
 pub use oauth_store_core as core;
 pub use oauth_store_core::{
-    Credential, CredentialStore, KeyringBackend, ResolutionReason, SecretString, StoreError, StoreKey, StoreKind,
-    StoreMode, TokenResponse, compute_store_key,
+    Credential, CredentialStore, KeyringBackend, ResolutionReason, SecretString, StoreError,
+    StoreKey, StoreKind, StoreMode, TokenResponse, compute_store_key,
 };
 pub use oauth_store_file as file;

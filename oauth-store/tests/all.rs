@@ -1,9 +1,9 @@
 //! Integration tests for the oauth-store facade. Multi-process tests re-execute this
 //! test binary as a child (see `support::child`).
 
+mod multiprocess;
 mod support;
 mod transaction;
-mod multiprocess;
 
 #[cfg(all(feature = "tokio", feature = "http"))]
 mod asynch;

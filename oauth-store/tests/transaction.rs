@@ -6,15 +6,17 @@ use std::time::Duration;
 
 use oauth_store::file::FileStore;
 use oauth_store::{
-    AuthorizationReason, Credential, CredentialStore, Error, ErrorKind, OAuthStore, RefreshOutcome, StoreKind,
-    StoreMode, TokenRefresher,
+    AuthorizationReason, Credential, CredentialStore, Error, ErrorKind, OAuthStore, RefreshOutcome,
+    StoreKind, StoreMode, TokenRefresher,
 };
 use oauth_store_core::{ExposeSecret, ResolutionReason};
 use oauth_store_testkit::Fault;
 
 use crate::support::refresher::TestkitRefresher;
 use crate::support::stores::{FailingSaves, Unusable, keyring_standin};
-use crate::support::{LogCapture, SERVER, TestResult, URL, credential_from, endpoint, file_store, now_ms};
+use crate::support::{
+    LogCapture, SERVER, TestResult, URL, credential_from, endpoint, file_store, now_ms,
+};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -23,7 +25,10 @@ fn login_due(store: &OAuthStore, ep: &oauth_store_testkit::TokenEndpoint) -> Cre
     let tokens = ep.issue_grant(crate::support::CLIENT, &["mcp"]);
     let mut credential = credential_from(ep, &tokens, now_ms());
     credential.expires_at = Some(now_ms().saturating_sub(1000));
-    store.handle(SERVER, URL).login(credential.clone()).expect("login");
+    store
+        .handle(SERVER, URL)
+        .login(credential.clone())
+        .expect("login");
     credential
 }
 
@@ -36,13 +41,22 @@ fn due_token_is_refreshed_once_and_persisted_before_it_is_returned() -> TestResu
     let fresh = store.handle(SERVER, URL).refresh_if_needed(SECOND)?;
     assert!(!fresh.same_tokens(&old));
     assert_eq!(ep.counters().refreshes, 1);
-    let stored = FileStore::in_home(home.path())?.load(&fresh.store_key())?.expect("stored");
-    assert!(stored.same_tokens(&fresh), "persisted before it was returned");
+    let stored = FileStore::in_home(home.path())?
+        .load(&fresh.store_key())?
+        .expect("stored");
+    assert!(
+        stored.same_tokens(&fresh),
+        "persisted before it was returned"
+    );
     assert!(stored.updated_at.is_some());
     // Not due any more: no request.
     store.handle(SERVER, URL).refresh_if_needed(SECOND)?;
     assert_eq!(ep.counters().refreshes, 1);
-    assert!(ep.requests().iter().all(|r| r.resources == vec![URL.to_owned()]));
+    assert!(
+        ep.requests()
+            .iter()
+            .all(|r| r.resources == vec![URL.to_owned()])
+    );
     Ok(())
 }
 
@@ -51,8 +65,16 @@ fn unknown_expiry_is_returned_as_is_and_nothing_stored_is_authorization_required
     let home = tempfile::tempdir()?;
     let store = file_store(home.path());
     let handle = store.handle(SERVER, URL);
-    let err = handle.refresh_if_needed(SECOND).expect_err("nothing stored");
-    assert!(matches!(err, Error::AuthorizationRequired { reason: AuthorizationReason::NothingStored, .. }));
+    let err = handle
+        .refresh_if_needed(SECOND)
+        .expect_err("nothing stored");
+    assert!(matches!(
+        err,
+        Error::AuthorizationRequired {
+            reason: AuthorizationReason::NothingStored,
+            ..
+        }
+    ));
     assert_eq!(err.kind(), ErrorKind::AuthorizationRequired);
     handle.login(Credential::builder(SERVER, URL, "at-static".to_owned().into()).build())?;
     let got = handle.refresh_if_needed(Duration::from_secs(3600))?;
@@ -68,7 +90,10 @@ fn transient_failures_keep_everything() -> TestResult {
     let old = login_due(&store, &ep);
     for fault in [Fault::Status500, Fault::Status429] {
         ep.set_fault(Some(fault));
-        let err = store.handle(SERVER, URL).refresh_if_needed(SECOND).expect_err("fault");
+        let err = store
+            .handle(SERVER, URL)
+            .refresh_if_needed(SECOND)
+            .expect_err("fault");
         assert!(matches!(err, Error::Transient { .. }), "{err:?}");
         assert_eq!(err.kind(), ErrorKind::Provider);
     }
@@ -80,14 +105,27 @@ fn transient_failures_keep_everything() -> TestResult {
     drop(ep);
     let mut moved = stored.clone();
     moved.token_endpoint = Some(url);
-    let err = store.handle(SERVER, URL).refresh_if_needed(SECOND).expect_err("unreachable");
-    assert!(matches!(err, Error::Transient { .. } | Error::Indeterminate { .. }), "{err:?}");
-    assert!(store.handle(SERVER, URL).load()?.expect("kept").same_tokens(&old));
+    let err = store
+        .handle(SERVER, URL)
+        .refresh_if_needed(SECOND)
+        .expect_err("unreachable");
+    assert!(
+        matches!(err, Error::Transient { .. } | Error::Indeterminate { .. }),
+        "{err:?}"
+    );
+    assert!(
+        store
+            .handle(SERVER, URL)
+            .load()?
+            .expect("kept")
+            .same_tokens(&old)
+    );
     Ok(())
 }
 
 #[test]
-fn slow_past_the_timeout_and_unparsable_200_are_indeterminate_and_the_body_is_never_logged() -> TestResult {
+fn slow_past_the_timeout_and_unparsable_200_are_indeterminate_and_the_body_is_never_logged()
+-> TestResult {
     let home = tempfile::tempdir()?;
     let ep = endpoint(Duration::from_secs(60));
     let store = file_store(home.path()); // refresher timeout: 2 s
@@ -95,9 +133,17 @@ fn slow_past_the_timeout_and_unparsable_200_are_indeterminate_and_the_body_is_ne
     let logs = LogCapture::default();
 
     ep.set_fault(Some(Fault::Slow(Duration::from_secs(4))));
-    let err = logs.run(|| store.handle(SERVER, URL).refresh_if_needed(SECOND)).expect_err("slow");
+    let err = logs
+        .run(|| store.handle(SERVER, URL).refresh_if_needed(SECOND))
+        .expect_err("slow");
     assert!(matches!(err, Error::Indeterminate { .. }), "{err:?}");
-    assert!(store.handle(SERVER, URL).load()?.expect("kept").same_tokens(&old));
+    assert!(
+        store
+            .handle(SERVER, URL)
+            .load()?
+            .expect("kept")
+            .same_tokens(&old)
+    );
 
     // The slow answer rotated the token at the provider (the client gave up before
     // it arrived): retrying with the old one is reuse, as the crate docs say. The
@@ -105,32 +151,78 @@ fn slow_past_the_timeout_and_unparsable_200_are_indeterminate_and_the_body_is_ne
     ep.set_fault(None);
     let old = login_due(&store, &ep);
     ep.set_fault(Some(Fault::UnparsableSuccess));
-    let err = logs.run(|| store.handle(SERVER, URL).refresh_if_needed(SECOND)).expect_err("unparsable");
+    let err = logs
+        .run(|| store.handle(SERVER, URL).refresh_if_needed(SECOND))
+        .expect_err("unparsable");
     assert!(matches!(err, Error::Indeterminate { .. }), "{err:?}");
-    assert!(store.handle(SERVER, URL).load()?.expect("kept").same_tokens(&old));
+    assert!(
+        store
+            .handle(SERVER, URL)
+            .load()?
+            .expect("kept")
+            .same_tokens(&old)
+    );
     let text = format!("{}\n{err}\n{err:?}", logs.text());
-    assert!(text.contains("refresh outcome unknown"), "the outcome is logged: {text}");
-    assert!(!text.contains("SENTINEL-"), "no token from the body reaches logs or errors: {text}");
+    assert!(
+        text.contains("refresh outcome unknown"),
+        "the outcome is logged: {text}"
+    );
+    assert!(
+        !text.contains("SENTINEL-"),
+        "no token from the body reaches logs or errors: {text}"
+    );
     Ok(())
 }
 
 #[test]
-fn invalid_grant_on_the_current_token_drops_tokens_exactly_once_and_keeps_the_registration() -> TestResult {
+fn invalid_grant_on_the_current_token_drops_tokens_exactly_once_and_keeps_the_registration()
+-> TestResult {
     let home = tempfile::tempdir()?;
     let ep = endpoint(Duration::from_secs(60));
     let store = file_store(home.path());
     login_due(&store, &ep);
     ep.set_fault(Some(Fault::InvalidGrant));
-    let err = store.handle(SERVER, URL).refresh_if_needed(SECOND).expect_err("rejected");
-    assert!(matches!(err, Error::AuthorizationRequired { reason: AuthorizationReason::GrantRejected { .. }, .. }), "{err:?}");
-    let stored = store.handle(SERVER, URL).load()?.expect("registration kept");
+    let err = store
+        .handle(SERVER, URL)
+        .refresh_if_needed(SECOND)
+        .expect_err("rejected");
+    assert!(
+        matches!(
+            err,
+            Error::AuthorizationRequired {
+                reason: AuthorizationReason::GrantRejected { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let stored = store
+        .handle(SERVER, URL)
+        .load()?
+        .expect("registration kept");
     assert!(!stored.has_tokens());
     assert_eq!(stored.client_id, crate::support::CLIENT);
     assert!(stored.token_endpoint.is_some());
     let requests = ep.counters().token_requests;
-    let err = store.handle(SERVER, URL).refresh_if_needed(SECOND).expect_err("still rejected");
-    assert!(matches!(err, Error::AuthorizationRequired { reason: AuthorizationReason::TokensDropped, .. }), "{err:?}");
-    assert_eq!(ep.counters().token_requests, requests, "the next call makes no request");
+    let err = store
+        .handle(SERVER, URL)
+        .refresh_if_needed(SECOND)
+        .expect_err("still rejected");
+    assert!(
+        matches!(
+            err,
+            Error::AuthorizationRequired {
+                reason: AuthorizationReason::TokensDropped,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        ep.counters().token_requests,
+        requests,
+        "the next call makes no request"
+    );
     Ok(())
 }
 
@@ -143,8 +235,12 @@ struct NewerSavedMeanwhile {
 
 impl TokenRefresher for NewerSavedMeanwhile {
     fn refresh(&self, _: &Credential) -> RefreshOutcome {
-        self.store.save(&self.newer.store_key(), &self.newer).expect("save newer");
-        RefreshOutcome::Rejected { description: Some("grant request is invalid".into()) }
+        self.store
+            .save(&self.newer.store_key(), &self.newer)
+            .expect("save newer");
+        RefreshOutcome::Rejected {
+            description: Some("grant request is invalid".into()),
+        }
     }
 }
 
@@ -161,7 +257,10 @@ fn invalid_grant_after_another_writer_saved_a_newer_token_keeps_the_newer_token(
     let store = OAuthStore::builder()
         .home(home.path())
         .mode(StoreMode::File)
-        .refresher(Arc::new(NewerSavedMeanwhile { store: file.clone(), newer: newer.clone() }))
+        .refresher(Arc::new(NewerSavedMeanwhile {
+            store: file.clone(),
+            newer: newer.clone(),
+        }))
         .build()?;
     let mut old = Credential::builder(SERVER, URL, "at-old".to_owned().into())
         .refresh_token("rt-old".to_owned().into())
@@ -177,7 +276,8 @@ fn invalid_grant_after_another_writer_saved_a_newer_token_keeps_the_newer_token(
 }
 
 #[test]
-fn persist_failure_after_a_successful_refresh_is_retried_then_carries_the_new_credential() -> TestResult {
+fn persist_failure_after_a_successful_refresh_is_retried_then_carries_the_new_credential()
+-> TestResult {
     let home = tempfile::tempdir()?;
     let ep = endpoint(Duration::from_secs(60));
     let failing = Arc::new(FailingSaves {
@@ -198,14 +298,23 @@ fn persist_failure_after_a_successful_refresh_is_retried_then_carries_the_new_cr
     failing.attempts.store(0, Ordering::SeqCst);
     let fresh = store.handle(SERVER, URL).refresh_if_needed(SECOND)?;
     assert_eq!(failing.attempts.load(Ordering::SeqCst), 3);
-    assert!(store.handle(SERVER, URL).load()?.expect("saved").same_tokens(&fresh));
+    assert!(
+        store
+            .handle(SERVER, URL)
+            .load()?
+            .expect("saved")
+            .same_tokens(&fresh)
+    );
 
     // Always failing: the error carries the new credential.
     let mut due = fresh.clone();
     due.expires_at = Some(now_ms() - 1);
     store.handle(SERVER, URL).login(due.clone())?;
     failing.fail_saves.store(100, Ordering::SeqCst);
-    let err = store.handle(SERVER, URL).refresh_if_needed(SECOND).expect_err("persist fails");
+    let err = store
+        .handle(SERVER, URL)
+        .refresh_if_needed(SECOND)
+        .expect_err("persist fails");
     match &err {
         Error::PersistFailed { credential, .. } => {
             assert!(!credential.same_tokens(&due) && !credential.same_tokens(&old));
@@ -214,7 +323,10 @@ fn persist_failure_after_a_successful_refresh_is_retried_then_carries_the_new_cr
         other => panic!("{other:?}"),
     }
     assert_eq!(err.kind(), ErrorKind::Store);
-    assert!(!format!("{err} {err:?}").contains("SENTINEL-"), "no token in the error text");
+    assert!(
+        !format!("{err} {err:?}").contains("SENTINEL-"),
+        "no token in the error text"
+    );
     Ok(())
 }
 
@@ -226,10 +338,14 @@ fn recover_unauthorized_refreshes_at_most_once_per_rejected_token() -> TestResul
     let tokens = ep.issue_grant(crate::support::CLIENT, &["mcp"]);
     let credential = credential_from(&ep, &tokens, now_ms());
     store.handle(SERVER, URL).login(credential.clone())?;
-    let first = store.handle(SERVER, URL).recover_unauthorized(&credential.access_token)?;
+    let first = store
+        .handle(SERVER, URL)
+        .recover_unauthorized(&credential.access_token)?;
     assert!(!first.same_tokens(&credential));
     // A second 401 for the same old token: the store already holds another one.
-    let second = store.handle(SERVER, URL).recover_unauthorized(&credential.access_token)?;
+    let second = store
+        .handle(SERVER, URL)
+        .recover_unauthorized(&credential.access_token)?;
     assert!(second.same_tokens(&first));
     assert_eq!(ep.counters().refreshes, 1);
     Ok(())
@@ -241,10 +357,15 @@ fn force_refresh_adopts_a_token_refreshed_since_the_callers_copy() -> TestResult
     let ep = endpoint(Duration::from_secs(60));
     let store = file_store(home.path());
     let tokens = ep.issue_grant(crate::support::CLIENT, &["mcp"]);
-    store.handle(SERVER, URL).login(credential_from(&ep, &tokens, now_ms()))?;
+    store
+        .handle(SERVER, URL)
+        .login(credential_from(&ep, &tokens, now_ms()))?;
     let a = store.handle(SERVER, URL).force_refresh()?;
     let b = store.handle(SERVER, URL).force_refresh()?;
-    assert!(!a.same_tokens(&b), "force refreshes when the caller's copy is current");
+    assert!(
+        !a.same_tokens(&b),
+        "force refreshes when the caller's copy is current"
+    );
     assert_eq!(ep.counters().refreshes, 2);
     assert_eq!(ep.counters().reuse_detections, 0);
     Ok(())
@@ -256,7 +377,11 @@ fn auto_resolution_reasons_and_newest_copy_wins() -> TestResult {
     let standin = keyring_standin(home.path());
     let file: Arc<dyn CredentialStore> = Arc::new(FileStore::in_home(home.path())?);
     let auto = |keyring: Arc<dyn CredentialStore>| {
-        OAuthStore::builder().home(home.path()).keyring_store(keyring).build().expect("store")
+        OAuthStore::builder()
+            .home(home.path())
+            .keyring_store(keyring)
+            .build()
+            .expect("store")
     };
     let c = Credential::builder(SERVER, URL, "at-1".to_owned().into()).build();
     let key = c.store_key();
@@ -264,31 +389,52 @@ fn auto_resolution_reasons_and_newest_copy_wins() -> TestResult {
     // Keyring usable: auto_save_keyring, and the File copy is removed.
     file.save(&key, &c)?;
     let h = auto(standin.clone()).handle(SERVER, URL);
-    assert_eq!(h.login(c.clone())?.reason, ResolutionReason::AutoSaveKeyring);
+    assert_eq!(
+        h.login(c.clone())?.reason,
+        ResolutionReason::AutoSaveKeyring
+    );
     assert!(file.load(&key)?.is_none(), "the File copy is removed");
     let h = auto(standin.clone()).handle(SERVER, URL);
     h.load()?;
-    assert_eq!(h.resolution().map(|r| (r.store, r.reason)), Some((StoreKind::Keyring, ResolutionReason::AutoLoadKeyring)));
+    assert_eq!(
+        h.resolution().map(|r| (r.store, r.reason)),
+        Some((StoreKind::Keyring, ResolutionReason::AutoLoadKeyring))
+    );
 
     // Keyring answers "no entry": File.
     standin.delete(&key)?;
     file.save(&key, &c)?;
     let h = auto(standin.clone()).handle(SERVER, URL);
     assert!(h.load()?.is_some());
-    assert_eq!(h.resolution().map(|r| r.reason), Some(ResolutionReason::AutoLoadFileKeyringMissing));
+    assert_eq!(
+        h.resolution().map(|r| r.reason),
+        Some(ResolutionReason::AutoLoadFileKeyringMissing)
+    );
 
     // Keyring unusable: File on load and on save.
     let h = auto(Arc::new(Unusable)).handle(SERVER, URL);
     assert!(h.load()?.is_some());
-    assert_eq!(h.resolution().map(|r| r.reason), Some(ResolutionReason::AutoLoadFileKeyringError));
+    assert_eq!(
+        h.resolution().map(|r| r.reason),
+        Some(ResolutionReason::AutoLoadFileKeyringError)
+    );
     let h = auto(Arc::new(Unusable)).handle(SERVER, URL);
-    assert_eq!(h.login(c.clone())?.reason, ResolutionReason::AutoSaveFileKeyringError);
+    assert_eq!(
+        h.login(c.clone())?.reason,
+        ResolutionReason::AutoSaveFileKeyringError
+    );
 
     // Explicit modes.
-    let explicit = OAuthStore::builder().home(home.path()).mode(StoreMode::File).build()?;
+    let explicit = OAuthStore::builder()
+        .home(home.path())
+        .mode(StoreMode::File)
+        .build()?;
     let h = explicit.handle(SERVER, URL);
     h.load()?;
-    assert_eq!(h.resolution().map(|r| r.reason), Some(ResolutionReason::ConfiguredLoad));
+    assert_eq!(
+        h.resolution().map(|r| r.reason),
+        Some(ResolutionReason::ConfiguredLoad)
+    );
     assert_eq!(h.login(c.clone())?.reason, ResolutionReason::ConfiguredSave);
 
     // Every-store reread: a newer keyring copy wins over an older File copy even for a
@@ -312,9 +458,17 @@ fn auto_resolution_reasons_and_newest_copy_wins() -> TestResult {
         .refresher(Arc::new(TestkitRefresher::new(Duration::from_secs(2))))
         .build()?;
     let fresh = pinned_file.handle(SERVER, URL).refresh_if_needed(SECOND)?;
-    assert_eq!(ep.counters().reuse_detections, 0, "the stale File copy was not replayed");
+    assert_eq!(
+        ep.counters().reuse_detections,
+        0,
+        "the stale File copy was not replayed"
+    );
     assert_eq!(ep.counters().refreshes, 1);
-    assert!(file.load(&key)?.expect("saved to the pinned store").same_tokens(&fresh));
+    assert!(
+        file.load(&key)?
+            .expect("saved to the pinned store")
+            .same_tokens(&fresh)
+    );
     assert!(standin.load(&key)?.is_none(), "the older copy is removed");
     Ok(())
 }
@@ -328,7 +482,10 @@ fn logout_removes_every_copy_and_reports_each_store() -> TestResult {
     let key = c.store_key();
     file.save(&key, &c)?;
     standin.save(&key, &c)?;
-    let store = OAuthStore::builder().home(home.path()).keyring_store(standin.clone()).build()?;
+    let store = OAuthStore::builder()
+        .home(home.path())
+        .keyring_store(standin.clone())
+        .build()?;
     let outcomes = store.handle(SERVER, URL).logout()?;
     assert_eq!(outcomes.len(), 2);
     assert!(outcomes.iter().all(|o| matches!(o.result, Ok(true))));
@@ -338,16 +495,26 @@ fn logout_removes_every_copy_and_reports_each_store() -> TestResult {
     assert!(outcomes.iter().all(|o| matches!(o.result, Ok(false))));
     // A store that cannot delete: an error naming what stayed.
     file.save(&key, &c)?;
-    let broken = OAuthStore::builder().home(home.path()).keyring_store(Arc::new(Unusable)).build()?;
-    let err = broken.handle(SERVER, URL).logout().expect_err("keyring copy may stay");
+    let broken = OAuthStore::builder()
+        .home(home.path())
+        .keyring_store(Arc::new(Unusable))
+        .build()?;
+    let err = broken
+        .handle(SERVER, URL)
+        .logout()
+        .expect_err("keyring copy may stay");
     assert!(matches!(err, Error::LogoutIncomplete { .. }));
     assert!(err.to_string().contains("keyring: STAYED"), "{err}");
-    assert!(file.load(&key)?.is_none(), "the File copy is removed anyway");
+    assert!(
+        file.load(&key)?.is_none(),
+        "the File copy is removed anyway"
+    );
     Ok(())
 }
 
 #[test]
-fn resolutions_and_saves_are_recorded_in_the_drift_sidecar_and_never_read_to_choose() -> TestResult {
+fn resolutions_and_saves_are_recorded_in_the_drift_sidecar_and_never_read_to_choose() -> TestResult
+{
     let home = tempfile::tempdir()?;
     let store = OAuthStore::builder().home(home.path()).build()?; // auto, no keyring in this build
     let c = Credential::builder(SERVER, URL, "SENTINEL-at".to_owned().into())

@@ -19,8 +19,8 @@ pub(super) fn ready(
     let store: Arc<CredentialStore> = apple_native_keyring_store::keychain::Store::new()
         .map_err(|e| super::classify(os, e, ("", "")))?;
     #[cfg(windows)]
-    let store: Arc<CredentialStore> = windows_native_keyring_store::Store::new()
-        .map_err(|e| super::classify(os, e, ("", "")))?;
+    let store: Arc<CredentialStore> =
+        windows_native_keyring_store::Store::new().map_err(|e| super::classify(os, e, ("", "")))?;
     *state = Some(Arc::clone(&store));
     Ok(store)
 }

@@ -137,8 +137,12 @@ pub(crate) fn zbus_failure(error: &zbus::Error) -> Failure {
         zbus::Error::Connection(io, _) => no_bus(format!("connecting to it failed: {}", io.kind())),
         zbus::Error::Address(_) => no_bus("its address is invalid".to_owned()),
         zbus::Error::Handshake(_) => no_bus("the D-Bus handshake failed".to_owned()),
-        zbus::Error::Unsupported => no_bus("its address is of a kind zbus does not support".to_owned()),
-        zbus::Error::InputOutput(io) => platform(format!("the D-Bus connection failed: {}", io.kind())),
+        zbus::Error::Unsupported => {
+            no_bus("its address is of a kind zbus does not support".to_owned())
+        }
+        zbus::Error::InputOutput(io) => {
+            platform(format!("the D-Bus connection failed: {}", io.kind()))
+        }
         zbus::Error::InterfaceNotFound => Failure::Unusable(Usability::NoSecretService {
             detail: "the Secret Service interface was not found".to_owned(),
         }),
@@ -148,7 +152,8 @@ pub(crate) fn zbus_failure(error: &zbus::Error) -> Failure {
 
 fn by_error_name(name: &str) -> Failure {
     match name {
-        "org.freedesktop.DBus.Error.ServiceUnknown" | "org.freedesktop.DBus.Error.NameHasNoOwner" => {
+        "org.freedesktop.DBus.Error.ServiceUnknown"
+        | "org.freedesktop.DBus.Error.NameHasNoOwner" => {
             Failure::Unusable(Usability::NoSecretService {
                 detail: format!("{SERVICE_NAME} has no owner and cannot be activated: {name}"),
             })
@@ -191,7 +196,9 @@ pub(super) fn classify(inner: &(dyn std::error::Error + Send + Sync + 'static)) 
         E::Locked => Failure::Unusable(Usability::Locked),
         E::NoResult => Failure::Unusable(Usability::NoDefaultCollection),
         E::Prompt => denied("the keyring's unlock prompt was dismissed"),
-        E::PromptDisconnected => denied("the connection closed before the keyring's prompt completed"),
+        E::PromptDisconnected => {
+            denied("the connection closed before the keyring's prompt completed")
+        }
         E::Unavailable => Failure::Unusable(Usability::NoSecretService {
             detail: "no Secret Service provider or session bus was found".to_owned(),
         }),

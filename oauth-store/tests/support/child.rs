@@ -28,14 +28,22 @@ pub(crate) struct Storm {
 pub(crate) fn spawn_storm(home: &Path, storm: &Storm) -> Child {
     let exe = std::env::current_exe().expect("test binary");
     Command::new(exe)
-        .args(["support::child::child_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "support::child::child_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("OAUTH_STORE_TEST_CHILD", "storm")
         .env("CHILD_HOME", home)
         .env("CHILD_MILLIS", storm.millis.to_string())
         .env("CHILD_MIN_VALID_MS", storm.min_valid_ms.to_string())
         .env("CHILD_MODE", storm.mode.as_str())
         .env("CHILD_STANDIN", if storm.standin { "1" } else { "0" })
-        .env("CHILD_UNCOORDINATED", if storm.uncoordinated { "1" } else { "0" })
+        .env(
+            "CHILD_UNCOORDINATED",
+            if storm.uncoordinated { "1" } else { "0" },
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -69,7 +77,11 @@ pub(crate) fn storm_report(mut child: Child) -> StormReport {
                 calls: v["calls"].as_u64().unwrap_or(0),
                 failures: v["failures"]
                     .as_object()
-                    .map(|m| m.iter().map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0))).collect())
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 last_token: v["last_token"].as_str().map(str::to_owned),
             });
@@ -125,7 +137,8 @@ fn child_entry() {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let report = serde_json::json!({ "calls": calls, "failures": failures, "last_token": last_token });
+    let report =
+        serde_json::json!({ "calls": calls, "failures": failures, "last_token": last_token });
     let mut stdout = std::io::stdout();
     writeln!(stdout, "\nREPORT {report}").expect("stdout");
     stdout.flush().expect("flush");

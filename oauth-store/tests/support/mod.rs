@@ -21,7 +21,9 @@ pub(crate) const CLIENT: &str = "test-client";
 /// An endpoint with a public client registered and the given access-token lifetime.
 pub(crate) fn endpoint(lifetime: Duration) -> TokenEndpoint {
     let ep = TokenEndpoint::start(
-        EndpointConfig::default().with_access_token_lifetime(lifetime).with_token_prefix("SENTINEL-"),
+        EndpointConfig::default()
+            .with_access_token_lifetime(lifetime)
+            .with_token_prefix("SENTINEL-"),
     )
     .expect("start endpoint");
     ep.register_client(ClientRegistration::public(CLIENT));
@@ -29,7 +31,11 @@ pub(crate) fn endpoint(lifetime: Duration) -> TokenEndpoint {
 }
 
 /// A credential for a fresh grant at `ep`.
-pub(crate) fn credential_from(ep: &TokenEndpoint, tokens: &IssuedTokens, now_ms: u64) -> Credential {
+pub(crate) fn credential_from(
+    ep: &TokenEndpoint,
+    tokens: &IssuedTokens,
+    now_ms: u64,
+) -> Credential {
     Credential::builder(SERVER, URL, tokens.access_token.clone().into())
         .client_id(CLIENT)
         .refresh_token(tokens.refresh_token.clone().into())
@@ -50,7 +56,9 @@ pub(crate) fn file_store(home: &std::path::Path) -> OAuthStore {
     OAuthStore::builder()
         .home(home)
         .mode(StoreMode::File)
-        .refresher(Arc::new(refresher::TestkitRefresher::new(Duration::from_secs(2))))
+        .refresher(Arc::new(refresher::TestkitRefresher::new(
+            Duration::from_secs(2),
+        )))
         .build()
         .expect("store")
 }

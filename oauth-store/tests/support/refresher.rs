@@ -25,9 +25,17 @@ impl TestkitRefresher {
 impl TokenRefresher for TestkitRefresher {
     fn refresh(&self, credential: &Credential) -> RefreshOutcome {
         let Some(endpoint) = &credential.token_endpoint else {
-            return RefreshOutcome::Refused { error: "no_token_endpoint".into(), description: None, status: 0 };
+            return RefreshOutcome::Refused {
+                error: "no_token_endpoint".into(),
+                description: None,
+                status: 0,
+            };
         };
-        let refresh_token = credential.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()).unwrap_or_default();
+        let refresh_token = credential
+            .refresh_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned())
+            .unwrap_or_default();
         let form = [
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.as_str()),
@@ -37,24 +45,43 @@ impl TokenRefresher for TestkitRefresher {
         let mut response = match self.agent.post(endpoint).send_form(form) {
             Ok(r) => r,
             Err(ureq::Error::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                return RefreshOutcome::Transient { reason: "connection refused".into(), retry_after: None };
+                return RefreshOutcome::Transient {
+                    reason: "connection refused".into(),
+                    retry_after: None,
+                };
             }
             Err(ureq::Error::ConnectionFailed) | Err(ureq::Error::HostNotFound) => {
-                return RefreshOutcome::Transient { reason: "connection failed".into(), retry_after: None };
+                return RefreshOutcome::Transient {
+                    reason: "connection failed".into(),
+                    retry_after: None,
+                };
             }
-            Err(e) => return RefreshOutcome::Indeterminate { reason: format!("no usable answer: {}", kind_of(&e)) },
+            Err(e) => {
+                return RefreshOutcome::Indeterminate {
+                    reason: format!("no usable answer: {}", kind_of(&e)),
+                };
+            }
         };
         let status = response.status().as_u16();
         let body = match response.body_mut().read_to_vec() {
             Ok(b) => b,
-            Err(e) => return RefreshOutcome::Indeterminate { reason: format!("body unreadable: {}", kind_of(&e)) },
+            Err(e) => {
+                return RefreshOutcome::Indeterminate {
+                    reason: format!("body unreadable: {}", kind_of(&e)),
+                };
+            }
         };
         match status {
             200 => match TokenResponse::from_json(&body) {
                 Ok(r) => RefreshOutcome::Refreshed(r),
-                Err(e) => RefreshOutcome::Indeterminate { reason: e.to_string() },
+                Err(e) => RefreshOutcome::Indeterminate {
+                    reason: e.to_string(),
+                },
             },
-            429 | 500..=599 => RefreshOutcome::Transient { reason: format!("HTTP {status}"), retry_after: None },
+            429 | 500..=599 => RefreshOutcome::Transient {
+                reason: format!("HTTP {status}"),
+                retry_after: None,
+            },
             400..=499 => {
                 let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                 let error = parsed["error"].as_str().unwrap_or("").to_owned();
@@ -62,10 +89,16 @@ impl TokenRefresher for TestkitRefresher {
                 if error == "invalid_grant" {
                     RefreshOutcome::Rejected { description }
                 } else {
-                    RefreshOutcome::Refused { error, description, status }
+                    RefreshOutcome::Refused {
+                        error,
+                        description,
+                        status,
+                    }
                 }
             }
-            _ => RefreshOutcome::Indeterminate { reason: format!("unexpected HTTP {status}") },
+            _ => RefreshOutcome::Indeterminate {
+                reason: format!("unexpected HTTP {status}"),
+            },
         }
     }
 }

@@ -34,7 +34,10 @@ impl CredentialStore for Relabeled {
 /// The keyring stand-in of a home: `<home>/keyring-standin.json` with its own locks.
 pub(crate) fn keyring_standin(home: &Path) -> Arc<dyn CredentialStore> {
     let locks = LockDir::open(home.join("standin-locks")).expect("standin locks");
-    Arc::new(Relabeled(Arc::new(FileStore::new(home.join("keyring-standin.json"), locks)), StoreKind::Keyring))
+    Arc::new(Relabeled(
+        Arc::new(FileStore::new(home.join("keyring-standin.json"), locks)),
+        StoreKind::Keyring,
+    ))
 }
 
 /// A keyring that is not usable (as without a session bus).
@@ -42,7 +45,10 @@ pub(crate) struct Unusable;
 
 impl Unusable {
     fn err() -> StoreError {
-        StoreError::Unavailable { kind: StoreKind::Keyring, reason: "no session bus (test stand-in)".into() }
+        StoreError::Unavailable {
+            kind: StoreKind::Keyring,
+            reason: "no session bus (test stand-in)".into(),
+        }
     }
 }
 
