@@ -75,21 +75,33 @@ fn fill(store: &dyn CredentialStore) -> Result<()> {
     Ok(())
 }
 
-/// The median and the 90th percentile of `samples` runs of `op`, after one warm-up.
-fn measure(
-    samples: usize,
-    mut op: impl FnMut(usize) -> Result<()>,
-) -> Result<(Duration, Duration)> {
-    op(0)?;
-    let mut times = Vec::with_capacity(samples);
-    for i in 1..=samples {
-        let started = Instant::now();
-        op(i)?;
-        times.push(started.elapsed());
-    }
+/// The median and the 90th percentile of `times`.
+fn quantiles(times: &mut [Duration]) -> (Duration, Duration) {
     times.sort();
     let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-    Ok((at(0.5), at(0.9)))
+    (at(0.5), at(0.9))
+}
+
+/// A store under test: a handle kept for the whole run, or a new one per operation
+/// (as a short-lived command sees it).
+struct Subject<'a> {
+    name: &'static str,
+    make: Box<dyn Fn() -> Result<Box<dyn CredentialStore>> + 'a>,
+    new_handle_per_op: bool,
+}
+
+impl Subject<'_> {
+    fn handle(
+        &self,
+        kept: &dyn CredentialStore,
+        op: impl FnOnce(&dyn CredentialStore) -> Result<()>,
+    ) -> Result<()> {
+        if self.new_handle_per_op {
+            op((self.make)()?.as_ref())
+        } else {
+            op(kept)
+        }
+    }
 }
 
 struct Row {
@@ -99,40 +111,56 @@ struct Row {
     load: (Duration, Duration),
 }
 
-fn bench(
-    name: &'static str,
-    samples: (usize, usize),
-    make: &dyn Fn() -> Result<Box<dyn CredentialStore>>,
-    fresh_per_op: bool,
-) -> Result<Row> {
-    let store = make()?;
-    fill(store.as_ref())?;
-    let save = measure(samples.0, |round| {
+/// Runs every subject's saves, then loads, round-robin (one operation of each per
+/// round), so a change in the machine's load (disk, CPU) falls on all of them alike.
+fn interleaved(subjects: &[Subject<'_>], samples: (usize, usize)) -> Result<Vec<Row>> {
+    let kept: Vec<Box<dyn CredentialStore>> =
+        subjects.iter().map(|s| (s.make)()).collect::<Result<_>>()?;
+    for store in &kept {
+        fill(store.as_ref())?;
+    }
+    let mut saves = vec![Vec::with_capacity(samples.0); subjects.len()];
+    let mut loads = vec![Vec::with_capacity(samples.1); subjects.len()];
+    // Round 0 warms up and is not counted.
+    for round in 0..=samples.0 {
         let i = round % CREDENTIALS;
-        if fresh_per_op {
-            make()?.save(&key(i), &record(i, round))?;
-        } else {
-            store.save(&key(i), &record(i, round))?;
+        for (n, subject) in subjects.iter().enumerate() {
+            let started = Instant::now();
+            subject.handle(
+                kept[n].as_ref(),
+                |s| Ok(s.save(&key(i), &record(i, round))?),
+            )?;
+            if round > 0 {
+                saves[n].push(started.elapsed());
+            }
         }
-        Ok(())
-    })?;
-    let load = measure(samples.1, |round| {
+    }
+    for round in 0..=samples.1 {
         let i = (round * 37) % CREDENTIALS;
-        let loaded = if fresh_per_op {
-            make()?.load(&key(i))?
-        } else {
-            store.load(&key(i))?
-        };
-        assert!(loaded.is_some(), "every credential is there");
-        Ok(())
-    })?;
-    assert_eq!(store.list()?.len(), CREDENTIALS);
-    Ok(Row {
-        name,
-        samples,
-        save,
-        load,
-    })
+        for (n, subject) in subjects.iter().enumerate() {
+            let started = Instant::now();
+            subject.handle(kept[n].as_ref(), |s| {
+                assert!(s.load(&key(i))?.is_some(), "every credential is there");
+                Ok(())
+            })?;
+            if round > 0 {
+                loads[n].push(started.elapsed());
+            }
+        }
+    }
+    for store in &kept {
+        assert_eq!(store.list()?.len(), CREDENTIALS);
+    }
+    Ok(subjects
+        .iter()
+        .enumerate()
+        .map(|(n, subject)| Row {
+            name: subject.name,
+            samples,
+            save: quantiles(&mut saves[n]),
+            load: quantiles(&mut loads[n]),
+        })
+        .collect())
 }
 
 fn micros(d: Duration) -> String {
@@ -156,25 +184,56 @@ fn main() -> Result<()> {
     let (file_home, x_home, scrypt_home) = (home("file"), home("x25519"), home("scrypt"));
     let key_file = |h: &Path| Arc::new(KeyFile::new(h.join("secrets.key")));
 
-    let mut rows = Vec::new();
-    rows.push(bench(
-        "file",
-        (n(300), n(3000)),
-        &|| Ok(Box::new(FileStore::in_home(&file_home)?)),
-        false,
-    )?);
-    rows.push(bench(
-        "secrets x25519, key file",
-        (n(300), n(3000)),
-        &|| Ok(Box::new(SecretsStore::in_home(&x_home, key_file(&x_home))?)),
-        false,
-    )?);
-    rows.push(bench(
-        "secrets x25519, key file, new handle",
-        (n(300), n(3000)),
-        &|| Ok(Box::new(SecretsStore::in_home(&x_home, key_file(&x_home))?)),
-        true,
-    )?);
+    let keyring = std::env::var("OAUTH_STORE_SECRETS_BENCH_KEYRING").is_ok_and(|v| v == "1");
+    let k_home = home("keyring");
+    let service = format!("oauth-store-secrets-bench-{}", std::process::id());
+    let keyring_source = Arc::new(KeyringKey::new(&service, secrets_key_account(&k_home)));
+    let mut subjects = vec![
+        Subject {
+            name: "file",
+            make: Box::new(|| Ok(Box::new(FileStore::in_home(&file_home)?))),
+            new_handle_per_op: false,
+        },
+        Subject {
+            name: "secrets x25519, key file",
+            make: Box::new(|| Ok(Box::new(SecretsStore::in_home(&x_home, key_file(&x_home))?))),
+            new_handle_per_op: false,
+        },
+        Subject {
+            name: "secrets x25519, key file, new handle",
+            make: Box::new(|| Ok(Box::new(SecretsStore::in_home(&x_home, key_file(&x_home))?))),
+            new_handle_per_op: true,
+        },
+    ];
+    // The keyring rows write to the session's keyring (one entry, deleted at the end),
+    // so they run only when asked.
+    if keyring {
+        subjects.push(Subject {
+            name: "secrets x25519, keyring",
+            make: Box::new(|| {
+                Ok(Box::new(SecretsStore::in_home(
+                    &k_home,
+                    keyring_source.clone(),
+                )?))
+            }),
+            new_handle_per_op: false,
+        });
+        subjects.push(Subject {
+            name: "secrets x25519, keyring, new handle",
+            make: Box::new(|| {
+                Ok(Box::new(SecretsStore::in_home(
+                    &k_home,
+                    keyring_source.clone(),
+                )?))
+            }),
+            new_handle_per_op: true,
+        });
+    }
+    let mut rows = interleaved(&subjects, (n(300), n(2000)))?;
+    if keyring {
+        keyring_source.entry().delete()?;
+    }
+
     let passphrase = Arc::new(
         StaticKey::new(
             "q0rJ1mXk8m3yFh2Xo2a0E1y3kP9cL4s5T6u7V8w9x0A="
@@ -184,8 +243,7 @@ fn main() -> Result<()> {
         .with_kind(KeyKind::ScryptPassphrase),
     );
     // Filling 100 credentials at a second or two each would take minutes: fill with a
-    // cheap work factor, then measure a handle at the default one (the first measured
-    // save rewrites the document at the default work factor).
+    // cheap work factor; the first (warm-up) save rewrites the document at the default.
     let cheap = SecretsStore::in_home(
         &scrypt_home,
         Arc::new(CodexPassphrase::over(passphrase.clone())),
@@ -201,43 +259,31 @@ fn main() -> Result<()> {
         )
     };
     let samples = (n(3), n(3));
-    let save = measure(samples.0, |round| {
+    let mut saves = Vec::new();
+    for round in 0..=samples.0 {
         let i = round % CREDENTIALS;
-        scrypt_store()?
-            .save(&key(i), &record(i, round))
-            .map_err(Into::into)
-    })?;
-    let load = measure(samples.1, |round| {
-        let i = (round * 37) % CREDENTIALS;
-        assert!(scrypt_store()?.load(&key(i))?.is_some());
-        Ok(())
-    })?;
-    rows.push(Row {
-        name: "secrets scrypt passphrase, new handle",
-        samples,
-        save,
-        load,
-    });
-
-    // The keyring rows write to the session's keyring, so they run only when asked.
-    if std::env::var("OAUTH_STORE_SECRETS_BENCH_KEYRING").is_ok_and(|v| v == "1") {
-        let k_home = home("keyring");
-        let service = format!("oauth-store-secrets-bench-{}", std::process::id());
-        let source = Arc::new(KeyringKey::new(&service, secrets_key_account(&k_home)));
-        rows.push(bench(
-            "secrets x25519, keyring",
-            (n(300), n(3000)),
-            &|| Ok(Box::new(SecretsStore::in_home(&k_home, source.clone())?)),
-            false,
-        )?);
-        rows.push(bench(
-            "secrets x25519, keyring, new handle",
-            (n(300), n(1000)),
-            &|| Ok(Box::new(SecretsStore::in_home(&k_home, source.clone())?)),
-            true,
-        )?);
-        source.entry().delete()?;
+        let started = Instant::now();
+        scrypt_store()?.save(&key(i), &record(i, round))?;
+        if round > 0 {
+            saves.push(started.elapsed());
+        }
     }
+    let mut loads = Vec::new();
+    for round in 1..=samples.1 {
+        let i = (round * 37) % CREDENTIALS;
+        let started = Instant::now();
+        assert!(scrypt_store()?.load(&key(i))?.is_some());
+        loads.push(started.elapsed());
+    }
+    rows.insert(
+        3,
+        Row {
+            name: "secrets scrypt passphrase, new handle",
+            samples,
+            save: quantiles(&mut saves),
+            load: quantiles(&mut loads),
+        },
+    );
 
     let document = std::fs::metadata(x_home.join("secrets/mcp_oauth.age"))?.len();
     println!(
@@ -262,12 +308,21 @@ fn main() -> Result<()> {
     }
     let (held, fresh, scrypt) = (&rows[1], &rows[2], &rows[3]);
     println!(
-        "goal (default Secrets store within 2x of the File store): save {}, load {}; new handle per operation: save {}, load {}",
+        "goal (the Secrets store within 2x of the File store), key file: save {}, load {}; new handle per operation: save {}, load {}",
         ratio(held.save.0, base.0),
         ratio(held.load.0, base.1),
         ratio(fresh.save.0, base.0),
         ratio(fresh.load.0, base.1),
     );
+    if let [_, _, _, _, held, fresh] = rows.as_slice() {
+        println!(
+            "goal with the key in the keyring (the default source): save {}, load {}; new handle per operation: save {}, load {}",
+            ratio(held.save.0, base.0),
+            ratio(held.load.0, base.1),
+            ratio(fresh.save.0, base.0),
+            ratio(fresh.load.0, base.1),
+        );
+    }
     println!(
         "scrypt passphrase document against the default Secrets store, both new handles (reported, not a goal): save {}, load {}",
         ratio(scrypt.save.0, fresh.save.0),

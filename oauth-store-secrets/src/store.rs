@@ -381,8 +381,9 @@ impl SecretsStore {
     /// Moves the document to a key in another source (e.g. from a key file to the
     /// keyring, or from the Codex CLI's passphrase to an X25519 identity): `new_key`,
     /// or a fresh random key of `target`'s kind. `target` must hold no key or
-    /// `new_key` itself. The target takes the key before the document is rewritten,
-    /// and the old source is left as it is, so a crash never orphans the document.
+    /// `new_key` itself (so it is never the old source under another name). Crash-safe:
+    /// the target takes the key before the document is written to it, and the old
+    /// source is left as it is. Export the new key afterwards.
     /// Returns the store bound to `target`; this store no longer opens the document.
     ///
     /// # Errors
@@ -409,18 +410,25 @@ impl SecretsStore {
         let _guard = self.lock()?;
         let opened = self.open_locked()?;
         let new_secret = self.new_secret(kind, new_key)?;
-        let new = self.parse_key_at(target.as_ref(), &new_secret)?;
-        match load_source(target.as_ref())? {
-            Some(held) if held.expose_secret() != new_secret.expose_secret() => {
-                return Err(SecretsError::TargetHoldsKey {
-                    location: target.location(),
-                }
-                .into());
+        let new = self
+            .parse_key_at(target.as_ref(), &new_secret)?
+            .with_work_factor(self.work_factor);
+        let held = load_source(target.as_ref())?;
+        if held
+            .as_ref()
+            .is_some_and(|h| h.expose_secret() != new_secret.expose_secret())
+        {
+            return Err(SecretsError::TargetHoldsKey {
+                location: target.location(),
             }
-            Some(_) => {}
-            None => self.store_key(target.as_ref(), &new_secret)?,
+            .into());
         }
-        let new = new.with_work_factor(self.work_factor);
+        // The target takes the key before the document is written to it, while the old
+        // source still holds the old key; a target already holding another key (which
+        // includes the old source under another name) was refused above.
+        if held.is_none() {
+            self.store_key(target.as_ref(), &new_secret)?;
+        }
         let document = match opened {
             Some(Opened { plaintext, .. }) => {
                 Some((self.write_encrypted(&new, None, &plaintext)?, plaintext))
