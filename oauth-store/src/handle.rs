@@ -100,6 +100,7 @@ pub struct OAuthStoreBuilder {
     refresher: Option<Arc<dyn TokenRefresher>>,
     observer: Option<Arc<dyn ResolutionObserver>>,
     drift: bool,
+    default_stores: bool,
     uncoordinated: bool,
 }
 
@@ -191,6 +192,14 @@ impl OAuthStoreBuilder {
         self.observer = Some(observer);
         self
     }
+    /// Whether the OS keyring store and the Secrets store of the layout are opened
+    /// when none was given (default true; [`StoreLayout::keyring_store`],
+    /// [`StoreLayout::secrets_store`]). Tests and services that want the File store
+    /// alone turn this off.
+    pub fn default_stores(mut self, enabled: bool) -> Self {
+        self.default_stores = enabled;
+        self
+    }
     /// Whether observations go to the home's drift sidecar
     /// (`.mcp-oauth-store-resolutions.json`; default true). Never read to choose a store.
     pub fn drift_sidecar(mut self, enabled: bool) -> Self {
@@ -234,6 +243,15 @@ impl OAuthStoreBuilder {
                     .with_lock_timeout(self.lock_timeout),
             ),
         };
+        let (mut keyring, mut secrets) = (self.keyring, self.secrets);
+        if self.default_stores {
+            if keyring.is_none() {
+                keyring = Some(Arc::new(layout.keyring_store()) as Arc<dyn CredentialStore>);
+            }
+            if secrets.is_none() {
+                secrets = Some(Arc::new(layout.secrets_store()?) as Arc<dyn CredentialStore>);
+            }
+        }
         let observer = match self.observer {
             Some(observer) => Some(observer),
             None if self.drift => {
@@ -252,8 +270,8 @@ impl OAuthStoreBuilder {
                 mode: self.mode,
                 backend: self.backend,
                 file,
-                keyring: self.keyring,
-                secrets: self.secrets,
+                keyring,
+                secrets,
                 locks,
                 lock_timeout: self.lock_timeout,
                 clock: self.clock,
@@ -294,6 +312,7 @@ impl OAuthStore {
             refresher: None,
             observer: None,
             drift: true,
+            default_stores: true,
             uncoordinated: false,
         }
     }

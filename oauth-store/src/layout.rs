@@ -2,7 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use oauth_store_core::{StoreKey, sha256_hex};
+use std::sync::Arc;
+
+use oauth_store_core::{StoreError, StoreKey, sha256_hex};
+use oauth_store_keyring::KeyringStore;
+use oauth_store_secrets::{CodexPassphrase, KeyringKey, SecretsStore};
 
 /// Which naming scheme a home follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -151,5 +155,29 @@ impl StoreLayout {
             LayoutPreset::Codex => "codex",
         };
         (service, format!("secrets|{}", self.home_hash()))
+    }
+
+    /// The OS keyring store of this layout: service [`StoreLayout::keyring_service`],
+    /// accounts [`StoreLayout::keyring_account`], every call bounded (default 5 s).
+    pub fn keyring_store(&self) -> KeyringStore {
+        let prefix = match self.preset {
+            LayoutPreset::Default => Some(self.home_hash()),
+            LayoutPreset::Codex => None,
+        };
+        KeyringStore::new(self.keyring_service(), prefix)
+    }
+
+    /// The Secrets store of this layout, its key in the OS keyring
+    /// ([`StoreLayout::secrets_key_entry`]); under the codex preset the Codex CLI's
+    /// scrypt passphrase.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when the home cannot be created.
+    pub fn secrets_store(&self) -> Result<SecretsStore, StoreError> {
+        let key: Arc<dyn oauth_store_secrets::KeySource> = match self.preset {
+            LayoutPreset::Default => Arc::new(KeyringKey::for_home(&self.home)),
+            LayoutPreset::Codex => Arc::new(CodexPassphrase::for_home(&self.home)),
+        };
+        SecretsStore::in_home(&self.home, key)
     }
 }

@@ -44,7 +44,7 @@ impl TokenRefresher for Observed {
 }
 
 pub(crate) fn store(home: &std::path::Path, refresher: Arc<Observed>) -> OAuthStore {
-    OAuthStore::builder()
+    OAuthStore::builder().default_stores(false)
         .home(home)
         .mode(StoreMode::File)
         .refresher(refresher)

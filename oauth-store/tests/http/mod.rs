@@ -61,7 +61,7 @@ pub(crate) fn credential(
 
 /// A File-mode store in `home` refreshing through `refresher`.
 pub(crate) fn store(home: &Path, refresher: HttpRefresher) -> OAuthStore {
-    OAuthStore::builder()
+    OAuthStore::builder().default_stores(false)
         .home(home)
         .mode(StoreMode::File)
         .refresher(Arc::new(refresher))
