@@ -9,9 +9,11 @@ use oauth_store::{KeyringBackend, LayoutPreset, StoreMode};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  ok
-  2  usage (a bad option, input that does not parse, a store this build does not have)
+  2  usage (a bad option, input that does not parse)
   3  authorization required: log in again (rejected grant, refused client, nothing stored)
-  4  store, lock or keyring error (corrupt document, lock timeout, a save that failed)
+  4  store, lock or keyring error (corrupt document, lock timeout, a save that failed, a
+     keyring that cannot be used here or did not answer under --store keyring|secrets, a
+     migration that left a credential where it was)
   5  provider unreachable, failing, or the outcome of a refresh unknown
   6  doctor found problems
 
@@ -49,7 +51,8 @@ pub(crate) struct Global {
     /// Naming scheme of the home: this project's, or the Codex CLI's (to share its home).
     #[arg(long, global = true, value_enum, default_value_t = LayoutArg::Default)]
     pub(crate) layout: LayoutArg,
-    /// Where credentials are stored: auto = the keyring when usable, else the File store.
+    /// Where credentials are stored: auto = the OS keyring when it can be used here, else
+    /// the File store (no waiting: without a D-Bus session bus the answer is immediate).
     #[arg(long, global = true, value_enum, default_value_t = StoreArg::Auto)]
     pub(crate) store: StoreArg,
     /// What "keyring" means under --store auto.
@@ -65,6 +68,12 @@ pub(crate) struct Global {
     /// How long to wait for a credential or store lock before failing (exit 4).
     #[arg(long, global = true, value_name = "SECS", default_value_t = 60)]
     pub(crate) lock_timeout: u64,
+    /// How long any one OS keyring call may take (a hung daemon, an unlock prompt nobody
+    /// answers) before it fails: exit 4 under --store keyring|secrets; --store auto then
+    /// uses the File store to read, but never to save.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub(crate) keyring_timeout: u64,
 }
 
 /// `--layout`.
@@ -151,11 +160,15 @@ pub(crate) enum Command {
     Logout(LogoutArgs),
     /// Quarantine a corrupt credentials document and rebuild it from the entries that parse.
     Repair,
-    /// Check the home: stores, locks, permissions, file system (exit 6 on a problem).
-    #[command(
-        long_about = "Check the home without changing it: the layout, where each credential resolved and why, lock files and their live holders, permission and ownership problems, a home on a network file system. Exit 0 when healthy, 6 when it found a problem."
-    )]
+    /// Move every credential of the home into one store (file, keyring or secrets).
+    #[command(long_about = MIGRATE_ABOUT)]
+    Migrate(MigrateArgs),
+    /// Check the home: stores, keyring, locks, permissions, file system (exit 6 on a problem).
+    #[command(long_about = DOCTOR_ABOUT)]
     Doctor,
+    /// The Secrets store's key: export it for a backup, replace it, put it back.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Show what coordination prevents: many processes share one rotating credential.
     #[command(long_about = DEMO_ABOUT)]
     Demo(DemoArgs),
@@ -181,6 +194,25 @@ the serialized refresh transaction when it has less than --min-valid seconds lef
 refresh fails transiently or its outcome is unknown while the current token has not expired \
 yet, the current token is printed, a warning goes to stderr, and the exit code is 0. A token \
 of unknown expiry is printed as is.";
+
+const MIGRATE_ABOUT: &str = "\
+Move every credential of the home, from every store that can be used here, into the store \
+--to names. Each credential is moved under its credential lock: the newest copy (by \
+updated_at) is saved in the target store first, and only then are the copies in the other \
+stores removed, so a failure leaves it where it was (nothing is lost) and a process that \
+cannot reach the target never finds an older copy to replay. One line per credential; \
+exit 4 when any could not be moved (or an older copy could not be removed). A store that \
+cannot be used here (no session bus, a locked keyring) is skipped with a note: what it \
+holds stays there.";
+
+const DOCTOR_ABOUT: &str = "\
+Check the home without changing it: the layout, the OS keyring (usable, or why not), the \
+Secrets store (document and key present, without creating a key), where each credential \
+resolved and why, lock files and their live holders, permission and ownership problems, a \
+home on a network file system. A keyring that cannot be used here is information under \
+--store file and --store auto (auto uses the File store by design), and a problem under \
+--store keyring and --store secrets (whose key lives in the keyring). Exit 0 when healthy, \
+6 when it found a problem.";
 
 const DEMO_ABOUT: &str = "\
 Show what coordination prevents. In a fresh temporary home (or subdirectories of --home), \
@@ -245,6 +277,70 @@ pub(crate) struct LogoutArgs {
     /// effort: a failed revocation is a warning, and the credential is removed anyway.
     #[arg(long)]
     pub(crate) revoke: bool,
+}
+
+/// `migrate`.
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    /// The store that keeps every credential afterwards.
+    #[arg(long, value_enum, value_name = "STORE")]
+    pub(crate) to: TargetArg,
+}
+
+/// `migrate --to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TargetArg {
+    /// The aggregate JSON document `.credentials.json`.
+    File,
+    /// One OS keyring entry per credential.
+    Keyring,
+    /// The encrypted document `secrets/mcp_oauth.age`.
+    Secrets,
+}
+
+/// `secrets`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SecretsCommand {
+    /// PRINTS A SECRET: the key that decrypts every credential in the Secrets store.
+    #[command(long_about = EXPORT_KEY_ABOUT)]
+    ExportKey,
+    /// Replace the Secrets store's key with a new random one (crash-safe).
+    #[command(long_about = REKEY_ABOUT)]
+    Rekey,
+    /// Put an exported key back (after checking that it opens the document).
+    #[command(long_about = IMPORT_KEY_ABOUT)]
+    ImportKey(ImportKeyArgs),
+}
+
+const EXPORT_KEY_ABOUT: &str = "\
+PRINTS A SECRET on stdout: the key (AGE-SECRET-KEY-1..., or the Codex CLI's passphrase under \
+--layout codex) that decrypts every credential in the Secrets store \
+(secrets/mcp_oauth.age). It is the one command of oauth-store that prints a secret, so that \
+a backup exists: losing the key (a new keyring, another machine) loses every credential in \
+the document. Keep it like a password: redirect it to a private file or a password manager, \
+never a shared log; it is printed even under --json, and a warning goes to stderr when \
+stdout is a terminal. The key is checked to open the document first. No key yet (nothing \
+was ever saved there): exit 4.";
+
+const REKEY_ABOUT: &str = "\
+Replace the Secrets store's key with a new random one, in the same place (the OS keyring). \
+Crash-safe: the document is first written to both keys, then the keyring takes the new key, \
+then the document is written to the new key alone; at every moment the key in the keyring \
+opens it. Export the new key afterwards: an older backup no longer opens the document. \
+Refused under --layout codex (a passphrase document cannot be re-keyed in place).";
+
+const IMPORT_KEY_ABOUT: &str = "\
+Put an exported key back where the Secrets store keeps it (the OS keyring), e.g. after moving \
+the home to another machine. Reads the key from --from FILE, or standard input when --from is \
+absent or `-` (surrounding whitespace is ignored). The key must open the document; with no \
+document, the keyring must hold no key or this one. Nothing is printed but a confirmation.";
+
+/// `secrets import-key`.
+#[derive(Debug, Args)]
+pub(crate) struct ImportKeyArgs {
+    /// Read the key from FILE (`-`: standard input, the default).
+    #[arg(long, value_name = "FILE|-")]
+    pub(crate) from: Option<PathBuf>,
 }
 
 /// `demo`.

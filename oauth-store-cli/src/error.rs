@@ -15,9 +15,13 @@ pub(crate) enum CliError {
     /// The facade failed; its [`ErrorKind`] picks the exit code.
     #[error(transparent)]
     OAuth(#[from] oauth_store::Error),
-    /// A store failed outside a handle operation (`list`, `repair`) (exit 4).
+    /// A store failed outside a handle operation (`list`, `repair`, `secrets`) (exit 4).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A command could not do (all of) its work: `migrate` and `logout` name what stayed
+    /// where (nothing was lost), `secrets export-key` has no key to export (exit 4).
+    #[error("{0}")]
+    Failed(String),
     /// The demo itself broke (exit 1): an endpoint or a worker could not be started.
     #[error("demo: {0}")]
     Demo(String),
@@ -74,7 +78,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => Kind::Usage,
             CliError::OAuth(e) => kind_of(e),
-            CliError::Store(_) => Kind::Store,
+            CliError::Store(_) | CliError::Failed(_) => Kind::Store,
             CliError::Demo(_) => Kind::Demo,
         }
     }

@@ -1,10 +1,12 @@
 //! `oauth-store`: MCP OAuth credentials from a terminal, for people and for scripts.
 //!
 //! The command is a thin face over the `oauth-store` facade: every command opens one
-//! home ([`--home`](cli::Global), layout, store mode), works on one credential through a
-//! pinned handle, and maps the facade's [`ErrorKind`](oauth_store::ErrorKind) to an
-//! exit code. What it prints never holds a token value, except the access token that
-//! `token` prints on stdout (its job).
+//! home ([`--home`](cli::Global), layout, store mode) with its three stores (the File
+//! document, one OS keyring entry per credential, the encrypted Secrets document whose
+//! key lives in the keyring), works on one credential through a pinned handle, and maps
+//! the facade's [`ErrorKind`](oauth_store::ErrorKind) to an exit code. What it prints
+//! never holds a token value, except the access token that `token` prints on stdout
+//! (its job), and the Secrets key that `secrets export-key` prints (its job: a backup).
 //!
 //! | command | what |
 //! | --- | --- |
@@ -13,11 +15,15 @@
 //! | `list`, `show` | what is stored, secrets redacted |
 //! | `token` | the access token, refreshed through the serialized transaction when due |
 //! | `refresh`, `logout` | refresh now; remove (and revoke, RFC 7009) |
-//! | `repair`, `doctor` | quarantine a corrupt document; check a home |
+//! | `migrate --to STORE` | move every credential into one store, under its lock |
+//! | `repair`, `doctor` | quarantine a corrupt document; check a home and its keyring |
+//! | `secrets export-key`, `rekey`, `import-key` | back up, replace, restore the Secrets key |
 //! | `demo` | N processes share one rotating credential, with and without coordination |
 //!
-//! Exit codes: 0 ok; 2 usage; 3 authorization required; 4 store, lock or keyring;
-//! 5 provider; 6 `doctor` found problems (1 only when the demo itself breaks). Errors
+//! Exit codes: 0 ok; 2 usage; 3 authorization required; 4 store, lock or keyring
+//! (including a keyring that cannot be used here under `--store keyring|secrets`, and a
+//! `migrate` that left a credential where it was); 5 provider; 6 `doctor` found problems
+//! (1 only when the demo itself breaks). Errors
 //! are one line on stderr; with `--json`, one JSON object `{"error","message"}`.
 //! `RUST_LOG` drives `tracing` output on stderr (off by default).
 //!
@@ -26,16 +32,24 @@
 //! notion|eac663db915250e7
 //! ```
 //!
+//! # Keyring
+//! Every keyring call is bounded by `--keyring-timeout` (default 5 s). Without a D-Bus
+//! session bus the keyring is unusable at once, without a D-Bus call and without
+//! starting a daemon: `--store auto` uses the File store, and `--store keyring` (or
+//! `--store secrets`, whose key lives in the keyring) fails with exit 4 and one line
+//! saying why. A store that cannot be used here is a note, not a failure, for `list`,
+//! `logout` and `migrate` unless the options need that store.
+//!
 //! # Limitations
-//! - The keyring and Secrets stores are not in this build yet: `--store keyring`,
-//!   `--store secrets` and `--keyring-backend secrets` are usage errors, and `auto`
-//!   resolves to the File store (reasons `auto_*_file_keyring_error`).
 //! - There is no authorization-code flow: a first login is `import` of a token
 //!   response obtained elsewhere.
-//! - `doctor` does not yet report keyring usability (the keyring store is not in this
-//!   build); it reports drift records from the sidecar.
-//! - `token` prints the access token even under `--json`, so that
-//!   `$(oauth-store token ...)` means the same either way.
+//! - `token` prints the access token, and `secrets export-key` the key, even under
+//!   `--json`, so that `$(oauth-store token ...)` means the same either way.
+//! - `logout` and `migrate` cannot reach a keyring that is unusable here: a copy there
+//!   stays (they say so in a note) until they run where the keyring can be used.
+//! - `secrets rekey` re-keys in place only; the Codex CLI's passphrase document
+//!   (`--layout codex`) cannot be re-keyed this way (the library's `rekey_into` can
+//!   move it to another key source).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

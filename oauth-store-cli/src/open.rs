@@ -1,40 +1,21 @@
-//! Opening the home the global options name: layout, mode, keyring backend, the stores
-//! this build has, and the refresher.
+//! Opening the home the global options name: layout, mode, keyring backend, the three
+//! stores (File, OS keyring, Secrets) with the command line's timeouts, and the
+//! refresher.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use oauth_store::{
-    CredentialStore, KeyringBackend, LayoutPreset, OAuthStore, StoreKind, StoreLayout, StoreMode,
+    CredentialStore, KeyringBackend, LayoutPreset, OAuthStore, StoreError, StoreKind, StoreLayout,
+    StoreMode,
 };
+use oauth_store_keyring::{KeyringStore, SecretEntry};
+use oauth_store_secrets::{CodexPassphrase, KeyKind, KeySource, KeyringKey, SecretsStore};
 
 use crate::cli::Global;
 use crate::error::CliError;
 use crate::provider;
-
-/// The store of `kind` that this build has, for `layout`; `None` when the build does not
-/// have it yet. The File store is always there (the facade opens it itself).
-///
-/// Adding a store to the CLI is one line here, e.g.
-/// `StoreKind::Keyring => Some(Arc::new(KeyringStore::new(layout))),`.
-fn built_in(kind: StoreKind, layout: &StoreLayout) -> Option<Arc<dyn CredentialStore>> {
-    let _ = layout;
-    match kind {
-        StoreKind::File => None,
-        StoreKind::Keyring => None,
-        StoreKind::Secrets => None,
-    }
-}
-
-/// The crate that will bring a store this build does not have.
-fn crate_of(kind: StoreKind) -> &'static str {
-    match kind {
-        StoreKind::Keyring => "oauth-store-keyring",
-        StoreKind::Secrets => "oauth-store-secrets",
-        StoreKind::File => "oauth-store-file",
-    }
-}
 
 /// The home the options name: `--home`, else the layout's default home.
 pub(crate) fn home(global: &Global) -> Result<PathBuf, CliError> {
@@ -49,67 +30,123 @@ pub(crate) fn home(global: &Global) -> Result<PathBuf, CliError> {
     }
 }
 
-/// Opens the home as the global options say, with every store this build has and the
-/// HTTP refresher when the build has it.
+/// The layout of the home the options name, the home created (0700) first: keyring
+/// accounts carry a hash of the canonical home path, which only an existing home has, so
+/// the first run and every later one name the same entries.
 ///
 /// # Errors
-/// [`CliError::Usage`] naming a store the options need that this build does not have
-/// (`--store keyring|secrets`, `--keyring-backend secrets`); the facade's errors when
-/// the home or its lock directory cannot be created.
-pub(crate) fn open(global: &Global) -> Result<OAuthStore, CliError> {
-    open_with(global, true)
+/// [`CliError::Usage`] without a home; [`CliError::Store`] when it cannot be created.
+pub(crate) fn layout(global: &Global) -> Result<StoreLayout, CliError> {
+    let home = home(global)?;
+    oauth_store::lock::atomic::ensure_private_dir(&home).map_err(|e| {
+        CliError::Store(StoreError::Backend {
+            kind: StoreKind::File,
+            source: Box::new(e),
+        })
+    })?;
+    Ok(StoreLayout::new(home, LayoutPreset::from(global.layout)))
 }
 
-/// [`open`], with the drift sidecar recording resolutions or not (`doctor` reads the
-/// sidecar and must not change it).
+/// The layout's OS keyring store, every call bounded by `--keyring-timeout`.
+pub(crate) fn keyring_store(global: &Global, layout: &StoreLayout) -> KeyringStore {
+    layout
+        .keyring_store()
+        .with_timeout(Duration::from_secs(global.keyring_timeout))
+}
+
+/// The layout's Secrets store: its key in the OS keyring (the Codex CLI's passphrase
+/// under `--layout codex`), as [`StoreLayout::secrets_store`] opens it, with
+/// `--keyring-timeout` on the key's keyring calls and `--lock-timeout` on its store lock.
+///
+/// # Errors
+/// [`CliError::Store`] when the home or its lock directory cannot be created.
+pub(crate) fn secrets_store(
+    global: &Global,
+    layout: &StoreLayout,
+) -> Result<SecretsStore, CliError> {
+    let (service, account) = layout.secrets_key_entry();
+    let entry = SecretEntry::new(service, account)
+        .with_timeout(Duration::from_secs(global.keyring_timeout));
+    let key: Arc<dyn KeySource> = match layout.preset() {
+        LayoutPreset::Codex => Arc::new(CodexPassphrase::over(Arc::new(
+            KeyringKey::from_entry(entry).with_kind(KeyKind::ScryptPassphrase),
+        ))),
+        _ => Arc::new(KeyringKey::from_entry(entry)),
+    };
+    Ok(SecretsStore::in_home(layout.home(), key)?
+        .with_lock_timeout(Duration::from_secs(global.lock_timeout)))
+}
+
+/// The stores the options cannot do without: `--store keyring` the keyring, `--store
+/// secrets` the Secrets store (whose key lives in the keyring). A store that cannot be
+/// used here is an error for these, and information for the others: `--store auto` uses
+/// the File store by design when the keyring cannot be used.
+pub(crate) fn required(global: &Global) -> Option<StoreKind> {
+    match StoreMode::from(global.store) {
+        StoreMode::Keyring => Some(StoreKind::Keyring),
+        StoreMode::Secrets => Some(StoreKind::Secrets),
+        _ => None,
+    }
+}
+
+/// Whether `error` of the store `kind` only says the store cannot be used here (no
+/// session bus, a locked keyring, the Secrets key out of reach), and the options do not
+/// need that store: then it is a note, not a failure.
+pub(crate) fn tolerable(global: &Global, kind: StoreKind, error: &StoreError) -> bool {
+    matches!(error, StoreError::Unavailable { .. }) && required(global) != Some(kind)
+}
+
+/// How [`open_with`] opens the home.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Opening {
+    /// Whether resolutions are recorded in the drift sidecar (`doctor` reads the
+    /// sidecar and must not change it).
+    pub(crate) record_drift: bool,
+    /// The File store alone (the demo, which says it uses the File store).
+    pub(crate) file_only: bool,
+}
+
+/// Opens the home as the global options say, with the File, OS keyring and Secrets
+/// stores and the HTTP refresher when the build has it.
+///
+/// Opening never touches the keyring: a keyring that cannot be used here fails the
+/// first operation that needs it (at once without a session bus, within
+/// `--keyring-timeout` otherwise), under `--store keyring|secrets` as a store error
+/// (exit 4); `--store auto` then uses the File store.
+///
+/// # Errors
+/// The facade's errors when the home or its lock directory cannot be created.
+pub(crate) fn open(global: &Global) -> Result<OAuthStore, CliError> {
+    open_with(
+        global,
+        Opening {
+            record_drift: true,
+            file_only: false,
+        },
+    )
+}
+
+/// [`open`], as `how` says.
 ///
 /// # Errors
 /// As [`open`].
-pub(crate) fn open_with(global: &Global, record_drift: bool) -> Result<OAuthStore, CliError> {
-    let preset = LayoutPreset::from(global.layout);
-    let mode = StoreMode::from(global.store);
-    let backend = KeyringBackend::from(global.keyring_backend);
-    let layout = StoreLayout::new(home(global)?, preset);
-
-    // What the options demand outright; Auto with the direct backend tolerates a missing
-    // keyring (it resolves to the File store with an `auto_*_keyring_error` reason).
-    let mut required = Vec::new();
-    match mode {
-        StoreMode::Keyring => required.push((StoreKind::Keyring, "--store keyring")),
-        StoreMode::Secrets => required.push((StoreKind::Secrets, "--store secrets")),
-        _ => {}
-    }
-    if backend == KeyringBackend::Secrets {
-        required.push((StoreKind::Secrets, "--keyring-backend secrets"));
-    }
-    let keyring = built_in(StoreKind::Keyring, &layout);
-    let secrets = built_in(StoreKind::Secrets, &layout);
-    for (kind, option) in required {
-        let present = match kind {
-            StoreKind::Keyring => keyring.is_some(),
-            _ => secrets.is_some(),
-        };
-        if !present {
-            return Err(CliError::Usage(format!(
-                "{option}: the {kind} store is not in this build yet ({} has not landed); use --store file or --store auto",
-                crate_of(kind)
-            )));
-        }
-    }
-
+pub(crate) fn open_with(global: &Global, how: Opening) -> Result<OAuthStore, CliError> {
+    let layout = layout(global)?;
     let mut builder = OAuthStore::builder()
         .home(layout.home())
-        .layout(preset)
-        .mode(mode)
-        .keyring_backend(backend)
+        .layout(layout.preset())
+        .mode(StoreMode::from(global.store))
+        .keyring_backend(KeyringBackend::from(global.keyring_backend))
         .lock_timeout(Duration::from_secs(global.lock_timeout))
         .unsafe_uncoordinated(global.unsafe_uncoordinated)
-        .drift_sidecar(record_drift);
-    if let Some(keyring) = keyring {
-        builder = builder.keyring_store(keyring);
-    }
-    if let Some(secrets) = secrets {
-        builder = builder.secrets_store(secrets);
+        .drift_sidecar(how.record_drift)
+        .default_stores(false);
+    if !how.file_only {
+        builder = builder
+            .keyring_store(Arc::new(keyring_store(global, &layout)) as Arc<dyn CredentialStore>)
+            .secrets_store(
+                Arc::new(secrets_store(global, &layout)?) as Arc<dyn CredentialStore>
+            );
     }
     if let Some(refresher) = provider::refresher() {
         builder = builder.refresher(refresher);

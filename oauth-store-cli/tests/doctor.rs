@@ -163,8 +163,8 @@ fn reports_recorded_drift() -> Result {
 
 #[test]
 fn warns_before_auto_resolves_elsewhere_than_last_time() -> Result {
-    // The Codex fixture recorded `notion` in the keyring under auto; this build has no
-    // keyring, so auto resolves it to the File store now.
+    // The Codex fixture recorded `notion` in the keyring under auto; without a session
+    // bus the keyring cannot be used, so auto resolves it to the File store now.
     let mut home = Home::codex();
     home.options = vec![
         "--layout".into(),
@@ -186,5 +186,49 @@ fn warns_before_auto_resolves_elsewhere_than_last_time() -> Result {
             }),
         "{report}"
     );
+    Ok(())
+}
+
+#[test]
+fn an_unusable_keyring_is_a_note_unless_the_store_needs_it() -> Result {
+    let mut home = imported();
+    for (store, healthy) in [
+        ("file", true),
+        ("auto", true),
+        ("keyring", false),
+        ("secrets", false),
+    ] {
+        home.options = vec!["--store".into(), store.into()];
+        let report = home
+            .run(&["doctor", "--json"])
+            .expect(if healthy { 0 } else { 6 })
+            .json();
+        assert_eq!(report["keyring"]["usable"], false, "{report}");
+        assert_eq!(report["keyring"]["state"], "no_session_bus");
+        assert_eq!(report["secrets"]["document_present"], false);
+        assert_eq!(report["secrets"]["key"], "unreadable");
+        let said = |list: &str| {
+            report[list]
+                .as_array()
+                .expect(list)
+                .iter()
+                .filter(|p| p.as_str().is_some_and(|p| p.contains("no D-Bus session bus")))
+                .count()
+        };
+        if healthy {
+            assert_eq!((said("notes"), said("problems")), (1, 0), "{store}: {report}");
+        } else {
+            // Once, not once more per credential or for the Secrets key.
+            assert_eq!((said("notes"), said("problems")), (0, 1), "{store}: {report}");
+        }
+        let text = home
+            .run(&["doctor"])
+            .expect(if healthy { 0 } else { 6 })
+            .stdout;
+        assert!(
+            text.contains("keyring: NOT usable") && text.contains("secrets store: "),
+            "{text}"
+        );
+    }
     Ok(())
 }

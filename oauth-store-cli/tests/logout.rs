@@ -10,11 +10,61 @@ fn removes_the_credential() -> Result {
     home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"at-1"}"#)
         .expect(0);
     let out = home.run(&with(&["logout", "--json"], &SERVER)).expect(0);
+    let report = out.json();
+    assert_eq!(report["store_key"], SERVER_KEY);
+    assert_eq!(report["removed_from"], serde_json::json!(["file"]));
+    assert_eq!(report["revoked"], serde_json::Value::Null);
+    // Each store's outcome; the keyring cannot be used without a session bus.
+    let outcomes: Vec<(&str, &str)> = report["stores"]
+        .as_array()
+        .expect("stores")
+        .iter()
+        .map(|s| {
+            (
+                s["store"].as_str().unwrap_or("?"),
+                s["outcome"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
     assert_eq!(
-        out.json(),
-        serde_json::json!({"store_key": SERVER_KEY, "removed_from": ["file"], "revoked": null})
+        outcomes,
+        [
+            ("file", "removed"),
+            ("keyring", "unavailable"),
+            ("secrets", "none")
+        ]
     );
+    assert!(
+        report["stores"][1]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no D-Bus session bus")),
+        "{report}"
+    );
+    assert_eq!(out.stderr, "", "no note under --store file");
     home.run(&with(&["show"], &SERVER)).expect(3);
+    Ok(())
+}
+
+#[test]
+fn text_names_every_store_and_auto_notes_the_unusable_keyring() -> Result {
+    let mut home = Home::new();
+    home.options.clear(); // --store auto
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"at-1"}"#)
+        .expect(0);
+    let out = home.run(&with(&["logout"], &SERVER)).expect(0);
+    assert_eq!(
+        out.stdout,
+        format!(
+            "logged out {SERVER_KEY}: file store: removed; keyring store: not checked (cannot be used here); secrets store: nothing there\n"
+        )
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("note: keyring store unavailable")
+            && out.stderr.contains("a copy there, if any, stays"),
+        "{}",
+        out.stderr
+    );
     Ok(())
 }
 

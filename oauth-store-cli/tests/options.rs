@@ -1,4 +1,5 @@
-//! Global options: before or after the command, defaults, and stores this build lacks.
+//! Global options: before or after the command, defaults, and stores that cannot be
+//! used here (these tests run without a D-Bus session bus).
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -74,7 +75,7 @@ fn default_home_falls_back_to_the_data_directory() -> Result {
 }
 
 #[test]
-fn auto_resolves_to_the_file_store_in_this_build() -> Result {
+fn auto_without_a_session_bus_uses_the_file_store() -> Result {
     let mut home = Home::new();
     home.options.clear(); // default: --store auto
     let out = home
@@ -93,33 +94,66 @@ fn auto_resolves_to_the_file_store_in_this_build() -> Result {
         "{}",
         shown.stdout
     );
+    // What "keyring" means under auto: the Secrets store, whose key is in the keyring.
+    let out = home
+        .run_with_stdin(
+            &with(&["--keyring-backend", "secrets", "import", "--json"], &SERVER),
+            r#"{"access_token":"b"}"#,
+        )
+        .expect(0);
+    assert_eq!(out.json()["store"], "file");
     Ok(())
 }
 
 #[test]
-fn stores_missing_from_the_build_are_usage_errors_naming_them() -> Result {
+fn without_a_session_bus_keyring_and_secrets_are_exit_4_with_one_line() -> Result {
     let home = Home::new();
-    for (args, store) in [
-        (vec!["--store", "keyring"], "keyring"),
-        (vec!["--store", "secrets"], "secrets"),
-        (vec!["--keyring-backend", "secrets"], "secrets"),
-        (
-            vec!["--store", "auto", "--keyring-backend", "secrets"],
-            "secrets",
-        ),
-    ] {
-        let out = home.run(&with(&args, &["list"])).expect(2);
-        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {}", out.stderr);
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#)
+        .expect(0);
+    let imports = with(&["import"], &SERVER);
+    let tokens = with(&["token"], &SERVER);
+    let shows = with(&["show"], &SERVER);
+    let commands: [(&str, &[&str]); 6] = [
+        ("keyring", &["list"]),
+        ("keyring", &imports),
+        ("keyring", &tokens),
+        ("keyring", &shows),
+        ("secrets", &imports),
+        ("secrets", &["secrets", "export-key"]),
+    ];
+    for (store, args) in commands {
+        // A long keyring bound: answering well within it shows nothing waited on it.
+        let all = with(&["--store", store, "--keyring-timeout", "60"], args);
+        let started = std::time::Instant::now();
+        let out = home.run_with_stdin(&all, r#"{"access_token":"b"}"#).expect(4);
         assert!(
-            out.stderr
-                .contains(&format!("the {store} store is not in this build")),
-            "{}",
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{all:?} answered at once"
+        );
+        assert_eq!(out.stderr.lines().count(), 1, "{all:?}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with("error: ") && out.stderr.contains("no D-Bus session bus"),
+            "{all:?}: {}",
             out.stderr
         );
-        let out = home.run(&with(&args, &["list", "--json"])).expect(2);
-        assert_eq!(out.json_error()["error"], "usage");
+        let out = home
+            .run_with_stdin(&with(&all, &["--json"]), r#"{"access_token":"b"}"#)
+            .expect(4);
+        assert_eq!(out.json_error()["error"], "store");
     }
-    assert!(!home.path().exists(), "nothing was created");
+    // Nothing moved: the File copy is as it was.
+    let rows = home.run(&["list", "--json"]).expect(0).json();
+    assert_eq!(rows.as_array().map(Vec::len), Some(1));
+    // Logout removes what it can reach, and fails on the store the options need.
+    let out = home
+        .run(&with(&["--store", "keyring", "logout"], &SERVER))
+        .expect(4);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("file: removed") && out.stderr.contains("keyring: STAYED"),
+        "{}",
+        out.stderr
+    );
     Ok(())
 }
 
@@ -165,7 +199,8 @@ fn help_and_version_exit_0() -> Result {
         "the worker is hidden"
     );
     for command in [
-        "key", "import", "list", "show", "token", "refresh", "logout", "repair", "doctor", "demo",
+        "key", "import", "list", "show", "token", "refresh", "logout", "migrate", "repair",
+        "doctor", "secrets", "demo",
     ] {
         assert!(
             help.stdout.contains(&format!("  {command} ")),

@@ -32,6 +32,19 @@ impl Run {
         self
     }
 
+    /// Asserts the exit code is one of `codes`.
+    #[track_caller]
+    pub(crate) fn expect_any(self, codes: &[i32]) -> Run {
+        assert!(
+            codes.contains(&self.code),
+            "exit code {} not in {codes:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
     /// stdout as JSON.
     #[track_caller]
     pub(crate) fn json(&self) -> serde_json::Value {
@@ -53,13 +66,24 @@ impl Run {
     }
 }
 
+/// Where these tests point `XDG_RUNTIME_DIR`: a directory that does not exist, so no
+/// D-Bus session bus is found there.
+pub(crate) const NO_RUNTIME_DIR: &str = "/nonexistent/oauth-store-cli-tests/run";
+
 /// A command line for the binary, with a clean environment for the things it reads.
+///
+/// Without a D-Bus session bus (`DBUS_SESSION_BUS_ADDRESS` removed, `XDG_RUNTIME_DIR`
+/// pointing nowhere): these tests never reach the keyring of whoever runs them, and
+/// see the keyring as unusable at once, as on a headless machine. The keyring tests
+/// (`tests/keyring`) run against a private Secret Service instead.
 pub(crate) fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env_remove("RUST_LOG")
         .env_remove("OAUTH_STORE_HOME")
         .env_remove("CODEX_HOME")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env("XDG_RUNTIME_DIR", NO_RUNTIME_DIR)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -102,6 +102,22 @@ impl OsStore {
     }
 }
 
+impl std::str::FromStr for OsStore {
+    type Err = oauth_store_core::UnknownName;
+
+    /// Parses a stable name ([`OsStore::as_str`]), e.g. from a command-line flag.
+    fn from_str(s: &str) -> Result<OsStore, Self::Err> {
+        OsStore::ALL
+            .iter()
+            .copied()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| oauth_store_core::UnknownName {
+                what: "OS keyring store",
+                name: s.to_owned(),
+            })
+    }
+}
+
 impl fmt::Display for OsStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -131,6 +131,21 @@ impl KeyringStore {
         })
     }
 
+    /// A value that is not text does not parse as a record: an error for its key alone.
+    fn entry_error(&self, key: &StoreKey, account: &str, error: StoreError) -> StoreError {
+        let not_text = matches!(&error, StoreError::Backend { source, .. }
+            if matches!(source.downcast_ref::<KeyringError>(), Some(KeyringError::NotUtf8 { .. })));
+        if not_text {
+            StoreError::CorruptEntry {
+                path: self.location(account),
+                key: key.clone(),
+                reason: "the value is not UTF-8 text".to_owned(),
+            }
+        } else {
+            error
+        }
+    }
+
     /// The store key of an account, `None` when the account is not one of ours (another
     /// home's, or another user of the service).
     fn key_of(&self, account: &str) -> Option<StoreKey> {
@@ -149,7 +164,10 @@ impl CredentialStore for KeyringStore {
 
     fn load(&self, key: &StoreKey) -> Result<Option<Credential>, StoreError> {
         let account = self.account(key);
-        let value = self.entry(key).get().map_err(|e| rename(e, "load"))?;
+        let value = self
+            .entry(key)
+            .get()
+            .map_err(|e| self.entry_error(key, &account, rename(e, "load")))?;
         value.map(|v| self.parse(key, &account, &v)).transpose()
     }
 
@@ -184,7 +202,9 @@ impl CredentialStore for KeyringStore {
                 let key = self.key_of(&found.account)?;
                 let credential = match found.value {
                     Ok(value) => self.parse(&key, &found.account, &value),
-                    Err(failure) => Err(failure_error(failure)),
+                    Err(failure) => {
+                        Err(self.entry_error(&key, &found.account, failure_error(failure)))
+                    }
                 };
                 Some(ListedCredential::new(key, credential))
             })

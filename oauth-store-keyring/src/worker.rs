@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crate::backend::Backends;
 
 /// Why a call through the worker did not produce an answer.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum CallError {
     /// No answer before the deadline; `waited` is how long the keyring went without
     /// answering (the caller's wait, or how long a stuck call has been running).

@@ -106,7 +106,7 @@ impl Outcome {
 fn parse(line: &str) -> Option<Report> {
     // libtest prints "test child::child_entry ... " before the child's first line.
     let (_, rest) = line.split_once("@@ ")?;
-    let mut parts = rest.splitn(4, " | ");
+    let mut parts = rest.trim_end_matches(['\n', '\r']).splitn(4, " | ");
     let step = parts.next()?.to_owned();
     let outcome = parts.next()?.to_owned();
     let ms = parts.next()?.trim().parse().ok()?;
@@ -174,7 +174,7 @@ pub(crate) fn read_until(
         if reader.read_line(&mut line)? == 0 {
             return Err(format!("the child exited before `{step}`; saw {seen:?}").into());
         }
-        if let Some(report) = parse(line.trim_end()) {
+        if let Some(report) = parse(&line) {
             seen.push(report.clone());
             if report.step == step {
                 return Ok(report);
@@ -228,11 +228,7 @@ pub(crate) fn store_of(arg: &Value) -> KeyringStore {
     let timeout = Duration::from_millis(arg["timeout_ms"].as_u64().expect("timeout"));
     let mut store = KeyringStore::new(service, prefix).with_timeout(timeout);
     if let Some(os) = arg["os"].as_str() {
-        let os = OsStore::ALL
-            .iter()
-            .find(|o| o.as_str() == os)
-            .expect("a known store");
-        store = store.with_os_store(*os);
+        store = store.with_os_store(os.parse::<OsStore>().expect("a known store"));
     }
     store
 }

@@ -42,6 +42,11 @@ fn names_are_stable_and_distinct() {
         ]
     );
     assert_eq!(OsStore::SecretService.to_string(), "secret-service");
+    for os in OsStore::ALL {
+        assert_eq!(os.as_str().parse::<OsStore>(), Ok(*os));
+    }
+    let unknown = "kwallet".parse::<OsStore>().expect_err("unknown");
+    assert_eq!(unknown.to_string(), "unknown OS keyring store `kwallet`");
     assert!(OsStore::SecretService.can_list());
     assert!(!OsStore::Keyutils.can_list());
 }

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use oauth_store_keyring::Usability;
+use oauth_store_keyring::{OsStore, Usability};
 
 use crate::child::{Outcome, Script, assert_clean, run};
 use crate::session::{self, Daemon, nested};
@@ -51,6 +51,7 @@ fn no_session_bus_is_answered_at_once() -> TestResult {
     cmd.env_remove("DBUS_SESSION_BUS_ADDRESS")
         .env("XDG_RUNTIME_DIR", dir.path());
     let outcome = run(cmd, LIMIT)?;
+    eprintln!("{}", outcome.stdout);
     assert_all_unavailable(&outcome, "no_session_bus")?;
     let text = &outcome.step("probe")?.text;
     assert!(
@@ -219,6 +220,7 @@ fn a_never_unlocked_keyring_is_a_clear_error_within_the_bound() -> TestResult {
     )
     .timeout(bound);
     let outcome = nested_run(dir.path(), Daemon::Started, &script)?;
+    eprintln!("{}", outcome.stdout);
     assert_clean(&outcome)?;
     let probe = outcome.step("probe")?;
     assert!(
@@ -329,7 +331,7 @@ fn keyutils_says_whether_it_can_be_used() -> TestResult {
                 assert_eq!(outcome.step("save")?.outcome, "err:unavailable");
             }
             "usability:not_built_in" => {
-                assert!(!cfg!(feature = "keyutils"));
+                assert!(!OsStore::Keyutils.is_built_in(), "{}", outcome.stdout);
                 assert_eq!(outcome.step("save")?.outcome, "err:unavailable");
                 assert!(probe.ms < AT_ONCE_MS);
             }

@@ -175,6 +175,7 @@ fn a_stopped_daemon_times_out_and_the_next_call_works_after_sigcont() -> TestRes
         nested(dir.path(), Daemon::Unlocked, &script.command())?,
         Duration::from_secs(60),
     )?;
+    eprintln!("{}", outcome.stdout);
     // Whatever happened, never leave a stopped daemon behind.
     if let Ok(report) = outcome.step("daemon-pid")
         && let Some(pid) = report.outcome.strip_prefix("pid:")

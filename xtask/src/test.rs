@@ -177,8 +177,15 @@ fn keyring_tests(ws: &Workspace, metadata: &Metadata, ci: bool) -> Result<(), Er
         std::env::var_os("RUSTUP_HOME").map_or_else(|| real_home.join(".rustup"), PathBuf::from);
     // gnome-keyring creates and unlocks a login keyring with the password read from
     // stdin (an empty one makes it prompt, which fails headless), then the cargo
-    // command runs on that session bus.
-    let script = "printf 'oauth-store-test' | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec \"$@\"";
+    // command runs on that session bus. The daemon returns before it owns its bus name,
+    // and a call in between would D-Bus-activate a second, locked daemon: wait for the
+    // name first (as oauth-store-keyring/tests/run-with-secret-service.sh does).
+    let script = "printf 'oauth-store-test' | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1 || exit 2; \
+        i=0; until dbus-send --session --dest=org.freedesktop.DBus --type=method_call --print-reply \
+        /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null \
+        | grep -q 'boolean true'; do i=$((i + 1)); \
+        if [ \"$i\" -gt 200 ]; then echo 'gnome-keyring-daemon did not claim org.freedesktop.secrets' >&2; exit 2; fi; \
+        sleep 0.05; done; exec \"$@\"";
     let cargo = ws.cargo_program().to_string_lossy().into_owned();
     let mut run = Step::new(
         "dbus-run-session",

@@ -12,7 +12,7 @@ use oauth_store_testkit::{ClientRegistration, EndpointConfig, TokenEndpoint};
 use crate::cli::{DemoArgs, Global, StoreArg, WorkerArgs};
 use crate::cmd::token::current_token;
 use crate::error::{CliError, kind_of};
-use crate::open::open;
+use crate::open::{Opening, open_with};
 use crate::output;
 use crate::provider;
 
@@ -152,6 +152,7 @@ fn storm(
     let store = OAuthStore::builder()
         .home(home)
         .mode(StoreMode::File)
+        .default_stores(false)
         .build()?;
     let credential = Credential::builder(SERVER, url.as_str(), grant.access_token.clone().into())
         .client_id(CLIENT_ID)
@@ -310,7 +311,12 @@ pub(crate) fn worker(global: &Global, args: &WorkerArgs) -> Result<ExitCode, Cli
     let mut by_kind: std::collections::BTreeMap<&'static str, u64> = Default::default();
     while Instant::now() < deadline {
         let started = Instant::now();
-        let result = open(global).and_then(|store| {
+        // The File store alone, as the demo says: no keyring call in the measured path.
+        let file_only = Opening {
+            record_drift: true,
+            file_only: true,
+        };
+        let result = open_with(global, file_only).and_then(|store| {
             let handle = store.handle(&args.server.server, &args.server.url);
             current_token(&handle, min_valid).map_err(CliError::from)
         });

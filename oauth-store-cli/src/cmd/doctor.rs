@@ -8,11 +8,13 @@ use std::process::ExitCode;
 use oauth_store::drift::{DriftError, DriftSidecar, Entry, Observation, Resolutions};
 use oauth_store::file::{FileStore, FileWarning};
 use oauth_store::lock::atomic;
-use oauth_store::{LayoutPreset, OAuthStore, StoreKey, StoreMode};
+use oauth_store::{
+    LayoutPreset, OAuthStore, StoreError, StoreKey, StoreKind, StoreLayout, StoreMode,
+};
 
-use crate::cli::Global;
+use crate::cli::{Global, StoreArg};
 use crate::error::CliError;
-use crate::open::open_with;
+use crate::open::{self, Opening, open_with};
 use crate::output;
 
 /// Exit code of a doctor that found a problem.
@@ -28,11 +30,18 @@ struct Resolved {
     recorded: Option<Entry>,
 }
 
-/// Looks at the home, the File store, every credential's resolution, the locks and their
-/// holders, and prints a report; exit 6 when it found a problem, else 0.
+/// Looks at the home, the File store, the OS keyring (usable, or why not), the Secrets
+/// store (document, key), every credential's resolution, the locks and their holders,
+/// and prints a report; exit 6 when it found a problem, else 0.
 pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
     // Without recording: doctor reads the drift sidecar and changes nothing.
-    let store = open_with(global, false)?;
+    let store = open_with(
+        global,
+        Opening {
+            record_drift: false,
+            file_only: false,
+        },
+    )?;
     let layout = store.layout();
     let mut problems: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
@@ -57,6 +66,9 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
         }
     }
 
+    let keyring = keyring_state(global, layout, &mut problems, &mut notes);
+    let secrets = secrets_state(global, layout, keyring.usable, &mut problems, &mut notes)?;
+
     let sidecar = DriftSidecar::new(layout.sidecar_document(), store.locks().clone());
     let recorded = match sidecar.read() {
         Ok(resolutions) => resolutions,
@@ -72,7 +84,23 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
     for (key, what) in &recorded.unreadable {
         notes.push(format!("drift sidecar: the entry of {key} does not parse ({what}); its next observation replaces it"));
     }
-    let credentials = resolve_all(&store, &recorded, &mut problems);
+    let (credentials, failures) = resolve_all(&store, &recorded, keyring.usable, &mut problems);
+    for (kind, error) in failures {
+        // Said once, by the keyring's and the Secrets store's own lines above.
+        let explained = match kind {
+            StoreKind::Keyring => !keyring.usable,
+            StoreKind::Secrets => secrets.key != "present",
+            _ => false,
+        };
+        if explained {
+            continue;
+        }
+        if open::tolerable(global, kind, &error) {
+            notes.push(format!("{error}; what it holds is not listed here"));
+        } else {
+            problems.push(format!("{kind} store: {error}"));
+        }
+    }
 
     let holders = store.locks().holders();
     for (path, _) in &holders {
@@ -85,7 +113,6 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
             notes.push(format!("{} is held by pid {pid} right now", path.display()));
         }
     }
-    let not_yet = "not in this build yet";
     if global.unsafe_uncoordinated {
         notes.push("--unsafe-uncoordinated was given: this invocation does not coordinate (demonstrations and tests only)".into());
     }
@@ -112,7 +139,21 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
                 "holder_pid": pid,
             })).collect::<Vec<_>>(),
             "network_filesystem": atomic::is_network_filesystem(layout.home()),
-            "keyring": not_yet,
+            "keyring": {
+                "usable": keyring.usable,
+                "state": keyring.state,
+                "reason": keyring.reason,
+                "os_store": keyring.os_store,
+                "service": keyring.service,
+                "timeout_ms": keyring.timeout_ms,
+            },
+            "secrets": {
+                "document": secrets.document,
+                "document_present": secrets.document_present,
+                "key": secrets.key,
+                "key_location": secrets.key_location,
+                "key_error": secrets.key_error,
+            },
             "problems": problems,
             "notes": notes,
             "healthy": problems.is_empty(),
@@ -127,7 +168,32 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
             store.keyring_backend()
         ));
         output::line(format!("file store: {}", layout.file_document().display()));
-        output::line(format!("keyring: {not_yet}"));
+        output::line(format!(
+            "keyring: {} ({}, service {}){}",
+            if keyring.usable { "usable" } else { "NOT usable" },
+            keyring.os_store,
+            keyring.service,
+            keyring
+                .reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ));
+        let key = match (&secrets.key_error, keyring.usable) {
+            (Some(_), false) => "unreadable here (the keyring is not usable)".to_owned(),
+            (Some(error), true) => format!("unreadable here ({error})"),
+            (None, _) => secrets.key.to_owned(),
+        };
+        output::line(format!(
+            "secrets store: {} ({}); key: {key}, kept in the {}",
+            secrets.document.display(),
+            if secrets.document_present {
+                "present"
+            } else {
+                "absent: nothing saved there yet"
+            },
+            secrets.key_location,
+        ));
         output::line(format!(
             "drift sidecar: {}",
             layout.sidecar_document().display()
@@ -209,21 +275,26 @@ fn describe(observation: &Observation) -> String {
 
 /// Resolves every stored key as a command would, says where it went and why, and
 /// compares with the drift sidecar's record.
+/// Also returns the stores that could not be listed, for the caller to judge.
 fn resolve_all(
     store: &OAuthStore,
     recorded: &Resolutions,
+    keyring_usable: bool,
     problems: &mut Vec<String>,
-) -> Vec<Resolved> {
+) -> (Vec<Resolved>, Vec<(StoreKind, StoreError)>) {
     let (entries, failures) = store.list();
-    for (kind, error) in failures {
-        problems.push(format!("{kind} store: {error}"));
-    }
     let keys: BTreeSet<StoreKey> = entries.iter().map(|e| e.key.clone()).collect();
-    keys.into_iter()
+    let resolved = keys
+        .into_iter()
         .map(|key| {
             let handle = store.handle_for_key(key.clone());
             let loaded = handle.load();
             let resolution = handle.resolution();
+            // An unusable keyring is reported once, by its own line, not per credential.
+            let explained = matches!(
+                &loaded,
+                Err(oauth_store::Error::Store(StoreError::Unavailable { .. }))
+            ) && !keyring_usable;
             let problem = match loaded {
                 Ok(Some(credential)) if !credential.has_tokens() => {
                     Some("no tokens (the provider rejected the grant): log in again".to_owned())
@@ -231,7 +302,7 @@ fn resolve_all(
                 Ok(_) => None,
                 Err(e) => Some(e.to_string()),
             };
-            if let Some(problem) = &problem {
+            if let Some(problem) = problem.as_ref().filter(|_| !explained) {
                 problems.push(format!("{key}: {problem}"));
             }
             let entry = recorded.get(&key).copied();
@@ -269,7 +340,124 @@ fn resolve_all(
                 recorded: entry,
             }
         })
-        .collect()
+        .collect();
+    (resolved, failures)
+}
+
+/// What `doctor` found of the OS keyring.
+struct KeyringState {
+    usable: bool,
+    state: &'static str,
+    reason: Option<String>,
+    os_store: String,
+    service: String,
+    timeout_ms: u128,
+}
+
+/// Probes the keyring (a read, never a write; bounded by `--keyring-timeout`). Not
+/// usable is a problem when the options need it (`--store keyring`, `--store secrets`,
+/// whose key lives there), and a note otherwise: `--store auto` uses the File store by
+/// design then.
+fn keyring_state(
+    global: &Global,
+    layout: &StoreLayout,
+    problems: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> KeyringState {
+    let keyring = open::keyring_store(global, layout);
+    let usability = keyring.probe();
+    let usable = usability.is_usable();
+    if !usable {
+        match open::required(global) {
+            Some(kind) => problems.push(format!(
+                "keyring: {usability}; --store {kind} needs it{}",
+                if kind == StoreKind::Secrets {
+                    " (the Secrets store's key lives there)"
+                } else {
+                    ""
+                }
+            )),
+            None if global.store == StoreArg::File => notes.push(format!(
+                "keyring: {usability} (not needed by --store file)"
+            )),
+            None => notes.push(format!(
+                "keyring: {usability}; --store auto uses the File store here, by design"
+            )),
+        }
+    }
+    KeyringState {
+        usable,
+        state: usability.as_str(),
+        reason: (!usable).then(|| usability.to_string()),
+        os_store: keyring.os_store().to_string(),
+        service: keyring.service().to_owned(),
+        timeout_ms: keyring.timeout().as_millis(),
+    }
+}
+
+/// What `doctor` found of the Secrets store.
+struct SecretsState {
+    document: PathBuf,
+    document_present: bool,
+    /// `present`, `absent` or `unreadable`.
+    key: &'static str,
+    key_location: String,
+    key_error: Option<String>,
+}
+
+/// Looks at the Secrets document and reads its key source, never creating a key (the
+/// key read is dropped at once). A document without its key is always a problem (its
+/// credentials cannot be read anywhere); a key that cannot be read here is one under
+/// `--store secrets` when the keyring itself is usable (otherwise the keyring's line
+/// says why), and a note otherwise.
+fn secrets_state(
+    global: &Global,
+    layout: &StoreLayout,
+    keyring_usable: bool,
+    problems: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<SecretsState, CliError> {
+    let secrets = open::secrets_store(global, layout)?;
+    let document = secrets.path().to_owned();
+    let document_present = std::fs::symlink_metadata(&document).is_ok();
+    let source = secrets.key_source();
+    let key_location = source.location();
+    let (key, key_error) = match source.load() {
+        Ok(Some(_)) => ("present", None),
+        Ok(None) => ("absent", None),
+        Err(e) => ("unreadable", Some(e.to_string())),
+    };
+    match (document_present, key, &key_error) {
+        (true, "absent", _) => problems.push(format!(
+            "secrets store: {} exists, but the {key_location} holds no key: its credentials cannot be read; restore the exported key (`oauth-store secrets import-key`)",
+            document.display()
+        )),
+        (_, "unreadable", Some(error)) => {
+            let needed = open::required(global) == Some(StoreKind::Secrets);
+            let text = format!(
+                "secrets store: its key cannot be read here ({error}){}",
+                if document_present {
+                    ": its credentials cannot be read by this process"
+                } else {
+                    ""
+                }
+            );
+            // With the keyring unusable, the keyring's own line says why.
+            if needed && keyring_usable {
+                problems.push(text);
+            } else if !needed && keyring_usable {
+                notes.push(text);
+            }
+        }
+        _ => {}
+    }
+    Ok(SecretsState {
+        document,
+        document_present,
+        key,
+        key_location,
+        key_error,
+    })
 }
 
 /// Reports a file or directory open to other users, or owned by another user.

@@ -4,20 +4,32 @@ use std::process::ExitCode;
 
 use oauth_store::Credential;
 
-use crate::cli::Global;
+use crate::cli::{Global, StoreArg};
 use crate::error::CliError;
-use crate::open::open;
+use crate::open::{self, open};
 use crate::output;
 
 /// Prints one row (text) or one object (`--json`: an array of objects with exactly the
 /// keys `server_name, server_url, store_key, store, expires_at_ms, expires_in_s,
 /// has_refresh_token, client_id, issuer`) per stored copy. An entry that does not parse
-/// is a warning on stderr; a store that cannot be listed (a corrupt document) is an error.
+/// is a warning on stderr; a store that cannot be listed (a corrupt document, a keyring
+/// that did not answer) is an error. A store that cannot be used here (no session bus)
+/// is skipped, with a note unless `--store file` was asked for; under `--store
+/// keyring|secrets` it is an error when it is that store.
 pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
     let store = open(global)?;
     let (mut entries, failures) = store.list();
-    if let Some((_, error)) = failures.into_iter().next() {
-        return Err(error.into());
+    let mut skipped = Vec::new();
+    for (kind, error) in failures {
+        if !open::tolerable(global, kind, &error) {
+            return Err(error.into());
+        }
+        skipped.push(error);
+    }
+    if global.store != StoreArg::File {
+        for error in skipped {
+            output::note(format!("{error}; what it holds is not listed"));
+        }
     }
     entries.sort_by(|a, b| (a.key.as_str(), a.store).cmp(&(b.key.as_str(), b.store)));
     let now = output::now_ms();

@@ -11,8 +11,10 @@ mod import;
 mod key;
 mod list;
 mod logout;
+mod migrate;
 mod refresh;
 mod repair;
+mod secrets;
 mod show;
 mod token;
 
@@ -29,7 +31,9 @@ pub(crate) fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Refresh(args) => refresh::run(global, args),
         Command::Logout(args) => logout::run(global, args),
         Command::Repair => repair::run(global),
+        Command::Migrate(args) => migrate::run(global, args),
         Command::Doctor => doctor::run(global),
+        Command::Secrets(command) => secrets::run(global, command),
         Command::Demo(args) => demo::run(global, args),
         Command::DemoWorker(args) => demo::worker(global, args),
     }

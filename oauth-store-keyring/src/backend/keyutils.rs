@@ -11,23 +11,29 @@ use std::sync::Arc;
 use keyring_core::CredentialStore;
 use linux_keyutils::{KeyError, KeyRing, KeyRingIdentifier};
 
-use super::{Access, Failure};
+use super::Failure;
 use crate::{KeyringError, OsStore, Usability};
 
-pub(super) fn ready(
+/// Whether the kernel lets this session keep keys in the persistent keyring.
+pub(super) fn ready() -> Result<(), Failure> {
+    KeyRing::get_persistent(KeyRingIdentifier::Session)
+        .map(drop)
+        .map_err(|e| match e {
+            KeyError::AccessDenied | KeyError::PermissionDenied => {
+                Failure::Unusable(Usability::AccessDenied {
+                    detail: "the kernel denied linking the persistent keyring into this session's keyring (common outside a login session); run inside `keyctl session`, or use the Secret Service".to_owned(),
+                })
+            }
+            other => Failure::Unusable(Usability::Failed {
+                detail: format!("the kernel's persistent keyring is not available ({other:?})"),
+            }),
+        })
+}
+
+/// The store crate's store, opened on first use.
+pub(super) fn store(
     state: &mut Option<Arc<CredentialStore>>,
-    _access: Access,
 ) -> Result<Arc<CredentialStore>, Failure> {
-    KeyRing::get_persistent(KeyRingIdentifier::Session).map_err(|e| match e {
-        KeyError::AccessDenied | KeyError::PermissionDenied => {
-            Failure::Unusable(Usability::AccessDenied {
-                detail: "the kernel denied linking the persistent keyring into this session's keyring (common outside a login session); run inside `keyctl session`, or use the Secret Service".to_owned(),
-            })
-        }
-        other => Failure::Unusable(Usability::Failed {
-            detail: format!("the kernel's persistent keyring is not available ({other:?})"),
-        }),
-    })?;
     if let Some(store) = state {
         return Ok(Arc::clone(store));
     }

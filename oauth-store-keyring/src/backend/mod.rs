@@ -76,20 +76,47 @@ pub(crate) struct Backends {
 }
 
 impl Backends {
-    /// The keyring-core store for `os`, after the checks `access` needs.
-    fn store(&mut self, os: OsStore, access: Access) -> Result<Arc<CredentialStore>, Failure> {
+    /// Connects to `os` when needed and runs the checks `access` needs. For the Secret
+    /// Service, also searches for entries matching `lookup` (without a Secret Service
+    /// session): `Some(false)` when there is none; `None` where the store cannot tell
+    /// without reading.
+    fn ready(
+        &mut self,
+        os: OsStore,
+        access: Access,
+        lookup: &[(&str, &str)],
+    ) -> Result<Option<bool>, Failure> {
+        let _ = (access, lookup);
         let ready = match os {
             #[cfg(any(target_os = "linux", target_os = "freebsd"))]
-            OsStore::SecretService => secret_service::ready(&mut self.secret_service, access),
+            OsStore::SecretService => {
+                secret_service::ready(&mut self.secret_service, access, lookup)
+            }
             #[cfg(all(target_os = "linux", feature = "keyutils"))]
-            OsStore::Keyutils => keyutils::ready(&mut self.keyutils, access),
+            OsStore::Keyutils => keyutils::ready().map(|()| None),
             #[cfg(target_os = "macos")]
-            OsStore::AppleKeychain => native::ready(&mut self.native, os),
+            OsStore::AppleKeychain => Ok(None),
             #[cfg(windows)]
-            OsStore::WindowsCredentialManager => native::ready(&mut self.native, os),
+            OsStore::WindowsCredentialManager => Ok(None),
             other => Err(Failure::Unusable(Usability::NotBuiltIn { store: other })),
         };
         ready.inspect_err(|_| self.forget(os))
+    }
+
+    /// The keyring-core store for `os`, opened on first use (after [`Backends::ready`]).
+    fn store(&mut self, os: OsStore) -> Result<Arc<CredentialStore>, Failure> {
+        let store = match os {
+            #[cfg(any(target_os = "linux", target_os = "freebsd"))]
+            OsStore::SecretService => secret_service::store(&mut self.secret_service),
+            #[cfg(all(target_os = "linux", feature = "keyutils"))]
+            OsStore::Keyutils => keyutils::store(&mut self.keyutils),
+            #[cfg(target_os = "macos")]
+            OsStore::AppleKeychain => native::store(&mut self.native, os),
+            #[cfg(windows)]
+            OsStore::WindowsCredentialManager => native::store(&mut self.native, os),
+            other => Err(Failure::Unusable(Usability::NotBuiltIn { store: other })),
+        };
+        store.inspect_err(|_| self.forget(os))
     }
 
     /// Drops `os`'s connection, so the next call reconnects.
@@ -110,6 +137,12 @@ impl Backends {
         classify(os, error, at)
     }
 
+    fn entry(&mut self, os: OsStore, service: &str, account: &str) -> Result<Entry, Failure> {
+        let store = self.store(os)?;
+        Entry::new_in_store(&store, service, account)
+            .map_err(|e| self.failed(os, e, (service, account)))
+    }
+
     /// The value at (`service`, `account`), or `None` when there is no entry.
     pub(crate) fn get(
         &mut self,
@@ -117,10 +150,11 @@ impl Backends {
         service: &str,
         account: &str,
     ) -> Result<Option<SecretString>, Failure> {
-        let store = self.store(os, Access::Read)?;
-        let entry = Entry::new_in_store(&store, service, account)
-            .map_err(|e| self.failed(os, e, (service, account)))?;
-        match entry.get_password() {
+        let lookup = [("service", service), ("username", account)];
+        if self.ready(os, Access::Read, &lookup)? == Some(false) {
+            return Ok(None);
+        }
+        match self.entry(os, service, account)?.get_password() {
             Ok(value) => Ok(Some(SecretString::from(value))),
             Err(keyring_core::Error::NoEntry) => Ok(None),
             Err(e) => Err(self.failed(os, e, (service, account))),
@@ -135,9 +169,15 @@ impl Backends {
         account: &str,
         value: &SecretString,
     ) -> Result<(), Failure> {
-        let store = self.store(os, Access::Write)?;
-        Entry::new_in_store(&store, service, account)
-            .and_then(|entry| entry.set_password(value.expose_secret()))
+        // The look-up refuses an entry that exists only locked before the store crate
+        // would prompt to unlock it.
+        self.ready(
+            os,
+            Access::Write,
+            &[("service", service), ("username", account)],
+        )?;
+        self.entry(os, service, account)?
+            .set_password(value.expose_secret())
             .map_err(|e| self.failed(os, e, (service, account)))
     }
 
@@ -149,10 +189,11 @@ impl Backends {
         service: &str,
         account: &str,
     ) -> Result<bool, Failure> {
-        let store = self.store(os, Access::Read)?;
-        let entry = Entry::new_in_store(&store, service, account)
-            .map_err(|e| self.failed(os, e, (service, account)))?;
-        match entry.delete_credential() {
+        let lookup = [("service", service), ("username", account)];
+        if self.ready(os, Access::Read, &lookup)? == Some(false) {
+            return Ok(false);
+        }
+        match self.entry(os, service, account)?.delete_credential() {
             Ok(()) => Ok(true),
             Err(keyring_core::Error::NoEntry) => Ok(false),
             // A logout must not leave a copy behind because there were two.
@@ -174,7 +215,10 @@ impl Backends {
         if !os.can_list() {
             return Err(Failure::Unsupported("list"));
         }
-        let store = self.store(os, Access::Read)?;
+        if self.ready(os, Access::Read, &[("service", service)])? == Some(false) {
+            return Ok(Vec::new());
+        }
+        let store = self.store(os)?;
         let spec = HashMap::from([("service", service)]);
         let entries = match store.search(&spec) {
             Ok(entries) => entries,
@@ -204,19 +248,24 @@ impl Backends {
     }
 
     /// Whether `os` can be used: every check of a save, then a read of an entry nobody
-    /// writes ([`PROBE_ACCOUNT`]). Never writes.
+    /// writes ([`PROBE_ACCOUNT`]): on the Secret Service a search, which needs no key
+    /// exchange. Never writes.
     pub(crate) fn probe(&mut self, os: OsStore, service: &str) -> Usability {
-        let store = match self.store(os, Access::Probe) {
-            Ok(store) => store,
+        let lookup = [("service", service), ("username", PROBE_ACCOUNT)];
+        match self.ready(os, Access::Probe, &lookup) {
+            Ok(Some(false)) => return Usability::Usable,
+            Ok(_) => {}
             Err(failure) => return failure.into_usability(),
-        };
-        let read = Entry::new_in_store(&store, service, PROBE_ACCOUNT)
-            .and_then(|entry| entry.get_password());
+        }
+        let read = self
+            .entry(os, service, PROBE_ACCOUNT)
+            .map(|entry| entry.get_password());
         match read {
-            Ok(_) | Err(keyring_core::Error::NoEntry | keyring_core::Error::Ambiguous(_)) => {
+            Err(failure) => failure.into_usability(),
+            Ok(Ok(_) | Err(keyring_core::Error::NoEntry | keyring_core::Error::Ambiguous(_))) => {
                 Usability::Usable
             }
-            Err(e) => self
+            Ok(Err(e)) => self
                 .failed(os, e, (service, PROBE_ACCOUNT))
                 .into_usability(),
         }

@@ -8,7 +8,7 @@ use keyring_core::CredentialStore;
 use super::Failure;
 use crate::OsStore;
 
-pub(super) fn ready(
+pub(super) fn store(
     state: &mut Option<Arc<CredentialStore>>,
     os: OsStore,
 ) -> Result<Arc<CredentialStore>, Failure> {

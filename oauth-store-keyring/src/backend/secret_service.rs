@@ -4,8 +4,11 @@
 //! The store crate unlocks locked items with a prompt and waits for it without end;
 //! reading the default collection's `Locked` property first answers "locked" at once
 //! instead. Its alias also tells a volatile collection (gnome-keyring's in-memory
-//! `session` one) and a missing one, which the store crate cannot.
+//! `session` one) and a missing one, which the store crate cannot. And a search for the
+//! entry, which needs no Secret Service session, answers "no entry" without the store
+//! crate's key exchange.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use keyring_core::CredentialStore;
@@ -22,18 +25,26 @@ const COLLECTION_INTERFACE: &str = "org.freedesktop.Secret.Collection";
 /// gnome-keyring's in-memory collection.
 pub(crate) const SESSION_COLLECTION: &str = "/org/freedesktop/secrets/collection/session";
 
-/// Our bus connection for the checks, and the store crate's (its own connection and
-/// Secret Service session), opened once the checks pass.
+/// Our bus connection for the checks and look-ups, and the store crate's (its own
+/// connection and Secret Service session), opened only when an entry is read or written:
+/// its key exchange is most of a first call's cost (about 5 ms of 7).
 pub(crate) struct Connection {
     bus: zbus::blocking::Connection,
     store: Option<Arc<CredentialStore>>,
 }
 
-/// Connects when needed, runs the checks `access` needs, and returns the store.
+/// Connects when needed and runs the checks `access` needs; then, when `lookup` names
+/// attributes, searches for matching items without a Secret Service session: `false`
+/// when there is none.
+///
+/// # Errors
+/// [`Usability::Locked`] when only locked items match: reading them would start an
+/// unlock prompt.
 pub(super) fn ready(
     state: &mut Option<Connection>,
     access: Access,
-) -> Result<Arc<CredentialStore>, Failure> {
+    lookup: &[(&str, &str)],
+) -> Result<Option<bool>, Failure> {
     let connection = match state {
         Some(connection) => connection,
         None => {
@@ -42,6 +53,36 @@ pub(super) fn ready(
         }
     };
     check_default_collection(&connection.bus, access)?;
+    if lookup.is_empty() {
+        return Ok(None);
+    }
+    let attributes: HashMap<&str, &str> = lookup.iter().copied().collect();
+    let reply = connection
+        .bus
+        .call_method(
+            Some(SERVICE_NAME),
+            SERVICE_PATH,
+            Some(SERVICE_INTERFACE),
+            "SearchItems",
+            &(attributes,),
+        )
+        .map_err(|e| zbus_failure(&e))?;
+    let (unlocked, locked): (Vec<OwnedObjectPath>, Vec<OwnedObjectPath>) =
+        reply.body().deserialize().map_err(|e| zbus_failure(&e))?;
+    if unlocked.is_empty() && !locked.is_empty() {
+        return Err(Failure::Unusable(Usability::Locked));
+    }
+    Ok(Some(!unlocked.is_empty()))
+}
+
+/// The store crate's store, opened on first use.
+pub(super) fn store(state: &mut Option<Connection>) -> Result<Arc<CredentialStore>, Failure> {
+    let connection = state.as_mut().ok_or_else(|| {
+        Failure::Error(KeyringError::Platform {
+            store: OsStore::SecretService,
+            detail: "the store was asked for before the checks".to_owned(),
+        })
+    })?;
     if let Some(store) = &connection.store {
         return Ok(Arc::clone(store));
     }

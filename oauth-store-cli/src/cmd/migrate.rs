@@ -1,0 +1,327 @@
+//! `migrate --to STORE`: every credential of the home into one store, one credential
+//! lock at a time, the new copy saved before any old one is removed.
+
+use std::collections::BTreeSet;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use oauth_store::drift::DriftSidecar;
+use oauth_store::lock::{LockScope, LockTarget};
+use oauth_store::{
+    Credential, KeyringBackend, LayoutPreset, OAuthStore, ResolutionReason, StoreError, StoreKey,
+    StoreKind, StoreMode,
+};
+
+use crate::cli::{Global, MigrateArgs, TargetArg};
+use crate::error::CliError;
+use crate::open::open;
+use crate::output;
+
+impl From<TargetArg> for StoreKind {
+    fn from(arg: TargetArg) -> Self {
+        match arg {
+            TargetArg::File => StoreKind::File,
+            TargetArg::Keyring => StoreKind::Keyring,
+            TargetArg::Secrets => StoreKind::Secrets,
+        }
+    }
+}
+
+/// What happened to one credential.
+enum Outcome {
+    /// Saved in the target from `from`; older copies removed from `removed`.
+    Moved {
+        from: StoreKind,
+        removed: Vec<StoreKind>,
+    },
+    /// The newest copy was in the target already; older copies removed from `removed`.
+    Already { removed: Vec<StoreKind> },
+    /// No copy was left when its lock was taken (logged out meanwhile).
+    Gone,
+    /// Not moved; every copy stays where it was.
+    Failed { reason: String },
+    /// Saved in the target, but an older copy could not be removed: a process that
+    /// cannot reach the target could still find it.
+    Stayed {
+        from: StoreKind,
+        removed: Vec<StoreKind>,
+        stayed: Vec<(StoreKind, String)>,
+    },
+}
+
+impl Outcome {
+    fn failed(&self) -> bool {
+        matches!(self, Outcome::Failed { .. } | Outcome::Stayed { .. })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Outcome::Moved { .. } => "moved",
+            Outcome::Already { .. } => "already",
+            Outcome::Gone => "gone",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Stayed { .. } => "older_copy_stayed",
+        }
+    }
+
+    fn describe(&self, target: StoreKind) -> String {
+        let removed = |removed: &[StoreKind]| {
+            if removed.is_empty() {
+                String::new()
+            } else {
+                format!("; removed the older copy from {}", names(removed))
+            }
+        };
+        match self {
+            Outcome::Moved { from, removed: r } => {
+                let others: Vec<StoreKind> = r.iter().copied().filter(|k| k != from).collect();
+                format!("moved from {from} to {target}{}", removed(&others))
+            }
+            Outcome::Already { removed: r } => format!("already in {target}{}", removed(r)),
+            Outcome::Gone => "gone (logged out meanwhile); nothing to move".to_owned(),
+            Outcome::Failed { reason } => format!("NOT MOVED: {reason}; it stays where it was"),
+            Outcome::Stayed { from, stayed, .. } => format!(
+                "saved in {target} (from {from}), but an older copy could not be removed: {}",
+                stayed
+                    .iter()
+                    .map(|(kind, e)| format!("{kind}: {e}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        }
+    }
+
+    fn to_json(&self, key: &StoreKey) -> serde_json::Value {
+        let (from, removed, error) = match self {
+            Outcome::Moved { from, removed } => (Some(*from), removed.as_slice(), None),
+            Outcome::Already { removed } => (None, removed.as_slice(), None),
+            Outcome::Gone => (None, &[][..], None),
+            Outcome::Failed { reason } => (None, &[][..], Some(reason.clone())),
+            Outcome::Stayed {
+                from,
+                removed,
+                stayed,
+            } => (
+                Some(*from),
+                removed.as_slice(),
+                Some(
+                    stayed
+                        .iter()
+                        .map(|(kind, e)| format!("{kind}: {e}"))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+            ),
+        };
+        serde_json::json!({
+            "store_key": key.as_str(),
+            "outcome": self.name(),
+            "from": from.map(|k| k.as_str()),
+            "removed_from": removed.iter().map(StoreKind::as_str).collect::<Vec<_>>(),
+            "error": error,
+        })
+    }
+}
+
+/// `file`, `file and secrets`.
+fn names(kinds: &[StoreKind]) -> String {
+    kinds
+        .iter()
+        .map(StoreKind::as_str)
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+/// Lists every store of the home (a store that cannot be used here is skipped with a
+/// note, unless it is the target), then moves each credential under its credential
+/// lock and prints one line per credential; exit 4 when any was not moved.
+pub(crate) fn run(global: &Global, args: &MigrateArgs) -> Result<ExitCode, CliError> {
+    let target = StoreKind::from(args.to);
+    let store = open(global)?;
+    let (entries, failures) = store.list();
+    let mut skipped: Vec<(StoreKind, String)> = Vec::new();
+    for (kind, error) in failures {
+        match error {
+            StoreError::Unavailable { .. } if kind != target => {
+                skipped.push((kind, error.to_string()));
+            }
+            // The target, or a store that failed otherwise (a corrupt document, a
+            // keyring that did not answer): nothing is moved, so nothing is lost.
+            other => return Err(other.into()),
+        }
+    }
+    for (_, reason) in &skipped {
+        output::note(format!(
+            "{reason}; what it holds is not migrated (run migrate where it can be used)"
+        ));
+    }
+
+    let mut outcomes: Vec<(StoreKey, Outcome)> = Vec::new();
+    let mut keys: BTreeSet<StoreKey> = BTreeSet::new();
+    for entry in &entries {
+        if let Err(e) = &entry.credential {
+            outcomes.push((
+                entry.key.clone(),
+                Outcome::Failed {
+                    reason: format!("the copy in the {} store does not parse ({e})", entry.store),
+                },
+            ));
+        }
+    }
+    let unparsed: BTreeSet<StoreKey> = outcomes.iter().map(|(k, _)| k.clone()).collect();
+    keys.extend(
+        entries
+            .iter()
+            .filter(|e| e.credential.is_ok() && !unparsed.contains(&e.key))
+            .map(|e| e.key.clone()),
+    );
+
+    let skipped_kinds: Vec<StoreKind> = skipped.iter().map(|(k, _)| *k).collect();
+    let mut target_unusable: Option<String> = None;
+    for key in keys {
+        let outcome = match &target_unusable {
+            Some(reason) => Outcome::Failed {
+                reason: format!("not tried: {reason}"),
+            },
+            None => {
+                let outcome = move_one(global, &store, &key, target, &skipped_kinds);
+                if let Err(e @ StoreError::Unavailable { .. }) = &outcome.1 {
+                    target_unusable = Some(e.to_string());
+                }
+                outcome.0
+            }
+        };
+        outcomes.push((key, outcome));
+    }
+    outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let failed = outcomes.iter().filter(|(_, o)| o.failed()).count();
+    if global.json {
+        output::json(&serde_json::json!({
+            "to": target.as_str(),
+            "credentials": outcomes.iter().map(|(k, o)| o.to_json(k)).collect::<Vec<_>>(),
+            "skipped_stores": skipped.iter().map(|(kind, reason)| serde_json::json!({
+                "store": kind.as_str(),
+                "reason": reason,
+            })).collect::<Vec<_>>(),
+        }));
+    } else if outcomes.is_empty() {
+        output::line(format!(
+            "nothing to migrate in {}",
+            store.layout().home().display()
+        ));
+    } else {
+        for (key, outcome) in &outcomes {
+            output::line(format!("{key}: {}", outcome.describe(target)));
+        }
+    }
+    if failed > 0 {
+        return Err(CliError::Failed(format!(
+            "migrate: {failed} of {} credential{} not completely moved to the {target} store (see stdout); no credential was lost",
+            outcomes.len(),
+            if outcomes.len() == 1 { " was" } else { "s were" }
+        )));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Moves one credential under its credential lock: reads every store's copy, saves the
+/// newest (by `updated_at`) in `target` stamped now, then removes every other copy.
+/// The second element is the target's save error, so the caller can stop when the
+/// target cannot be used at all.
+fn move_one(
+    global: &Global,
+    store: &OAuthStore,
+    key: &StoreKey,
+    target: StoreKind,
+    skipped: &[StoreKind],
+) -> (Outcome, Result<(), StoreError>) {
+    let failed = |reason: String| (Outcome::Failed { reason }, Ok(()));
+    let Some(target_store) = store.store(target) else {
+        return failed(format!("this home has no {target} store"));
+    };
+    let lock = LockTarget::credential(key.as_str(), key.credential_lock_file_name());
+    let _guard = match store.locks().acquire(
+        &LockScope::new(),
+        &lock,
+        Duration::from_secs(global.lock_timeout),
+    ) {
+        Ok(guard) => guard,
+        Err(e) => return failed(e.to_string()),
+    };
+
+    let mut copies: Vec<(StoreKind, Credential)> = Vec::new();
+    for kind in [StoreKind::File, StoreKind::Keyring, StoreKind::Secrets] {
+        let Some(source) = store.store(kind) else {
+            continue;
+        };
+        match source.load(key) {
+            Ok(Some(credential)) => copies.push((kind, credential)),
+            Ok(None) => {}
+            Err(StoreError::Unavailable { .. }) if skipped.contains(&kind) => {}
+            // A copy that cannot be read may be the newest: move nothing.
+            Err(e) => return failed(format!("reading the {kind} store: {e}")),
+        }
+    }
+    // The newest copy wins (no `updated_at` = oldest); a tie goes to the target's copy.
+    let Some(newest) = copies
+        .iter()
+        .max_by_key(|(kind, c)| (c.updated_at, *kind == target))
+        .map(|(kind, c)| (*kind, c.clone()))
+    else {
+        return (Outcome::Gone, Ok(()));
+    };
+    let (from, mut credential) = newest;
+    if from != target {
+        // Stamped later than every copy, so a reader that still sees an older copy
+        // somewhere prefers this one.
+        let now = output::now_ms();
+        credential.updated_at = Some(now.max(credential.updated_at.map_or(0, |t| t + 1)));
+        if let Err(e) = target_store.save(key, &credential) {
+            let outcome = Outcome::Failed {
+                reason: format!("saving in the {target} store: {e}"),
+            };
+            return (outcome, Err(e));
+        }
+        record(global, store, key, target);
+    }
+    let mut removed = Vec::new();
+    let mut stayed = Vec::new();
+    for (kind, _) in copies.iter().filter(|(kind, _)| *kind != target) {
+        let source = store.store(*kind).expect("it held a copy a moment ago");
+        match source.delete(key) {
+            Ok(_) => removed.push(*kind),
+            Err(e) => stayed.push((*kind, e.to_string())),
+        }
+    }
+    let outcome = match (from == target, stayed.is_empty()) {
+        (true, true) => Outcome::Already { removed },
+        (false, true) => Outcome::Moved { from, removed },
+        (_, false) => Outcome::Stayed {
+            from,
+            removed,
+            stayed,
+        },
+    };
+    (outcome, Ok(()))
+}
+
+/// Records the move in the drift sidecar as an explicit save in the target, so that the
+/// next Auto resolution starts a new baseline instead of reporting drift.
+fn record(global: &Global, store: &OAuthStore, key: &StoreKey, target: StoreKind) {
+    let layout = store.layout();
+    let sidecar = DriftSidecar::new(layout.sidecar_document(), store.locks().clone())
+        .with_metric_prefix((layout.preset() == LayoutPreset::Codex).then(|| "codex.".to_owned()));
+    let mode = match target {
+        StoreKind::Keyring => StoreMode::Keyring,
+        StoreKind::Secrets => StoreMode::Secrets,
+        _ => StoreMode::File,
+    };
+    let _ = sidecar.record(
+        key,
+        mode,
+        KeyringBackend::from(global.keyring_backend),
+        target,
+        ResolutionReason::ConfiguredSave,
+    );
+}
