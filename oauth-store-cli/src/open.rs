@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use oauth_store::keyring::{KeyringStore, SecretEntry};
+use oauth_store::secrets::{CodexPassphrase, KeyKind, KeySource, KeyringKey, SecretsStore};
 use oauth_store::{
     CredentialStore, KeyringBackend, LayoutPreset, OAuthStore, StoreError, StoreKind, StoreLayout,
     StoreMode,
 };
-use oauth_store_keyring::{KeyringStore, SecretEntry};
-use oauth_store_secrets::{CodexPassphrase, KeyKind, KeySource, KeyringKey, SecretsStore};
 
 use crate::cli::Global;
 use crate::error::CliError;
@@ -144,9 +144,7 @@ pub(crate) fn open_with(global: &Global, how: Opening) -> Result<OAuthStore, Cli
     if !how.file_only {
         builder = builder
             .keyring_store(Arc::new(keyring_store(global, &layout)) as Arc<dyn CredentialStore>)
-            .secrets_store(
-                Arc::new(secrets_store(global, &layout)?) as Arc<dyn CredentialStore>
-            );
+            .secrets_store(Arc::new(secrets_store(global, &layout)?) as Arc<dyn CredentialStore>);
     }
     if let Some(refresher) = provider::refresher() {
         builder = builder.refresher(refresher);

@@ -212,14 +212,25 @@ fn an_unusable_keyring_is_a_note_unless_the_store_needs_it() -> Result {
                 .as_array()
                 .expect(list)
                 .iter()
-                .filter(|p| p.as_str().is_some_and(|p| p.contains("no D-Bus session bus")))
+                .filter(|p| {
+                    p.as_str()
+                        .is_some_and(|p| p.contains("no D-Bus session bus"))
+                })
                 .count()
         };
         if healthy {
-            assert_eq!((said("notes"), said("problems")), (1, 0), "{store}: {report}");
+            assert_eq!(
+                (said("notes"), said("problems")),
+                (1, 0),
+                "{store}: {report}"
+            );
         } else {
             // Once, not once more per credential or for the Secrets key.
-            assert_eq!((said("notes"), said("problems")), (0, 1), "{store}: {report}");
+            assert_eq!(
+                (said("notes"), said("problems")),
+                (0, 1),
+                "{store}: {report}"
+            );
         }
         let text = home
             .run(&["doctor"])

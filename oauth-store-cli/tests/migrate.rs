@@ -9,7 +9,13 @@ fn with_two() -> Home {
     home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"at-1"}"#)
         .expect(0);
     home.run_with_stdin(
-        &["import", "--server", "other", "--url", "https://other.example/mcp"],
+        &[
+            "import",
+            "--server",
+            "other",
+            "--url",
+            "https://other.example/mcp",
+        ],
         r#"{"access_token":"at-2"}"#,
     )
     .expect(0);
@@ -20,8 +26,15 @@ fn with_two() -> Home {
 fn an_empty_home_has_nothing_to_migrate() -> Result {
     let home = Home::new();
     let out = home.run(&["migrate", "--to", "file"]).expect(0);
-    assert!(out.stdout.starts_with("nothing to migrate in "), "{}", out.stdout);
-    let report = home.run(&["migrate", "--to", "file", "--json"]).expect(0).json();
+    assert!(
+        out.stdout.starts_with("nothing to migrate in "),
+        "{}",
+        out.stdout
+    );
+    let report = home
+        .run(&["migrate", "--to", "file", "--json"])
+        .expect(0)
+        .json();
     assert_eq!(report["to"], "file");
     assert_eq!(report["credentials"], serde_json::json!([]));
     assert_eq!(report["skipped_stores"][0]["store"], "keyring");
@@ -47,7 +60,10 @@ fn into_the_file_store_they_are_already_there() -> Result {
         "{}",
         out.stderr
     );
-    let report = home.run(&["migrate", "--to", "file", "--json"]).expect(0).json();
+    let report = home
+        .run(&["migrate", "--to", "file", "--json"])
+        .expect(0)
+        .json();
     let outcomes: Vec<&str> = report["credentials"]
         .as_array()
         .expect("credentials")
@@ -65,7 +81,8 @@ fn into_a_keyring_that_cannot_be_used_is_one_line_and_moves_nothing() -> Result 
     let out = home.run(&["migrate", "--to", "keyring"]).expect(4);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     assert!(
-        out.stderr.starts_with("error: keyring store unavailable: no D-Bus session bus"),
+        out.stderr
+            .starts_with("error: keyring store unavailable: no D-Bus session bus"),
         "{}",
         out.stderr
     );
@@ -89,11 +106,9 @@ fn into_secrets_whose_key_cannot_be_read_moves_nothing_and_is_4() -> Result {
         out.stdout
     );
     assert!(
-        out.stderr
-            .lines()
-            .last()
-            .is_some_and(|l| l.starts_with("error: migrate: 2 of 2 credentials were not")
-                && l.contains("no credential was lost")),
+        out.stderr.lines().last().is_some_and(|l| l
+            .starts_with("error: migrate: 2 of 2 credentials were not")
+            && l.contains("no credential was lost")),
         "{}",
         out.stderr
     );
@@ -120,7 +135,9 @@ fn an_entry_that_does_not_parse_stays_and_is_4() -> Result {
         .clone();
     assert_eq!(bad["outcome"], "failed");
     assert!(
-        bad["error"].as_str().is_some_and(|e| e.contains("does not parse")),
+        bad["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("does not parse")),
         "{bad}"
     );
     let last = out.stderr.lines().last().expect("an error line");

@@ -97,7 +97,10 @@ fn auto_without_a_session_bus_uses_the_file_store() -> Result {
     // What "keyring" means under auto: the Secrets store, whose key is in the keyring.
     let out = home
         .run_with_stdin(
-            &with(&["--keyring-backend", "secrets", "import", "--json"], &SERVER),
+            &with(
+                &["--keyring-backend", "secrets", "import", "--json"],
+                &SERVER,
+            ),
             r#"{"access_token":"b"}"#,
         )
         .expect(0);
@@ -125,7 +128,9 @@ fn without_a_session_bus_keyring_and_secrets_are_exit_4_with_one_line() -> Resul
         // A long keyring bound: answering well within it shows nothing waited on it.
         let all = with(&["--store", store, "--keyring-timeout", "60"], args);
         let started = std::time::Instant::now();
-        let out = home.run_with_stdin(&all, r#"{"access_token":"b"}"#).expect(4);
+        let out = home
+            .run_with_stdin(&all, r#"{"access_token":"b"}"#)
+            .expect(4);
         assert!(
             started.elapsed() < std::time::Duration::from_secs(30),
             "{all:?} answered at once"

@@ -22,12 +22,18 @@ fn a_key_that_is_not_one_is_a_usage_error_naming_no_text() -> Result {
         .expect(2);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     assert!(!out.stderr.contains("SNTL"), "{}", out.stderr);
-    let out = home.run_with_stdin(&["secrets", "import-key"], " \n").expect(2);
+    let out = home
+        .run_with_stdin(&["secrets", "import-key"], " \n")
+        .expect(2);
     assert!(out.stderr.contains("empty"), "{}", out.stderr);
     let out = home
         .run(&["secrets", "import-key", "--from", "/nonexistent/key.txt"])
         .expect(2);
-    assert!(out.stderr.contains("/nonexistent/key.txt"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/nonexistent/key.txt"),
+        "{}",
+        out.stderr
+    );
     Ok(())
 }
 
@@ -49,7 +55,11 @@ fn without_a_session_bus_every_key_command_is_4_at_once() -> Result {
         assert_eq!(out.stdout, "", "{args:?}");
     }
     let out = home.run(&["secrets", "export-key"]).expect(4);
-    assert!(out.stderr.contains("no D-Bus session bus"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no D-Bus session bus"),
+        "{}",
+        out.stderr
+    );
     let out = home.run(&["secrets", "rekey", "--json"]).expect(4);
     assert_eq!(out.json_error()["error"], "store");
     Ok(())

@@ -136,6 +136,14 @@ fn no_command_prints_a_token_value() -> Result {
             &traced(&home, &with(&["repair"], flag), None).expect(0),
             "repair (healthy)",
         );
+        clean(
+            &traced(&home, &with(&["migrate", "--to", "file"], flag), None).expect(0),
+            "migrate",
+        );
+        clean(
+            &traced(&home, &with(&["migrate", "--to", "secrets"], flag), None).expect(4),
+            "migrate into a Secrets store that cannot be used",
+        );
         let fresh = only_the_token(
             &traced(&home, &with(&with(&["token"], &server), flag), None).expect(0),
             "token",

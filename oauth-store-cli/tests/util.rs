@@ -98,7 +98,10 @@ pub(crate) fn finish(mut cmd: Command, stdin: Option<&str>) -> Run {
     let mut child = cmd.spawn().expect("start oauth-store");
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("piped stdin");
-        pipe.write_all(input.as_bytes()).expect("write stdin");
+        // A command that does not read its input may exit before it is written.
+        if let Err(e) = pipe.write_all(input.as_bytes()) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+        }
     }
     let out = child.wait_with_output().expect("wait for oauth-store");
     Run {

@@ -68,7 +68,8 @@ fn bench_document(entries: usize, rounds: usize) -> Result<()> {
     let home = tempfile::tempdir()?;
     let now = SystemClock.now_ms();
     let expires_at = now + LIFETIME_MS;
-    let plain = OAuthStore::builder().default_stores(false)
+    let plain = OAuthStore::builder()
+        .default_stores(false)
         .home(home.path())
         .mode(StoreMode::File)
         .build()?;
@@ -88,7 +89,8 @@ fn bench_document(entries: usize, rounds: usize) -> Result<()> {
         plain.layout().file_document(),
         LockDir::open(plain.layout().lock_dir())?,
     );
-    let adopting = OAuthStore::builder().default_stores(false)
+    let adopting = OAuthStore::builder()
+        .default_stores(false)
         .home(home.path())
         .mode(StoreMode::File)
         .clock(Arc::new(LateThenEarly {

@@ -703,6 +703,10 @@ impl CredentialHandle {
 
     /// Removes every copy of the credential from every store of the layout, under the
     /// credential lock, and reports each store's outcome. Nothing stored is not an error.
+    /// A store that cannot be used here ([`StoreError::Unavailable`], e.g. no session
+    /// bus) is reported in its outcome but fails the logout only when the mode needs
+    /// that store (`--store keyring` for the keyring): under Auto this process could not
+    /// have saved there.
     ///
     /// # Errors
     /// [`Error::LogoutIncomplete`] naming each store where a copy stayed;
@@ -718,7 +722,13 @@ impl CredentialHandle {
                 result: s.delete(&self.key),
             })
             .collect();
-        if outcomes.iter().any(|o| o.result.is_err()) {
+        let needed = (self.inner.mode != StoreMode::Auto).then(|| self.inner.explicit_kind());
+        let failed = outcomes.iter().any(|o| match &o.result {
+            Ok(_) => false,
+            Err(StoreError::Unavailable { .. }) => Some(o.store) == needed,
+            Err(_) => true,
+        });
+        if failed {
             return Err(Error::LogoutIncomplete {
                 key: self.key.clone(),
                 outcomes,

@@ -105,3 +105,5 @@ pub use oauth_store_core::{
     StoreKey, StoreKind, StoreMode, TokenResponse, compute_store_key,
 };
 pub use oauth_store_file as file;
+pub use oauth_store_keyring as keyring;
+pub use oauth_store_secrets as secrets;

@@ -196,7 +196,8 @@ fn login_and_logout_racing_refreshes_never_leave_a_mix() -> TestResult {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(2_000));
-    let store = OAuthStore::builder().default_stores(false)
+    let store = OAuthStore::builder()
+        .default_stores(false)
         .home(home.path())
         .keyring_store(standin.clone())
         .build()?;

@@ -254,7 +254,8 @@ fn invalid_grant_after_another_writer_saved_a_newer_token_keeps_the_newer_token(
         .build();
     newer.expires_at = Some(now_ms() + 3_600_000);
     newer.updated_at = Some(now_ms() + 1);
-    let store = OAuthStore::builder().default_stores(false)
+    let store = OAuthStore::builder()
+        .default_stores(false)
         .home(home.path())
         .mode(StoreMode::File)
         .refresher(Arc::new(NewerSavedMeanwhile {
@@ -285,7 +286,8 @@ fn persist_failure_after_a_successful_refresh_is_retried_then_carries_the_new_cr
         fail_saves: AtomicU32::new(0),
         attempts: AtomicU32::new(0),
     });
-    let store = OAuthStore::builder().default_stores(false)
+    let store = OAuthStore::builder()
+        .default_stores(false)
         .home(home.path())
         .mode(StoreMode::File)
         .file_store(failing.clone())
@@ -377,7 +379,8 @@ fn auto_resolution_reasons_and_newest_copy_wins() -> TestResult {
     let standin = keyring_standin(home.path());
     let file: Arc<dyn CredentialStore> = Arc::new(FileStore::in_home(home.path())?);
     let auto = |keyring: Arc<dyn CredentialStore>| {
-        OAuthStore::builder().default_stores(false)
+        OAuthStore::builder()
+            .default_stores(false)
             .home(home.path())
             .keyring_store(keyring)
             .build()
@@ -425,7 +428,8 @@ fn auto_resolution_reasons_and_newest_copy_wins() -> TestResult {
     );
 
     // Explicit modes.
-    let explicit = OAuthStore::builder().default_stores(false)
+    let explicit = OAuthStore::builder()
+        .default_stores(false)
         .home(home.path())
         .mode(StoreMode::File)
         .build()?;
@@ -451,7 +455,8 @@ fn auto_resolution_reasons_and_newest_copy_wins() -> TestResult {
     older.updated_at = Some(1);
     file.save(&key, &older)?;
     standin.save(&key, &newer)?;
-    let pinned_file = OAuthStore::builder().default_stores(false)
+    let pinned_file = OAuthStore::builder()
+        .default_stores(false)
         .home(home.path())
         .mode(StoreMode::File)
         .keyring_store(standin.clone())
@@ -482,7 +487,8 @@ fn logout_removes_every_copy_and_reports_each_store() -> TestResult {
     let key = c.store_key();
     file.save(&key, &c)?;
     standin.save(&key, &c)?;
-    let store = OAuthStore::builder().default_stores(false)
+    let store = OAuthStore::builder()
+        .default_stores(false)
         .home(home.path())
         .keyring_store(standin.clone())
         .build()?;
@@ -493,11 +499,31 @@ fn logout_removes_every_copy_and_reports_each_store() -> TestResult {
     // Nothing stored is not an error.
     let outcomes = store.handle(SERVER, URL).logout()?;
     assert!(outcomes.iter().all(|o| matches!(o.result, Ok(false))));
-    // A store that cannot delete: an error naming what stayed.
+    // An unusable keyring under Auto is reported, not a failure.
     file.save(&key, &c)?;
-    let broken = OAuthStore::builder().default_stores(false)
+    let headless = OAuthStore::builder()
+        .default_stores(false)
         .home(home.path())
         .keyring_store(Arc::new(Unusable))
+        .build()?;
+    let outcomes = headless.handle(SERVER, URL).logout()?;
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o.store == StoreKind::Keyring && o.result.is_err())
+    );
+    assert!(file.load(&key)?.is_none());
+    // A store whose delete fails: an error naming what stayed.
+    file.save(&key, &c)?;
+    let failing = Arc::new(FailingSaves {
+        inner: standin.clone(),
+        fail_saves: AtomicU32::new(u32::MAX),
+        attempts: AtomicU32::new(0),
+    });
+    let broken = OAuthStore::builder()
+        .default_stores(false)
+        .home(home.path())
+        .keyring_store(failing)
         .build()?;
     let err = broken
         .handle(SERVER, URL)
@@ -516,7 +542,10 @@ fn logout_removes_every_copy_and_reports_each_store() -> TestResult {
 fn resolutions_and_saves_are_recorded_in_the_drift_sidecar_and_never_read_to_choose() -> TestResult
 {
     let home = tempfile::tempdir()?;
-    let store = OAuthStore::builder().default_stores(false).home(home.path()).build()?; // auto, no keyring in this build
+    let store = OAuthStore::builder()
+        .default_stores(false)
+        .home(home.path())
+        .build()?; // auto, no keyring in this build
     let c = Credential::builder(SERVER, URL, "SENTINEL-at".to_owned().into())
         .refresh_token("SENTINEL-rt".to_owned().into())
         .build();

@@ -6,7 +6,10 @@
 //! 2. `cargo test --workspace`: every crate, all test targets and doctests. Tests that
 //!    need a peer check for it themselves: without it they print one loud line naming
 //!    the install command and skip, or fail when `CI=true`.
-//! 3. The keyring run ([`keyring_tests`]), once `oauth-store-keyring` exists.
+//! 3. The keyring session ([`keyring_tests`]): the crates whose tests need a Secret
+//!    Service (`oauth-store-keyring`, `oauth-store-secrets`, left out of step 2) and the
+//!    CLI's `keyring` test target, inside one private D-Bus session with an unlocked
+//!    gnome-keyring.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +19,13 @@ use crate::workspace::{Metadata, Workspace};
 
 /// The crate whose tests need a Secret Service (gnome-keyring on a D-Bus session).
 const KEYRING_CRATE: &str = "oauth-store-keyring";
+/// The crates whose whole test run belongs in the keyring session (their tests that
+/// need it skip without `OAUTH_STORE_TEST_KEYRING_SESSION=1`, so the workspace run
+/// leaves them out rather than running them twice).
+const SESSION_CRATES: [&str; 2] = [KEYRING_CRATE, "oauth-store-secrets"];
+/// A test target run in the keyring session, besides [`SESSION_CRATES`]: (package,
+/// `[[test]]` name). The workspace run runs it too, where its session tests skip.
+const SESSION_TARGET: (&str, &str) = ("oauth-store-cli", "keyring");
 /// Set to `1` in the keyring run: the tests may rely on an unlocked Secret Service.
 const KEYRING_SESSION_ENV: &str = "OAUTH_STORE_TEST_KEYRING_SESSION";
 
@@ -61,10 +71,12 @@ pub(crate) fn run(ws: &Workspace) -> Result<(), Error> {
     oidc_peer(ws, ci)?;
     keyring_peer_line(keyring_crate);
 
-    // The keyring crate runs on its own in step 3, inside its session.
+    // The session crates run in step 3, inside the keyring session.
     let mut args = vec!["test", "--workspace"];
-    if keyring_crate {
-        args.extend(["--exclude", KEYRING_CRATE]);
+    for krate in SESSION_CRATES {
+        if metadata.has_member(krate) {
+            args.extend(["--exclude", krate]);
+        }
     }
     step::run(ws.cargo(&args))?;
     keyring_tests(ws, &metadata, ci)?;
@@ -111,13 +123,15 @@ fn oidc_peer(ws: &Workspace, ci: bool) -> Result<(), Error> {
 }
 
 fn keyring_peer_present() -> bool {
-    which("dbus-run-session").is_some() && which("gnome-keyring-daemon").is_some()
+    ["dbus-run-session", "dbus-send", "gnome-keyring-daemon"]
+        .iter()
+        .all(|tool| which(tool).is_some())
 }
 
 fn keyring_peer_line(keyring_crate: bool) {
-    let label = "peer keyring (gnome-keyring-daemon + dbus-run-session)";
+    let label = "peer keyring (gnome-keyring-daemon + dbus-run-session + dbus-send)";
     let users = if keyring_crate {
-        KEYRING_CRATE
+        "oauth-store-keyring, oauth-store-secrets, oauth-store-cli --test keyring"
     } else {
         "no crate yet (oauth-store-keyring does not exist)"
     };
@@ -128,13 +142,66 @@ fn keyring_peer_line(keyring_crate: bool) {
     }
 }
 
-/// The keyring run: `cargo test -p oauth-store-keyring` on its own, inside
+/// The `cargo test` commands of the keyring session: the session crates that exist,
+/// then the CLI's keyring target when it exists.
+fn session_commands(metadata: &Metadata) -> Vec<Vec<&'static str>> {
+    let mut crates = vec!["test"];
+    for krate in SESSION_CRATES {
+        if metadata.has_member(krate) {
+            crates.extend(["-p", krate]);
+        }
+    }
+    let mut commands = vec![crates];
+    let (package, target) = SESSION_TARGET;
+    let has_target = metadata
+        .member(package)
+        .and_then(|p| p.get("targets"))
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|targets| {
+            targets.iter().any(|t| {
+                t.get("name").and_then(serde_json::Value::as_str) == Some(target)
+                    && t.get("kind")
+                        .and_then(serde_json::Value::as_array)
+                        .is_some_and(|k| k.iter().any(|k| k == "test"))
+            })
+        });
+    if has_target {
+        commands.push(vec!["test", "-p", package, "--test", target]);
+    }
+    commands
+}
+
+/// Inside the session: create and unlock the login keyring (the password comes on
+/// stdin; an empty one would make it prompt, which fails headless), wait until the
+/// daemon owns its bus name (it returns before that, and a call in between would
+/// activate a second daemon), then run each command: `$1` is cargo, each later
+/// argument one command's arguments separated by spaces (package and target names,
+/// which have none), stopping at the first failure.
+const SESSION_SCRIPT: &str = r#"
+printf %s oauth-store-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
+i=0
+until dbus-send --session --dest=org.freedesktop.DBus --type=method_call --print-reply \
+    /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null \
+    | grep -q 'boolean true'; do
+  i=$((i + 1))
+  if [ "$i" -gt 200 ]; then echo "gnome-keyring-daemon did not claim org.freedesktop.secrets" >&2; exit 1; fi
+  sleep 0.05
+done
+cargo=$1; shift
+for command in "$@"; do
+  echo "==> (in the keyring session) cargo $command"
+  "$cargo" $command || exit $?
+done
+"#;
+
+/// The keyring session: `cargo test -p oauth-store-keyring -p oauth-store-secrets` and
+/// `cargo test -p oauth-store-cli --test keyring`, one after the other inside one
 /// `dbus-run-session` with an unlocked gnome-keyring and a temporary `HOME` and XDG
-/// directories, so its tests use a real Secret Service and never the user's keyring.
+/// directories, so the tests use a real Secret Service and never the user's keyring.
 ///
-/// A no-op until the crate exists. Without the peer it runs the crate's tests plainly,
-/// where the keyring tests skip loudly (fail under `CI=true`, as does this step).
-/// The tests see `OAUTH_STORE_TEST_KEYRING_SESSION=1` inside the session.
+/// A no-op until the keyring crate exists. Without the peer it runs the session crates'
+/// tests plainly, where the keyring tests skip loudly (fail under `CI=true`, as does
+/// this step). The tests see `OAUTH_STORE_TEST_KEYRING_SESSION=1` inside the session.
 ///
 /// # Errors
 /// The failing step; [`Error::PeerMissing`] under `CI=true` without the peer.
@@ -142,15 +209,17 @@ fn keyring_tests(ws: &Workspace, metadata: &Metadata, ci: bool) -> Result<(), Er
     if !metadata.has_member(KEYRING_CRATE) {
         return Ok(());
     }
+    let commands = session_commands(metadata);
     if !keyring_peer_present() {
         if ci {
             return Err(Error::PeerMissing {
-                peer: "keyring (gnome-keyring-daemon + dbus-run-session)",
+                peer: "keyring (gnome-keyring-daemon + dbus-run-session + dbus-send)",
                 install: KEYRING_INSTALL,
             });
         }
         println!("SKIPPING the keyring session: install: {KEYRING_INSTALL}");
-        return step::run(ws.cargo(&["test", "-p", KEYRING_CRATE]));
+        // The CLI's target ran in the workspace run already, where it skips the same way.
+        return step::run(ws.cargo(&commands[0]));
     }
     let io = |what: &str| {
         let what = what.to_owned();
@@ -175,34 +244,12 @@ fn keyring_tests(ws: &Workspace, metadata: &Metadata, ci: bool) -> Result<(), Er
         std::env::var_os("CARGO_HOME").map_or_else(|| real_home.join(".cargo"), PathBuf::from);
     let rustup_home =
         std::env::var_os("RUSTUP_HOME").map_or_else(|| real_home.join(".rustup"), PathBuf::from);
-    // gnome-keyring creates and unlocks a login keyring with the password read from
-    // stdin (an empty one makes it prompt, which fails headless), then the cargo
-    // command runs on that session bus. The daemon returns before it owns its bus name,
-    // and a call in between would D-Bus-activate a second, locked daemon: wait for the
-    // name first (as oauth-store-keyring/tests/run-with-secret-service.sh does).
-    let script = "printf 'oauth-store-test' | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1 || exit 2; \
-        i=0; until dbus-send --session --dest=org.freedesktop.DBus --type=method_call --print-reply \
-        /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null \
-        | grep -q 'boolean true'; do i=$((i + 1)); \
-        if [ \"$i\" -gt 200 ]; then echo 'gnome-keyring-daemon did not claim org.freedesktop.secrets' >&2; exit 2; fi; \
-        sleep 0.05; done; exec \"$@\"";
     let cargo = ws.cargo_program().to_string_lossy().into_owned();
-    let mut run = Step::new(
-        "dbus-run-session",
-        "dbus-run-session",
-        &[
-            "--",
-            "sh",
-            "-c",
-            script,
-            "sh",
-            &cargo,
-            "test",
-            "-p",
-            KEYRING_CRATE,
-        ],
-    )
-    .env(KEYRING_SESSION_ENV, "1");
+    let joined: Vec<String> = commands.iter().map(|c| c.join(" ")).collect();
+    let mut args = vec!["--", "sh", "-c", SESSION_SCRIPT, "sh", cargo.as_str()];
+    args.extend(joined.iter().map(String::as_str));
+    let mut run =
+        Step::new("dbus-run-session", "dbus-run-session", &args).env(KEYRING_SESSION_ENV, "1");
     run.command_mut()
         .current_dir(ws.root())
         .env("HOME", &home)

@@ -170,7 +170,11 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
         output::line(format!("file store: {}", layout.file_document().display()));
         output::line(format!(
             "keyring: {} ({}, service {}){}",
-            if keyring.usable { "usable" } else { "NOT usable" },
+            if keyring.usable {
+                "usable"
+            } else {
+                "NOT usable"
+            },
             keyring.os_store,
             keyring.service,
             keyring
@@ -377,9 +381,9 @@ fn keyring_state(
                     ""
                 }
             )),
-            None if global.store == StoreArg::File => notes.push(format!(
-                "keyring: {usability} (not needed by --store file)"
-            )),
+            None if global.store == StoreArg::File => {
+                notes.push(format!("keyring: {usability} (not needed by --store file)"));
+            }
             None => notes.push(format!(
                 "keyring: {usability}; --store auto uses the File store here, by design"
             )),

@@ -12,7 +12,7 @@ use oauth_store::{
     StoreKind, StoreMode,
 };
 
-use crate::cli::{Global, MigrateArgs, TargetArg};
+use crate::cli::{BackendArg, Global, MigrateArgs, StoreArg, TargetArg};
 use crate::error::CliError;
 use crate::open::open;
 use crate::output;
@@ -215,14 +215,48 @@ pub(crate) fn run(global: &Global, args: &MigrateArgs) -> Result<ExitCode, CliEr
             output::line(format!("{key}: {}", outcome.describe(target)));
         }
     }
+    if outcomes.len() > failed
+        && let Some(hint) = mismatch(global, target)
+    {
+        output::note(hint);
+    }
     if failed > 0 {
         return Err(CliError::Failed(format!(
             "migrate: {failed} of {} credential{} not completely moved to the {target} store (see stdout); no credential was lost",
             outcomes.len(),
-            if outcomes.len() == 1 { " was" } else { "s were" }
+            if outcomes.len() == 1 {
+                " was"
+            } else {
+                "s were"
+            }
         )));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// When the options this command ran with would save elsewhere than `target` (so the
+/// next login or refresh under them moves a credential again), what to pass instead.
+fn mismatch(global: &Global, target: StoreKind) -> Option<String> {
+    let saves_to: &[StoreKind] = match (global.store, global.keyring_backend) {
+        (StoreArg::File, _) => &[StoreKind::File],
+        (StoreArg::Keyring, _) => &[StoreKind::Keyring],
+        (StoreArg::Secrets, _) => &[StoreKind::Secrets],
+        // Auto: the keyring (or the Secrets store) when usable, else the File store.
+        (StoreArg::Auto, BackendArg::Direct) => &[StoreKind::Keyring, StoreKind::File],
+        (StoreArg::Auto, BackendArg::Secrets) => &[StoreKind::Secrets, StoreKind::File],
+    };
+    if saves_to.contains(&target) {
+        return None;
+    }
+    let advice = match target {
+        StoreKind::Secrets => "--store secrets, or --store auto --keyring-backend secrets",
+        StoreKind::Keyring => "--store keyring, or --store auto",
+        _ => "--store file",
+    };
+    Some(format!(
+        "the credentials are in the {target} store now, but --store {} saves elsewhere: a later refresh or import with these options may move them again; use {advice}",
+        StoreMode::from(global.store)
+    ))
 }
 
 /// Moves one credential under its credential lock: reads every store's copy, saves the

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use oauth_store::StoreError;
 use oauth_store::core::secrecy::zeroize::Zeroizing;
 use oauth_store::core::{ExposeSecret, SecretString};
-use oauth_store_secrets::{KEY_FILE_SIZE_CAP, SecretsError, SecretsStore};
+use oauth_store::secrets::{KEY_FILE_SIZE_CAP, SecretsError, SecretsStore};
 
 use crate::cli::{Global, ImportKeyArgs, SecretsCommand};
 use crate::error::CliError;
@@ -113,8 +113,8 @@ fn read_key(from: Option<&Path>) -> Result<SecretString, CliError> {
     let name = match from {
         Some(path) if path != Path::new("-") => {
             let name = format!("--from {}", path.display());
-            let file = std::fs::File::open(path)
-                .map_err(|e| CliError::Usage(format!("{name}: {e}")))?;
+            let file =
+                std::fs::File::open(path).map_err(|e| CliError::Usage(format!("{name}: {e}")))?;
             file.take(KEY_FILE_SIZE_CAP + 1)
                 .read_to_end(&mut body)
                 .map_err(|e| CliError::Usage(format!("{name}: {e}")))?;

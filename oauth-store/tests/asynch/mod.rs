@@ -44,7 +44,8 @@ impl TokenRefresher for Observed {
 }
 
 pub(crate) fn store(home: &std::path::Path, refresher: Arc<Observed>) -> OAuthStore {
-    OAuthStore::builder().default_stores(false)
+    OAuthStore::builder()
+        .default_stores(false)
         .home(home)
         .mode(StoreMode::File)
         .refresher(refresher)

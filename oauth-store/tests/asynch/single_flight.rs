@@ -81,7 +81,8 @@ fn without_coordination_the_tasks_replay_the_token() -> TestResult {
     let ep = endpoint(&client);
     ep.set_fault_times(Fault::Slow(Duration::from_millis(300)), 1);
     let home = tempfile::tempdir()?;
-    let store = OAuthStore::builder().default_stores(false)
+    let store = OAuthStore::builder()
+        .default_stores(false)
         .home(home.path())
         .mode(StoreMode::File)
         .refresher(Observed::new())

@@ -61,7 +61,8 @@ pub(crate) fn credential(
 
 /// A File-mode store in `home` refreshing through `refresher`.
 pub(crate) fn store(home: &Path, refresher: HttpRefresher) -> OAuthStore {
-    OAuthStore::builder().default_stores(false)
+    OAuthStore::builder()
+        .default_stores(false)
         .home(home)
         .mode(StoreMode::File)
         .refresher(Arc::new(refresher))

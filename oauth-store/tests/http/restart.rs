@@ -100,7 +100,8 @@ fn child_entry() {
     let home = std::env::var_os(HOME_ENV).expect("home");
     match role.as_str() {
         "refresh" => {
-            let store = OAuthStore::builder().default_stores(false)
+            let store = OAuthStore::builder()
+                .default_stores(false)
                 .home(home)
                 .mode(StoreMode::File)
                 .refresher(std::sync::Arc::new(

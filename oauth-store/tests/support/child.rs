@@ -115,7 +115,8 @@ fn child_entry() {
     let mut last_token = None;
     while started.elapsed() < Duration::from_millis(millis) {
         // A fresh store and handle per call, as separate invocations would have.
-        let mut builder = OAuthStore::builder().default_stores(false)
+        let mut builder = OAuthStore::builder()
+            .default_stores(false)
             .home(&home)
             .mode(mode)
             .refresher(refresher.clone())

@@ -53,7 +53,8 @@ pub(crate) fn now_ms() -> u64 {
 
 /// A File-mode store in `home` refreshing at the testkit through [`refresher::TestkitRefresher`].
 pub(crate) fn file_store(home: &std::path::Path) -> OAuthStore {
-    OAuthStore::builder().default_stores(false)
+    OAuthStore::builder()
+        .default_stores(false)
         .home(home)
         .mode(StoreMode::File)
         .refresher(Arc::new(refresher::TestkitRefresher::new(

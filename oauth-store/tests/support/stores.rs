@@ -70,7 +70,8 @@ impl CredentialStore for Unusable {
     }
 }
 
-/// Wraps a store; its next `fail_saves` saves fail with an I/O error.
+/// Wraps a store; its next `fail_saves` saves fail with an I/O error, and so do its
+/// deletes while any are left.
 pub(crate) struct FailingSaves {
     pub(crate) inner: Arc<dyn CredentialStore>,
     pub(crate) fail_saves: AtomicU32,
@@ -96,6 +97,12 @@ impl CredentialStore for FailingSaves {
         self.inner.save(key, credential)
     }
     fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        if self.fail_saves.load(Ordering::SeqCst) > 0 {
+            return Err(StoreError::Io {
+                path: "/injected/fault".into(),
+                source: std::io::Error::other("injected delete failure"),
+            });
+        }
         self.inner.delete(key)
     }
     fn list(&self) -> Result<Vec<ListedCredential>, StoreError> {
