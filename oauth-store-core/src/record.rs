@@ -13,9 +13,12 @@ use subtle::ConstantTimeEq;
 pub const REDACTED: &str = "<redacted>";
 
 /// Whether a field of this name holds a secret and is redacted wherever a record is
-/// shown: its name ends in `_token` or contains `secret`.
+/// shown: its name ends in `_token` or contains `secret` (DESIGN.md "Record"), also
+/// in the camelCase other writers use (`idToken`, `clientSecret`).
 pub fn is_secret_field(name: &str) -> bool {
-    name.ends_with("_token") || name.contains("secret")
+    name.ends_with("_token")
+        || name.ends_with("Token")
+        || name.to_ascii_lowercase().contains("secret")
 }
 
 /// Compares two token values in constant time (for equal lengths), so a comparison

@@ -280,6 +280,9 @@ fn redacted_json_hides_every_secret_field_at_any_depth() {
         ("token_type", false),
         ("token_endpoint", false),
         ("token", false),
+        ("idToken", true),
+        ("clientSecret", true),
+        ("tokenType", false),
     ] {
         assert_eq!(is_secret_field(name), secret, "{name}");
     }
