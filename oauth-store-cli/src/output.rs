@@ -51,6 +51,16 @@ pub(crate) fn describe_expiry(expires_in_s: Option<i64>) -> String {
     }
 }
 
+/// A phrase after "the access token": `expires in 59m 3s`, `expired 2h 5m ago`, or
+/// `has no known expiry`.
+pub(crate) fn expiry_phrase(expires_in_s: Option<i64>) -> String {
+    match expires_in_s {
+        None => "has no known expiry".to_owned(),
+        Some(s) if s < 0 => describe_expiry(Some(s)),
+        Some(s) => format!("expires {}", describe_expiry(Some(s))),
+    }
+}
+
 /// `3s`, `4m 10s`, `2h 5m`, `3d 4h`.
 pub(crate) fn human_duration(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);

@@ -14,7 +14,8 @@ pub const REDACTED: &str = "<redacted>";
 
 /// Whether a field of this name holds a secret and is redacted wherever a record is
 /// shown: its name ends in `_token` or contains `secret` (DESIGN.md "Record"), also
-/// in the camelCase other writers use (`idToken`, `clientSecret`).
+/// in any case and in the camelCase other writers use (`ID_TOKEN`, `idToken`,
+/// `clientSecret`).
 pub fn is_secret_field(name: &str) -> bool {
     name.ends_with("_token")
         || name.ends_with("Token")

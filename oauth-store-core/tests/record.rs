@@ -281,6 +281,7 @@ fn redacted_json_hides_every_secret_field_at_any_depth() {
         ("token_endpoint", false),
         ("token", false),
         ("idToken", true),
+        ("ID_TOKEN", true),
         ("clientSecret", true),
         ("tokenType", false),
     ] {

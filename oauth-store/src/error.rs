@@ -13,7 +13,7 @@ pub enum AuthorizationReason {
     /// The credential holds no tokens (they were dropped after a rejected grant); the
     /// client registration is kept.
     TokensDropped,
-    /// The access token is due and there is no refresh token.
+    /// The access token is due (or expired) and there is no refresh token.
     NoRefreshToken,
     /// The provider rejected the refresh token (`invalid_grant`); the tokens were dropped.
     GrantRejected {
@@ -38,7 +38,7 @@ impl std::fmt::Display for AuthorizationReason {
                 f.write_str("the tokens were dropped after the provider rejected the grant")
             }
             AuthorizationReason::NoRefreshToken => {
-                f.write_str("the access token expired and there is no refresh token")
+                f.write_str("the access token is due for renewal and there is no refresh token")
             }
             AuthorizationReason::GrantRejected { description } => {
                 write!(

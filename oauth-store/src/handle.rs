@@ -669,7 +669,9 @@ impl CredentialHandle {
 
     /// The stored credential, without taking any lock: the pinned store's copy, or,
     /// when it has none, the newest copy in any other store of the layout (a process
-    /// that cannot reach the keyring never replays a File copy that moved).
+    /// that cannot reach the keyring never replays a File copy that moved). The mode
+    /// decides where writes go; reads, like the authoritative reread, look at every
+    /// store of the layout.
     ///
     /// # Errors
     /// Store errors of the pinned store ([`StoreError::CorruptEntry`] and the like).

@@ -75,7 +75,7 @@ pub(crate) fn run(global: &Global, args: &ImportArgs) -> Result<ExitCode, CliErr
         }));
     } else {
         output::line(format!(
-            "{} {} in the {} store ({}); the access token expires {}",
+            "{} {} in the {} store ({}); the access token {}",
             if stored.is_some() {
                 "replaced"
             } else {
@@ -84,7 +84,7 @@ pub(crate) fn run(global: &Global, args: &ImportArgs) -> Result<ExitCode, CliErr
             handle.key(),
             resolution.store,
             resolution.reason,
-            output::describe_expiry(expires_in)
+            output::expiry_phrase(expires_in)
         ));
     }
     Ok(ExitCode::SUCCESS)

@@ -34,15 +34,15 @@ pub(crate) fn run(global: &Global, args: &RefreshArgs) -> Result<ExitCode, CliEr
         }));
     } else if renewed {
         output::line(format!(
-            "refreshed {}: the access token expires {}",
+            "refreshed {}: the access token {}",
             handle.key(),
-            output::describe_expiry(expires_in)
+            output::expiry_phrase(expires_in)
         ));
     } else {
         output::line(format!(
-            "{}: the access token expires {}; not refreshed (--force refreshes now)",
+            "{}: the access token {}; not refreshed (--force refreshes now)",
             handle.key(),
-            output::describe_expiry(expires_in)
+            output::expiry_phrase(expires_in)
         ));
     }
     Ok(ExitCode::SUCCESS)

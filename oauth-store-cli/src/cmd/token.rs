@@ -42,12 +42,25 @@ pub(crate) fn current_token(
 ) -> Result<(SecretString, Option<Error>), Error> {
     match handle.refresh_if_needed(min_valid) {
         Ok(credential) => Ok((credential.access_token, None)),
-        Err(e) if e.kind() == ErrorKind::Provider => match handle.load() {
-            Ok(Some(current)) if !current.is_due(output::now_ms(), 0) => {
-                Ok((current.access_token, Some(e)))
+        // A provider failure, or no refresh token to refresh with, while the stored
+        // token still works: print it and warn.
+        Err(e)
+            if e.kind() == ErrorKind::Provider
+                || matches!(
+                    e.unshared(),
+                    Error::AuthorizationRequired {
+                        reason: oauth_store::AuthorizationReason::NoRefreshToken,
+                        ..
+                    }
+                ) =>
+        {
+            match handle.load() {
+                Ok(Some(current)) if !current.is_due(output::now_ms(), 0) => {
+                    Ok((current.access_token, Some(e)))
+                }
+                _ => Err(e),
             }
-            _ => Err(e),
-        },
+        }
         Err(e) => Err(e),
     }
 }

@@ -108,7 +108,8 @@ pub(super) fn retry_after(response: &HttpResponse) -> Option<Duration> {
 }
 
 /// The RFC 6749 section 5.2 `error` and `error_description` of an error body. An
-/// `error` outside the RFC's character set, or too long, counts as absent.
+/// `error` outside the RFC's character set, too long, or holding anything that was
+/// sent (a provider may echo a token there) counts as absent.
 pub(super) fn error_fields(body: &[u8], secrets: &[&str]) -> (Option<String>, Option<String>) {
     let Ok(serde_json::Value::Object(members)) = serde_json::from_slice::<serde_json::Value>(body)
     else {
@@ -121,6 +122,12 @@ pub(super) fn error_fields(body: &[u8], secrets: &[&str]) -> (Option<String>, Op
         .filter(|e| {
             e.bytes()
                 .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+        })
+        .filter(|e| {
+            secrets
+                .iter()
+                .filter(|s| !s.is_empty())
+                .all(|s| !e.contains(s) && !s.contains(e))
         })
         .map(str::to_owned);
     let description = members

@@ -123,6 +123,14 @@ fn failure(error: &ureq::Error, status: Option<u16>) -> Failure {
         U::Timeout(ureq::Timeout::Resolve) => not_sent("resolving the host timed out".into()),
         U::Timeout(ureq::Timeout::Connect) => not_sent("connecting timed out".into()),
         U::Io(e) if connect_error(e.kind()) => not_sent(format!("connecting failed: {}", e.kind())),
+        // std reports a failed name lookup (getaddrinfo) as an uncategorized I/O error
+        // whose kind cannot be named on stable Rust; its text is fixed by std.
+        U::Io(e)
+            if e.to_string()
+                .starts_with("failed to lookup address information") =>
+        {
+            not_sent("the host name does not resolve".into())
+        }
         U::Tls(_) => not_sent("TLS could not be set up".into()),
         U::Timeout(_) => sent("no answer within the timeout".into()),
         other => sent(format!("no usable answer: {}", describe(other))),

@@ -208,6 +208,8 @@ fn status_decides_not_the_body() -> TestResult {
             "",
             r#"{"error":"invalid_grant","error_description":"rt-old is revoked"}"#,
         ),
+        // A provider echoing the refresh token as its error code.
+        json_answer("400 Bad Request", "", r#"{"error":"rt-old"}"#),
     ];
     let server = CannedServer::start(answers);
     let record = credential_at(&format!("{}/token", server.url));
@@ -232,6 +234,16 @@ fn status_decides_not_the_body() -> TestResult {
             );
         }
         other => panic!("400 invalid_grant: {other:?}"),
+    }
+    match refresher().refresh(&record) {
+        RefreshOutcome::Refused { error, status, .. } => {
+            assert_eq!(
+                (error.as_str(), status),
+                ("http_400", 400),
+                "a sent token is never an error code"
+            );
+        }
+        other => panic!("400 echoing the token: {other:?}"),
     }
     server.finish();
     Ok(())
