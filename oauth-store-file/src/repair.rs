@@ -39,11 +39,21 @@ impl FileStore {
     /// (each is an error for its key alone and is kept unchanged).
     ///
     /// # Errors
-    /// [`StoreError::Lock`]; [`StoreError::TooLarge`], [`StoreError::NotARegularFile`],
+    /// A document over the size cap cannot be read, so it is set aside whole (a hard
+    /// link to the quarantine name, then removed) and nothing is kept.
+    ///
+    /// # Errors
+    /// [`StoreError::Lock`]; [`StoreError::NotARegularFile`],
     /// [`StoreError::ForeignOwner`] (nothing is changed); [`StoreError::Io`].
     pub fn repair(&self) -> Result<RepairReport, StoreError> {
         let _guard = self.lock()?;
-        let Some(read) = self.read()? else {
+        let read = match self.read() {
+            // Too large to read: set the whole file aside so the home works again; its
+            // entries stay in the quarantined copy.
+            Err(StoreError::TooLarge { .. }) => return self.quarantine_unread(),
+            other => other?,
+        };
+        let Some(read) = read else {
             return Ok(RepairReport {
                 quarantined: None,
                 kept: 0,
@@ -81,6 +91,57 @@ impl FileStore {
             quarantined: Some(quarantined),
             kept,
             dropped,
+        })
+    }
+}
+
+impl FileStore {
+    /// Moves a document too large to read to `<document>.corrupt-<ms>` (a hard link,
+    /// then the document is removed durably), keeping nothing.
+    fn quarantine_unread(&self) -> Result<RepairReport, StoreError> {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StoreError::Io { path, source }
+        };
+        let mut attempt = 0u32;
+        let quarantined = loop {
+            let suffix = if attempt == 0 {
+                String::new()
+            } else {
+                format!("-{attempt}")
+            };
+            let path = self
+                .path
+                .with_file_name(format!("{name}.corrupt-{ms}{suffix}"));
+            match std::fs::hard_link(&self.path, &path) {
+                Ok(()) => break path,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(io(&path)(e)),
+            }
+        };
+        oauth_lock::atomic::remove(&self.path).map_err(|e| StoreError::Io {
+            path: self.path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        tracing::warn!(
+            path = %self.path.display(),
+            quarantined = %quarantined.display(),
+            "set aside a credentials document too large to read"
+        );
+        Ok(RepairReport {
+            quarantined: Some(quarantined),
+            kept: 0,
+            dropped: 0,
         })
     }
 }

@@ -146,3 +146,22 @@ fn nothing_to_keep_removes_the_document() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn a_document_over_the_size_cap_is_set_aside_whole_so_the_home_works_again() -> TestResult {
+    let home = tempfile::tempdir()?;
+    let store = store_in(home.path()).with_size_cap(600);
+    std::fs::write(store.path(), vec![b' '; 700])?;
+    let report: RepairReport = store.repair()?;
+    let quarantined = report.quarantined.expect("set aside");
+    assert_eq!(
+        std::fs::metadata(&quarantined)?.len(),
+        700,
+        "the whole file is kept aside"
+    );
+    assert!(!store.path().exists());
+    assert_eq!((report.kept, report.dropped), (0, 0));
+    store.save(&key("a"), &record("a", "at-a"))?;
+    assert!(store.load(&key("a"))?.is_some());
+    Ok(())
+}
