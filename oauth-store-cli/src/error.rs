@@ -133,11 +133,19 @@ pub(crate) fn report_clap(error: &clap::Error, json: bool) -> ExitCode {
             let rendered = error.render().to_string();
             // clap says what is wrong (sometimes over a few lines, with a tip), then
             // "Usage: ..."; keep what comes before the usage.
-            let what: Vec<&str> = rendered
+            let mut what = String::new();
+            for line in rendered
                 .lines()
                 .take_while(|l| !l.starts_with("Usage:"))
-                .collect();
-            let what = one_line(&what.join("\n"));
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+            {
+                if !what.is_empty() {
+                    what.push_str(if what.ends_with(':') { " " } else { "; " });
+                }
+                what.push_str(line);
+            }
+            let what = one_line(&what);
             let what = what.strip_prefix("error: ").unwrap_or(&what);
             print_error(Kind::Usage, &format!("{what} (see --help)"), json);
             ExitCode::from(Kind::Usage.exit_code())
