@@ -17,9 +17,8 @@ pub const REDACTED: &str = "<redacted>";
 /// in any case and in the camelCase other writers use (`ID_TOKEN`, `idToken`,
 /// `clientSecret`).
 pub fn is_secret_field(name: &str) -> bool {
-    name.ends_with("_token")
-        || name.ends_with("Token")
-        || name.to_ascii_lowercase().contains("secret")
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with("_token") || name.ends_with("Token") || lower.contains("secret")
 }
 
 /// Compares two token values in constant time (for equal lengths), so a comparison
