@@ -487,7 +487,7 @@ impl<'de> Deserialize<'de> for Credential {
         let RawObject(members) = RawObject::deserialize(deserializer)?;
         let mut server_name: Option<String> = None;
         let mut server_url: Option<String> = None;
-        let mut access_token: Option<String> = None;
+        let mut access_token: Option<SecretString> = None;
         let mut record = Credential::builder("", "", SecretString::from(String::new())).build();
         let mut seen: Vec<&'static str> = Vec::new();
         for (name, raw) in &members {
@@ -528,9 +528,9 @@ impl<'de> Deserialize<'de> for Credential {
                     "token_type"
                 }
                 "access_token" => {
-                    access_token = Some(
+                    access_token = Some(SecretString::from(
                         field::<Option<String>, _>(name, raw, "a string")?.unwrap_or_default(),
-                    );
+                    ));
                     "access_token"
                 }
                 "refresh_token" => {
@@ -567,9 +567,8 @@ impl<'de> Deserialize<'de> for Credential {
         }
         record.server_name = server_name.ok_or_else(|| de::Error::missing_field("server_name"))?;
         record.server_url = server_url.ok_or_else(|| de::Error::missing_field("server_url"))?;
-        record.access_token = SecretString::from(
-            access_token.ok_or_else(|| de::Error::missing_field("access_token"))?,
-        );
+        record.access_token =
+            access_token.ok_or_else(|| de::Error::missing_field("access_token"))?;
         Ok(record)
     }
 }

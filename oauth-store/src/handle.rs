@@ -676,14 +676,24 @@ impl CredentialHandle {
     /// # Errors
     /// Store errors of the pinned store ([`StoreError::CorruptEntry`] and the like).
     pub fn load(&self) -> Result<Option<Credential>, Error> {
+        Ok(self.load_located()?.map(|(credential, _)| credential))
+    }
+
+    /// As [`CredentialHandle::load`], with the store the copy was found in (which is
+    /// not the pinned store when the copy came from another store of the layout).
+    ///
+    /// # Errors
+    /// As [`CredentialHandle::load`].
+    pub fn load_located(&self) -> Result<Option<(Credential, StoreKind)>, Error> {
         let (resolution, found) = self.resolve()?;
-        if found.is_some() || self.inner.stores().len() == 1 {
-            return Ok(found);
+        if let Some(found) = found {
+            return Ok(Some((found, resolution.store)));
         }
-        Ok(self
-            .inner
-            .authoritative_read(&self.key, Some(resolution.store))?
-            .map(|(c, _)| c))
+        if self.inner.stores().len() == 1 {
+            return Ok(None);
+        }
+        self.inner
+            .authoritative_read(&self.key, Some(resolution.store))
     }
 
     /// Saves a new credential (after an authorization), replacing any stored one,

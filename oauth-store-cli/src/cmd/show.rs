@@ -15,10 +15,13 @@ use crate::output;
 pub(crate) fn run(global: &Global, server: &Server) -> Result<ExitCode, CliError> {
     let store = open(global)?;
     let handle = store.handle(&server.server, &server.url);
-    let credential = handle.load()?.ok_or_else(|| Error::AuthorizationRequired {
-        key: handle.key().clone(),
-        reason: AuthorizationReason::NothingStored,
-    })?;
+    let (credential, found_in) =
+        handle
+            .load_located()?
+            .ok_or_else(|| Error::AuthorizationRequired {
+                key: handle.key().clone(),
+                reason: AuthorizationReason::NothingStored,
+            })?;
     let record = credential.to_redacted_json();
     if global.json {
         output::json(&record);
@@ -26,10 +29,15 @@ pub(crate) fn run(global: &Global, server: &Server) -> Result<ExitCode, CliError
     }
     output::line(format!("store_key: {}", handle.key()));
     if let Some(resolution) = handle.resolution() {
-        output::line(format!(
-            "store: {} ({})",
-            resolution.store, resolution.reason
-        ));
+        if resolution.store == found_in {
+            output::line(format!("store: {found_in} ({})", resolution.reason));
+        } else {
+            // Reads look at every store of the layout; say where this copy lives.
+            output::line(format!(
+                "store: {found_in} (resolved to {} by {}; this copy is in {found_in})",
+                resolution.store, resolution.reason
+            ));
+        }
     }
     let expires_in = output::expires_in_s(credential.expires_at, output::now_ms());
     output::line(format!("expires: {}", output::describe_expiry(expires_in)));
