@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use oauth_store::keyring::{KeyringStore, SecretEntry};
-use oauth_store::secrets::{CodexPassphrase, KeyKind, KeySource, KeyringKey, SecretsStore};
+use oauth_store::keyring::KeyringStore;
+use oauth_store::secrets::SecretsStore;
 use oauth_store::{
     CredentialStore, KeyringBackend, LayoutPreset, OAuthStore, StoreError, StoreKind, StoreLayout,
     StoreMode,
@@ -64,16 +64,8 @@ pub(crate) fn secrets_store(
     global: &Global,
     layout: &StoreLayout,
 ) -> Result<SecretsStore, CliError> {
-    let (service, account) = layout.secrets_key_entry();
-    let entry = SecretEntry::new(service, account)
-        .with_timeout(Duration::from_secs(global.keyring_timeout));
-    let key: Arc<dyn KeySource> = match layout.preset() {
-        LayoutPreset::Codex => Arc::new(CodexPassphrase::over(Arc::new(
-            KeyringKey::from_entry(entry).with_kind(KeyKind::ScryptPassphrase),
-        ))),
-        _ => Arc::new(KeyringKey::from_entry(entry)),
-    };
-    Ok(SecretsStore::in_home(layout.home(), key)?
+    Ok(layout
+        .secrets_store_with(Duration::from_secs(global.keyring_timeout))?
         .with_lock_timeout(Duration::from_secs(global.lock_timeout)))
 }
 

@@ -160,13 +160,15 @@ impl OAuthStoreBuilder {
         self.file = Some(store);
         self
     }
-    /// The per-credential keyring store (none by default: Auto then uses the File store
-    /// with reason `auto_*_keyring_error`). Any [`CredentialStore`] can stand in.
+    /// Replaces the per-credential keyring store (default: the layout's OS keyring,
+    /// [`StoreLayout::keyring_store`], unless [`OAuthStoreBuilder::default_stores`] is
+    /// off). Any [`CredentialStore`] can stand in.
     pub fn keyring_store(mut self, store: Arc<dyn CredentialStore>) -> Self {
         self.keyring = Some(store);
         self
     }
-    /// The Secrets store (none by default).
+    /// Replaces the Secrets store (default: [`StoreLayout::secrets_store`], unless
+    /// [`OAuthStoreBuilder::default_stores`] is off).
     pub fn secrets_store(mut self, store: Arc<dyn CredentialStore>) -> Self {
         self.secrets = Some(store);
         self

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use oauth_store_core::{StoreError, StoreKey, sha256_hex};
-use oauth_store_keyring::KeyringStore;
-use oauth_store_secrets::{CodexPassphrase, KeyringKey, SecretsStore};
+use std::time::Duration;
+
+use oauth_store_keyring::{KeyringStore, SecretEntry};
+use oauth_store_secrets::{CodexPassphrase, KeyKind, KeySource, KeyringKey, SecretsStore};
 
 /// Which naming scheme a home follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -168,15 +170,31 @@ impl StoreLayout {
     }
 
     /// The Secrets store of this layout, its key in the OS keyring
-    /// ([`StoreLayout::secrets_key_entry`]); under the codex preset the Codex CLI's
-    /// scrypt passphrase.
+    /// ([`StoreLayout::secrets_key_entry`], calls bounded by the keyring default of
+    /// 5 s); under the codex preset the Codex CLI's scrypt passphrase.
     ///
     /// # Errors
     /// [`StoreError::Io`] when the home cannot be created.
     pub fn secrets_store(&self) -> Result<SecretsStore, StoreError> {
-        let key: Arc<dyn oauth_store_secrets::KeySource> = match self.preset {
-            LayoutPreset::Default => Arc::new(KeyringKey::for_home(&self.home)),
-            LayoutPreset::Codex => Arc::new(CodexPassphrase::for_home(&self.home)),
+        self.secrets_store_with(oauth_store_keyring::DEFAULT_TIMEOUT)
+    }
+
+    /// As [`StoreLayout::secrets_store`], each keyring call for the key bounded by
+    /// `keyring_timeout`.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when the home cannot be created.
+    pub fn secrets_store_with(
+        &self,
+        keyring_timeout: Duration,
+    ) -> Result<SecretsStore, StoreError> {
+        let (service, account) = self.secrets_key_entry();
+        let entry = SecretEntry::new(service, account).with_timeout(keyring_timeout);
+        let key: Arc<dyn KeySource> = match self.preset {
+            LayoutPreset::Default => Arc::new(KeyringKey::from_entry(entry)),
+            LayoutPreset::Codex => Arc::new(CodexPassphrase::over(Arc::new(
+                KeyringKey::from_entry(entry).with_kind(KeyKind::ScryptPassphrase),
+            ))),
         };
         SecretsStore::in_home(&self.home, key)
     }
