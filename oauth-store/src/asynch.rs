@@ -14,7 +14,8 @@ use oauth_store_core::{Credential, SecretString, StoreKey};
 use tokio::sync::oneshot;
 
 use crate::error::{Error, StoreOutcome};
-use crate::handle::{CredentialHandle, Resolution};
+use crate::handle::CredentialHandle;
+use crate::resolution::Resolution;
 
 /// A [`CredentialHandle`] for async callers. Cheap to clone; clones share the handle
 /// (and its pinned resolution).

@@ -1,9 +1,11 @@
 //! Integration tests for the oauth-store facade. Multi-process tests re-execute this
 //! test binary as a child (see `support::child`).
 
+mod login;
 mod multiprocess;
+mod refresh;
+mod resolution;
 mod support;
-mod transaction;
 
 #[cfg(all(feature = "tokio", feature = "http"))]
 mod asynch;

@@ -9,7 +9,7 @@ use oauth2::HttpResponse;
 use oauth2::http::header::RETRY_AFTER;
 
 use super::transport::Failure;
-use crate::refresh::RefreshOutcome;
+use crate::provider::RefreshOutcome;
 
 /// The longest provider text (`error_description`) kept.
 const MAX_TEXT: usize = 300;
