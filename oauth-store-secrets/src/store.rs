@@ -145,7 +145,7 @@ impl From<SecretsError> for StoreError {
             },
             other => StoreError::Backend {
                 kind: StoreKind::Secrets,
-                source: Box::new(other),
+                source: std::sync::Arc::new(other),
             },
         }
     }
@@ -489,7 +489,7 @@ impl SecretsStore {
     fn lock(&self) -> Result<LockGuard, StoreError> {
         self.locks
             .acquire(
-                &LockScope::new(),
+                &LockScope::current(),
                 &LockTarget::Store(StoreLock::Secrets),
                 self.lock_timeout,
             )
@@ -988,7 +988,7 @@ fn from_atomic(e: atomic::Error, path: &Path) -> StoreError {
         atomic::Error::TooLarge { path, size, cap } => StoreError::TooLarge { path, size, cap },
         other => StoreError::Io {
             path: path.to_owned(),
-            source: io::Error::other(other.to_string()),
+            source: io::Error::other(other.to_string()).into(),
         },
     }
 }
@@ -1006,7 +1006,7 @@ fn from_lock(e: oauth_lock::Error) -> StoreError {
             owner,
             current,
         },
-        other => StoreError::Lock(Box::new(other)),
+        other => StoreError::Lock(std::sync::Arc::new(other)),
     }
 }
 

@@ -11,6 +11,7 @@ use oauth_store_core::{
 };
 use oauth_store_file::FileStore;
 
+use crate::coordination::Coordination;
 use crate::error::Error;
 use crate::layout::{LayoutPreset, StoreLayout};
 use crate::provider::TokenRefresher;
@@ -18,6 +19,19 @@ use crate::resolution::{Resolution, ResolutionObserver};
 use crate::store::{Inner, OAuthStore};
 
 /// Configures an [`OAuthStore`]; see [`OAuthStore::builder`].
+///
+/// # Coordination
+/// Every store built here coordinates as DESIGN.md asks (credential lock, reread,
+/// single-flight). Switching that off needs the `dangerous-uncoordinated` feature; a
+/// build without it has no door to it:
+#[cfg_attr(
+    not(feature = "dangerous-uncoordinated"),
+    doc = "```compile_fail,E0599"
+)]
+#[cfg_attr(feature = "dangerous-uncoordinated", doc = "```ignore")]
+/// // Does not compile without the `dangerous-uncoordinated` feature.
+/// let builder = oauth_store::OAuthStore::builder().dangerous_uncoordinated();
+/// ```
 #[must_use = "call build() to get the store"]
 pub struct OAuthStoreBuilder {
     home: Option<PathBuf>,
@@ -33,7 +47,7 @@ pub struct OAuthStoreBuilder {
     observer: Option<Arc<dyn ResolutionObserver>>,
     drift: bool,
     default_stores: bool,
-    uncoordinated: bool,
+    coordination: Coordination,
 }
 
 /// Records observations in the drift sidecar (DESIGN.md "Drift sidecar"); best
@@ -140,12 +154,28 @@ impl OAuthStoreBuilder {
         self.drift = enabled;
         self
     }
-    /// UNSAFE FOR REAL CREDENTIALS: switches coordination off (no credential lock, no
-    /// authoritative reread, no in-process sharing), so concurrent processes replay
-    /// rotated refresh tokens and the provider revokes the grant. For the demo and for
-    /// tests that prove the tests can fail.
-    pub fn unsafe_uncoordinated(mut self, yes: bool) -> Self {
-        self.uncoordinated = yes;
+    /// DANGEROUS, NEVER FOR REAL CREDENTIALS: switches coordination off (no credential
+    /// lock, no authoritative reread, no in-process sharing, older copies left behind),
+    /// so concurrent processes replay rotated refresh tokens and the provider revokes
+    /// the grant. It exists for the demo and for tests that prove the tests can fail,
+    /// and only with the `dangerous-uncoordinated` feature: a build without it cannot
+    /// reach this mode.
+    ///
+    /// ```
+    /// # #[cfg(feature = "dangerous-uncoordinated")] {
+    /// let home = tempfile::tempdir().unwrap();
+    /// let store = oauth_store::OAuthStore::builder()
+    ///     .home(home.path())
+    ///     .default_stores(false)
+    ///     .dangerous_uncoordinated()
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(store.is_uncoordinated());
+    /// # }
+    /// ```
+    #[cfg(feature = "dangerous-uncoordinated")]
+    pub fn dangerous_uncoordinated(mut self) -> Self {
+        self.coordination = Coordination::Uncoordinated;
         self
     }
 
@@ -164,7 +194,7 @@ impl OAuthStoreBuilder {
         oauth_lock::atomic::ensure_private_dir(&home).map_err(|e| {
             Error::Store(StoreError::Backend {
                 kind: StoreKind::File,
-                source: Box::new(e),
+                source: std::sync::Arc::new(e),
             })
         })?;
         let layout = StoreLayout::new(home, self.preset);
@@ -211,7 +241,7 @@ impl OAuthStoreBuilder {
                 clock: self.clock,
                 refresher: self.refresher,
                 observer,
-                uncoordinated: self.uncoordinated,
+                coordination: self.coordination,
             }),
         })
     }
@@ -235,7 +265,7 @@ impl OAuthStore {
             observer: None,
             drift: true,
             default_stores: true,
-            uncoordinated: false,
+            coordination: Coordination::Coordinated,
         }
     }
 }

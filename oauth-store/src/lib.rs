@@ -30,7 +30,7 @@
 //! let credential = Credential::builder("notion", "https://mcp.notion.com/mcp", "at-1".to_owned().into())
 //!     .client_id("client-1")
 //!     .build();
-//! handle.login(credential)?;
+//! handle.save_grant(credential)?;
 //! // Unknown expiry: returned as is, no refresh needed.
 //! let current = handle.refresh_if_needed(Duration::from_secs(30))?;
 //! assert_eq!(current.client_id, "client-1");
@@ -77,12 +77,13 @@
 #[cfg(feature = "tokio")]
 mod asynch;
 mod builder;
+mod coordination;
 mod error;
+mod grant;
 mod handle;
 #[cfg(feature = "http")]
 mod http;
 mod layout;
-mod login;
 mod provider;
 mod refresh;
 mod resolution;

@@ -72,32 +72,31 @@ impl CredentialHandle {
         self.transact(&Trigger::Unauthorized(rejected_access_token.clone()), None)
     }
 
-    /// merge and persist before anyone sees the new token, release.
-    pub(crate) fn transact_locked(
+    /// Step 1: shares the transaction with the callers of this key in this process,
+    /// as the store's coordination says.
+    fn transact(&self, trigger: &Trigger, hint: Option<&Credential>) -> Result<Credential, Error> {
+        let coordination = self.inner.coordination;
+        coordination.share(&self.inner, &self.key, || {
+            self.transact_locked(trigger, hint)
+        })
+    }
+
+    /// Steps 1 to 6 of DESIGN.md "Refresh transaction": lock, reread, adopt or refresh
+    /// once, merge and persist before anyone sees the new token, release.
+    fn transact_locked(
         &self,
         trigger: &Trigger,
         hint: Option<&Credential>,
     ) -> Result<Credential, Error> {
         let inner = &*self.inner;
-        let _lock = inner.credential_lock(&self.key)?;
+        let coordination = inner.coordination;
+        let _lock = coordination.credential_lock(inner, &self.key)?;
         let pinned = self.resolution();
-        let (stored, from) = if inner.uncoordinated {
-            // Uncoordinated: the caller's copy is trusted, as naive clients do.
-            match hint {
-                Some(h) => (h.clone(), pinned.map_or(StoreKind::File, |p| p.store)),
-                None => {
-                    let (resolution, found) = self.resolve()?;
-                    (self.require_tokens(found)?, resolution.store)
-                }
-            }
-        } else {
-            let found = inner.authoritative_read(&self.key, pinned.map(|p| p.store))?;
-            let (credential, from) = match found {
-                Some((c, from)) => (Some(c), from),
-                None => (None, StoreKind::File),
-            };
-            (self.require_tokens(credential)?, from)
+        let (found, from) = match coordination.reread(self, hint)? {
+            Some((credential, from)) => (Some(credential), from),
+            None => (None, StoreKind::File),
         };
+        let stored = self.require_tokens(found)?;
         let now = inner.clock.now_ms();
         let hint_differs = hint.is_some_and(|h| !h.access_token_is(&stored.access_token));
         let adopt = match trigger {
@@ -165,18 +164,14 @@ impl CredentialHandle {
 
     /// `invalid_grant`: drop the tokens only if the store still holds the rejected
     /// refresh token; otherwise another writer saved a newer one, which is adopted.
-    pub(crate) fn on_rejected(
+    fn on_rejected(
         &self,
         sent: &Credential,
         from: StoreKind,
         description: Option<&str>,
     ) -> Result<Credential, Error> {
         let inner = &*self.inner;
-        let current = if inner.uncoordinated {
-            inner.store(from)?.load(&self.key)?.map(|c| (c, from))
-        } else {
-            inner.authoritative_read(&self.key, Some(from))?
-        };
+        let current = inner.coordination.reread_after_rejection(self, from)?;
         let rejected = || Error::AuthorizationRequired {
             key: self.key.clone(),
             reason: AuthorizationReason::GrantRejected {
@@ -208,7 +203,7 @@ impl CredentialHandle {
     }
 
     /// Saves with brief retries, then removes older copies elsewhere.
-    pub(crate) fn persist(&self, credential: &Credential, target: StoreKind) -> Result<(), Error> {
+    fn persist(&self, credential: &Credential, target: StoreKind) -> Result<(), Error> {
         let store = self.inner.store(target)?;
         let mut last = None;
         for pause in PERSIST_BACKOFF {
@@ -244,9 +239,9 @@ impl CredentialHandle {
             .unwrap_or_else(|e| e.into_inner())
             .get_or_insert(saved);
         self.inner.observe(&self.key, saved);
-        if !self.inner.uncoordinated {
-            self.inner.remove_other_copies(&self.key, target);
-        }
+        self.inner
+            .coordination
+            .after_save(&self.inner, &self.key, target);
         Ok(())
     }
 }

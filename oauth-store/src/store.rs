@@ -4,12 +4,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use oauth_lock::{LockDir, LockGuard, LockScope, LockTarget};
+use oauth_lock::LockDir;
 use oauth_store_core::{
     Clock, Credential, CredentialStore, KeyringBackend, StoreError, StoreKey, StoreKind, StoreMode,
     compute_store_key,
 };
 
+use crate::coordination::Coordination;
 use crate::error::Error;
 use crate::handle::CredentialHandle;
 use crate::layout::StoreLayout;
@@ -28,7 +29,7 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) refresher: Option<Arc<dyn TokenRefresher>>,
     pub(crate) observer: Option<Arc<dyn ResolutionObserver>>,
-    pub(crate) uncoordinated: bool,
+    pub(crate) coordination: Coordination,
 }
 
 /// Credentials of one home, shared safely by any number of processes.
@@ -47,7 +48,7 @@ impl std::fmt::Debug for OAuthStore {
             .field("layout", &self.inner.layout.preset())
             .field("mode", &self.inner.mode)
             .field("keyring_backend", &self.inner.backend)
-            .field("uncoordinated", &self.inner.uncoordinated)
+            .field("coordination", &self.inner.coordination)
             .finish_non_exhaustive()
     }
 }
@@ -85,9 +86,10 @@ impl OAuthStore {
         &self.inner.locks
     }
 
-    /// Whether coordination is switched off ([`OAuthStoreBuilder::unsafe_uncoordinated`]).
+    /// Whether coordination is switched off (only possible with the
+    /// `dangerous-uncoordinated` feature).
     pub fn is_uncoordinated(&self) -> bool {
-        self.inner.uncoordinated
+        self.inner.coordination != Coordination::Coordinated
     }
 
     /// The store of `kind`, when this store has one.
@@ -156,17 +158,5 @@ impl Inner {
                 "the {kind} store is not available in this build or configuration"
             ))
         })
-    }
-
-    pub(crate) fn credential_lock(&self, key: &StoreKey) -> Result<Option<LockGuard>, Error> {
-        if self.uncoordinated {
-            return Ok(None);
-        }
-        let target = LockTarget::credential(key.as_str(), key.credential_lock_file_name());
-        Ok(Some(self.locks.acquire(
-            &LockScope::new(),
-            &target,
-            self.lock_timeout,
-        )?))
     }
 }

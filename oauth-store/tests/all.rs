@@ -1,10 +1,12 @@
 //! Integration tests for the oauth-store facade. Multi-process tests re-execute this
 //! test binary as a child (see `support::child`).
 
-mod login;
+mod coordination;
+mod grant;
 mod multiprocess;
 mod refresh;
 mod resolution;
+mod single_flight;
 mod support;
 
 #[cfg(all(feature = "tokio", feature = "http"))]

@@ -28,7 +28,7 @@ fn login_due(store: &OAuthStore, ep: &oauth_store_testkit::TokenEndpoint) -> Cre
     credential.expires_at = Some(now_ms().saturating_sub(1000));
     store
         .handle(SERVER, URL)
-        .login(credential.clone())
+        .save_grant(credential.clone())
         .expect("login");
     credential
 }
@@ -77,7 +77,7 @@ fn unknown_expiry_is_returned_as_is_and_nothing_stored_is_authorization_required
         }
     ));
     assert_eq!(err.kind(), ErrorKind::AuthorizationRequired);
-    handle.login(Credential::builder(SERVER, URL, "at-static".to_owned().into()).build())?;
+    handle.save_grant(Credential::builder(SERVER, URL, "at-static".to_owned().into()).build())?;
     let got = handle.refresh_if_needed(Duration::from_secs(3600))?;
     assert_eq!(got.access_token.expose_secret(), "at-static");
     Ok(())
@@ -269,7 +269,7 @@ fn invalid_grant_after_another_writer_saved_a_newer_token_keeps_the_newer_token(
         .client_id("c")
         .build();
     old.expires_at = Some(now_ms() - 1);
-    store.handle(SERVER, URL).login(old)?;
+    store.handle(SERVER, URL).save_grant(old)?;
     let got = store.handle(SERVER, URL).refresh_if_needed(SECOND)?;
     assert!(got.same_tokens(&newer), "the newer token is adopted");
     let stored = file.load(&newer.store_key())?.expect("stored");
@@ -312,7 +312,7 @@ fn persist_failure_after_a_successful_refresh_is_retried_then_carries_the_new_cr
     // Always failing: the error carries the new credential.
     let mut due = fresh.clone();
     due.expires_at = Some(now_ms() - 1);
-    store.handle(SERVER, URL).login(due.clone())?;
+    store.handle(SERVER, URL).save_grant(due.clone())?;
     failing.fail_saves.store(100, Ordering::SeqCst);
     let err = store
         .handle(SERVER, URL)
@@ -340,7 +340,7 @@ fn recover_unauthorized_refreshes_at_most_once_per_rejected_token() -> TestResul
     let store = file_store(home.path());
     let tokens = ep.issue_grant(crate::support::CLIENT, &["mcp"]);
     let credential = credential_from(&ep, &tokens, now_ms());
-    store.handle(SERVER, URL).login(credential.clone())?;
+    store.handle(SERVER, URL).save_grant(credential.clone())?;
     let first = store
         .handle(SERVER, URL)
         .recover_unauthorized(&credential.access_token)?;
@@ -362,7 +362,7 @@ fn force_refresh_adopts_a_token_refreshed_since_the_callers_copy() -> TestResult
     let tokens = ep.issue_grant(crate::support::CLIENT, &["mcp"]);
     store
         .handle(SERVER, URL)
-        .login(credential_from(&ep, &tokens, now_ms()))?;
+        .save_grant(credential_from(&ep, &tokens, now_ms()))?;
     let a = store.handle(SERVER, URL).force_refresh()?;
     let b = store.handle(SERVER, URL).force_refresh()?;
     assert!(

@@ -34,7 +34,7 @@ fn auto_resolution_reasons_and_newest_copy_wins() -> TestResult {
     file.save(&key, &c)?;
     let h = auto(standin.clone()).handle(SERVER, URL);
     assert_eq!(
-        h.login(c.clone())?.reason,
+        h.save_grant(c.clone())?.reason,
         ResolutionReason::AutoSaveKeyring
     );
     assert!(file.load(&key)?.is_none(), "the File copy is removed");
@@ -64,7 +64,7 @@ fn auto_resolution_reasons_and_newest_copy_wins() -> TestResult {
     );
     let h = auto(Arc::new(Unusable)).handle(SERVER, URL);
     assert_eq!(
-        h.login(c.clone())?.reason,
+        h.save_grant(c.clone())?.reason,
         ResolutionReason::AutoSaveFileKeyringError
     );
 
@@ -80,7 +80,10 @@ fn auto_resolution_reasons_and_newest_copy_wins() -> TestResult {
         h.resolution().map(|r| r.reason),
         Some(ResolutionReason::ConfiguredLoad)
     );
-    assert_eq!(h.login(c.clone())?.reason, ResolutionReason::ConfiguredSave);
+    assert_eq!(
+        h.save_grant(c.clone())?.reason,
+        ResolutionReason::ConfiguredSave
+    );
 
     // Every-store reread: a newer keyring copy wins over an older File copy even for a
     // handle pinned to File, and the save removes the older copy.
@@ -130,7 +133,7 @@ fn resolutions_and_saves_are_recorded_in_the_drift_sidecar_and_never_read_to_cho
     let c = Credential::builder(SERVER, URL, "SENTINEL-at".to_owned().into())
         .refresh_token("SENTINEL-rt".to_owned().into())
         .build();
-    store.handle(SERVER, URL).login(c.clone())?;
+    store.handle(SERVER, URL).save_grant(c.clone())?;
     let sidecar = store.layout().sidecar_document();
     let text = std::fs::read_to_string(&sidecar)?;
     let doc: serde_json::Value = serde_json::from_str(&text)?;

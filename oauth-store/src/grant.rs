@@ -1,5 +1,6 @@
 //! Saving a new grant and logging out (DESIGN.md "Locks, order, waiting": the
-//! credential lock covers the save of a login and the logout).
+//! credential lock covers the save of a login and the logout). The login flow that
+//! obtains a grant is not here; it ends by saving through [`CredentialHandle::save_grant`].
 
 use oauth_store_core::{Credential, StoreError, StoreMode};
 
@@ -8,20 +9,27 @@ use crate::handle::CredentialHandle;
 use crate::resolution::Resolution;
 
 impl CredentialHandle {
-    /// Saves a new credential (after an authorization), replacing any stored one,
-    /// under the credential lock; stamps `updated_at`; removes copies in other stores.
-    /// Re-resolves under Auto's save rules and pins the result.
+    /// Saves a new grant: a credential obtained by an authorization (a login flow, an
+    /// imported token response), replacing any stored one, tokens included (a new grant
+    /// is never merged with the old one). Under the credential lock, so it is serialized
+    /// with every other process's refresh; stamps `updated_at`; removes copies in other
+    /// stores. Re-resolves under Auto's save rules and pins the result.
     ///
     /// # Errors
     /// [`Error::Lock`]; [`Error::Store`] (a keyring write that timed out is an error,
     /// never a fall-back to File).
-    pub fn login(&self, mut credential: Credential) -> Result<Resolution, Error> {
-        let _lock = self.inner.credential_lock(&self.key)?;
+    pub fn save_grant(&self, mut credential: Credential) -> Result<Resolution, Error> {
+        let _lock = self
+            .inner
+            .coordination
+            .credential_lock(&self.inner, &self.key)?;
         credential.updated_at = Some(self.inner.clock.now_ms());
         let resolution = self.inner.resolve_save(&self.key, &credential)?;
         *self.pinned.lock().unwrap_or_else(|e| e.into_inner()) = Some(resolution);
         self.inner.observe(&self.key, resolution);
-        self.inner.remove_other_copies(&self.key, resolution.store);
+        self.inner
+            .coordination
+            .after_save(&self.inner, &self.key, resolution.store);
         Ok(resolution)
     }
 
@@ -36,7 +44,10 @@ impl CredentialHandle {
     /// [`Error::LogoutIncomplete`] naming each store where a copy stayed;
     /// [`Error::Lock`].
     pub fn logout(&self) -> Result<Vec<StoreOutcome>, Error> {
-        let _lock = self.inner.credential_lock(&self.key)?;
+        let _lock = self
+            .inner
+            .coordination
+            .credential_lock(&self.inner, &self.key)?;
         let outcomes: Vec<StoreOutcome> = self
             .inner
             .stores()
