@@ -20,5 +20,6 @@ mod repair;
 mod secrets;
 mod sentinel;
 mod show;
+mod texts;
 mod token;
 mod wait;

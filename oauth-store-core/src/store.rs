@@ -85,7 +85,7 @@ pub enum StoreError {
     },
     /// The document does not parse as a whole; it is left untouched, and saves for any
     /// key are refused until it is repaired.
-    #[error("{}: the document does not parse ({reason}); it is left untouched: run `oauth-store repair` to quarantine it and keep the entries that parse", path.display())]
+    #[error("{}: the document does not parse ({reason}); it is left untouched, and saves are refused until it is repaired (a repair quarantines it and keeps the entries that parse)", path.display())]
     CorruptDocument {
         /// The document.
         path: PathBuf,

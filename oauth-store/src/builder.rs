@@ -188,7 +188,10 @@ impl OAuthStoreBuilder {
         let home = match self.home {
             Some(home) => home,
             None => StoreLayout::default_home(self.preset).ok_or_else(|| {
-                Error::Config("no home directory: set --home, OAUTH_STORE_HOME or HOME".into())
+                Error::Config(
+                    "no home directory: give the builder a home, or set OAUTH_STORE_HOME or HOME"
+                        .into(),
+                )
             })?,
         };
         oauth_lock::atomic::ensure_private_dir(&home).map_err(|e| {

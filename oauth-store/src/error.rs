@@ -60,13 +60,13 @@ impl std::fmt::Display for AuthorizationReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// Log in again (CLI exit 3).
+    /// Authorize again (a login): nothing stored, tokens dropped, grant rejected or refused.
     AuthorizationRequired,
-    /// A store, lock or keyring failed, or persisting failed (CLI exit 4).
+    /// A store, lock or keyring failed, or persisting failed.
     Store,
-    /// The provider was unreachable, failing, or the outcome is unknown (CLI exit 5).
+    /// The provider was unreachable, failing, or the outcome is unknown.
     Provider,
-    /// The facade was configured wrongly (CLI exit 2).
+    /// The facade was configured wrongly.
     Config,
     /// A bug in the library or a plug-in (a panic was caught); nothing to fix on the
     /// caller's side.

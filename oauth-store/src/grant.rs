@@ -37,7 +37,7 @@ impl CredentialHandle {
     /// credential lock, and reports each store's outcome. Nothing stored is not an error.
     /// A store that cannot be used here ([`StoreError::Unavailable`], e.g. no session
     /// bus) is reported in its outcome but fails the logout only when the mode needs
-    /// that store (`--store keyring` for the keyring): under Auto this process could not
+    /// that store (the keyring under [`StoreMode::Keyring`]): under Auto this process could not
     /// have saved there.
     ///
     /// # Errors
