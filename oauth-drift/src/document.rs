@@ -15,7 +15,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 use oauth_store_core::{
-    KeyringBackend, ResolutionReason, StoreKey, StoreKind, StoreMode, describe_json_error,
+    BackendName, KeyringBackend, ResolutionReason, StoreKey, StoreKind, StoreMode,
+    describe_json_error,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -66,25 +67,50 @@ fn version_text(version: Option<u64>) -> String {
     )
 }
 
-/// Where a credential resolved, as the sidecar writes it: `file` or `keyring`.
+/// Where a credential resolved, as the sidecar writes it: `file` or `keyring`, or
+/// the name of another crate's backend.
 ///
 /// The Secrets store counts as `keyring` (DESIGN.md: `resolved_store` in
-/// `file | keyring`); the entry's `keyring_backend` and `store_mode` tell which.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// `file | keyring`); the entry's `keyring_backend` and `store_mode` tell which. A
+/// backend of another crate is recorded under its own name (e.g. `postgres`), never
+/// as one of ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ResolvedStore {
     /// The File store (`.credentials.json`).
     File,
     /// The keyring: one OS keyring entry, or the Secrets store whose key is there.
     Keyring,
+    /// Another crate's backend, by its name.
+    Other(BackendName),
 }
 
 impl ResolvedStore {
-    /// `file` or `keyring`.
+    /// `file`, `keyring`, or the other backend's name.
     pub fn as_str(&self) -> &'static str {
         match self {
             ResolvedStore::File => "file",
             ResolvedStore::Keyring => "keyring",
+            ResolvedStore::Other(name) => name.as_str(),
+        }
+    }
+}
+
+impl Serialize for ResolvedStore {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ResolvedStore {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        match name.as_ref() {
+            "file" => Ok(ResolvedStore::File),
+            "keyring" => Ok(ResolvedStore::Keyring),
+            other => BackendName::parse(other)
+                .map(ResolvedStore::Other)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -94,6 +120,11 @@ impl From<StoreKind> for ResolvedStore {
         match kind {
             StoreKind::File => ResolvedStore::File,
             StoreKind::Keyring | StoreKind::Secrets => ResolvedStore::Keyring,
+            StoreKind::Other(name) => ResolvedStore::Other(name),
+            // A kind a later core adds is named like another backend's.
+            other => ResolvedStore::Other(
+                BackendName::parse(other.as_str()).unwrap_or(BackendName::new("unknown")),
+            ),
         }
     }
 }

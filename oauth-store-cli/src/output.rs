@@ -3,7 +3,7 @@
 use std::fmt::Display;
 use std::io::Write;
 
-use oauth_store::core::{Clock, SystemClock};
+use oauth_store::store_core::{Clock, SystemClock};
 
 /// Writes one line on stdout. A closed pipe (`oauth-store list | head -1`) is not an error.
 pub(crate) fn line(text: impl Display) {

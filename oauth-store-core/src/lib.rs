@@ -47,7 +47,7 @@ mod store;
 // The public interface is:
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use key::{StoreKey, compute_store_key, sha256_hex};
-pub use kinds::{KeyringBackend, ResolutionReason, StoreKind, StoreMode, UnknownName};
+pub use kinds::{BackendName, KeyringBackend, ResolutionReason, StoreKind, StoreMode, UnknownName};
 pub use record::{
     Credential, CredentialBuilder, ExtraFields, REDACTED, TokenEndpointAuthMethod, TokenResponse,
     TokenResponseError, is_secret_field, redact_value, tokens_equal,

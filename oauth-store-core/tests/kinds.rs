@@ -92,3 +92,45 @@ proptest! {
         if let Ok(v) = s.parse::<ResolutionReason>() { prop_assert_eq!(v.as_str(), s.as_str()); }
     }
 }
+
+#[test]
+fn another_backend_has_a_kind_of_its_own_name() -> TestResult {
+    use oauth_store_core::BackendName;
+    const PG: StoreKind = StoreKind::Other(BackendName::new("postgres"));
+    assert_eq!(PG.to_string(), "postgres");
+    assert!(!PG.is_builtin() && StoreKind::File.is_builtin());
+    assert_eq!("postgres".parse::<StoreKind>()?, PG);
+    assert_eq!(serde_json::to_string(&PG)?, "\"postgres\"");
+    assert_eq!(serde_json::from_str::<StoreKind>("\"postgres\"")?, PG);
+    // A backend never takes one of ours, and names stay plain.
+    for bad in [
+        "file",
+        "keyring",
+        "secrets",
+        "",
+        "Vault",
+        "9lives",
+        "a b",
+        "x\n",
+        &"a".repeat(33),
+    ] {
+        assert!(BackendName::parse(bad).is_err(), "{bad:?}");
+        assert!(
+            bad.parse::<StoreKind>().map_or(true, |k| k.is_builtin()),
+            "{bad:?}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn parsed_backend_names_are_bounded() {
+    use oauth_store_core::BackendName;
+    // However many distinct names a hostile document holds, the process keeps at most
+    // 64: past that, new names are refused, known ones still parse.
+    let accepted = (0..200)
+        .filter(|i| BackendName::parse(&format!("hostile-{i}")).is_ok())
+        .count();
+    assert!(accepted <= 64, "{accepted}");
+    assert!(BackendName::parse("hostile-0").is_ok() || accepted == 0);
+}

@@ -29,9 +29,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use oauth_store::core::{Clock, SystemClock};
 use oauth_store::file::FileStore;
 use oauth_store::lock::LockDir;
+use oauth_store::store_core::{Clock, SystemClock};
 use oauth_store::{Credential, CredentialStore, OAuthStore, SecretString, StoreMode};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;

@@ -104,7 +104,10 @@ impl Coordination {
             }
             #[cfg(feature = "dangerous-uncoordinated")]
             Coordination::Uncoordinated => match hint {
-                Some(h) => Ok(Some((h.clone(), pinned.unwrap_or(StoreKind::File)))),
+                Some(h) => Ok(Some((
+                    h.clone(),
+                    pinned.unwrap_or_else(|| handle.inner.file.kind()),
+                ))),
                 None => {
                     let (resolution, found) = handle.resolve()?;
                     Ok(found.map(|c| (c, resolution.store)))

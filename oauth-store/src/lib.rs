@@ -84,6 +84,7 @@ mod handle;
 #[cfg(feature = "http")]
 mod http;
 mod layout;
+mod migrate;
 mod provider;
 mod refresh;
 mod resolution;
@@ -101,16 +102,18 @@ pub use handle::CredentialHandle;
 #[cfg(feature = "http")]
 pub use http::{AuthorizationServerMetadata, HttpError, HttpRefresher};
 pub use layout::{LayoutPreset, StoreLayout};
+pub use migrate::Migration;
 pub use provider::{RefreshOutcome, TokenRefresher};
 pub use resolution::{Resolution, ResolutionObserver};
 pub use store::{ListedEntry, OAuthStore};
 
 pub use oauth_drift as drift;
 pub use oauth_lock as lock;
-pub use oauth_store_core as core;
+// Named `store_core`, not `core`, so that it never shadows the `core` crate in paths.
+pub use oauth_store_core as store_core;
 pub use oauth_store_core::{
-    Credential, CredentialStore, KeyringBackend, ResolutionReason, SecretString, StoreError,
-    StoreKey, StoreKind, StoreMode, TokenResponse, compute_store_key,
+    BackendName, Credential, CredentialStore, ExposeSecret, KeyringBackend, ResolutionReason,
+    SecretString, StoreError, StoreKey, StoreKind, StoreMode, TokenResponse, compute_store_key,
 };
 pub use oauth_store_file as file;
 pub use oauth_store_keyring as keyring;

@@ -94,7 +94,7 @@ impl CredentialHandle {
         let pinned = self.resolution();
         let (found, from) = match coordination.reread(self, hint)? {
             Some((credential, from)) => (Some(credential), from),
-            None => (None, StoreKind::File),
+            None => (None, inner.file.kind()),
         };
         let stored = self.require_tokens(found)?;
         let now = inner.clock.now_ms();
@@ -228,9 +228,11 @@ impl CredentialHandle {
         }
         let saved = Resolution {
             store: target,
-            reason: match (self.inner.mode, target) {
-                (StoreMode::Auto, StoreKind::File) => ResolutionReason::AutoSaveFileKeyringError,
-                (StoreMode::Auto, _) => ResolutionReason::AutoSaveKeyring,
+            reason: match self.inner.mode {
+                StoreMode::Auto if target == self.inner.file.kind() => {
+                    ResolutionReason::AutoSaveFileKeyringError
+                }
+                StoreMode::Auto => ResolutionReason::AutoSaveKeyring,
                 _ => ResolutionReason::ConfiguredSave,
             },
         };

@@ -39,16 +39,22 @@ impl Inner {
     /// What "keyring" means under Auto.
     pub(crate) fn auto_keyring(&self) -> Option<(StoreKind, &Arc<dyn CredentialStore>)> {
         match self.backend {
-            KeyringBackend::Direct => self.keyring.as_ref().map(|k| (StoreKind::Keyring, k)),
-            KeyringBackend::Secrets => self.secrets.as_ref().map(|s| (StoreKind::Secrets, s)),
+            KeyringBackend::Direct => self.keyring.as_ref().map(|k| (k.kind(), k)),
+            KeyringBackend::Secrets => self.secrets.as_ref().map(|s| (s.kind(), s)),
         }
     }
 
     pub(crate) fn explicit_kind(&self) -> StoreKind {
         match self.mode {
-            StoreMode::File | StoreMode::Auto => StoreKind::File,
-            StoreMode::Keyring => StoreKind::Keyring,
-            StoreMode::Secrets => StoreKind::Secrets,
+            StoreMode::File | StoreMode::Auto => self.file.kind(),
+            StoreMode::Keyring => self
+                .keyring
+                .as_ref()
+                .map_or(StoreKind::Keyring, |k| k.kind()),
+            StoreMode::Secrets => self
+                .secrets
+                .as_ref()
+                .map_or(StoreKind::Secrets, |s| s.kind()),
         }
     }
 
@@ -104,7 +110,7 @@ impl Inner {
         let found = self.file.load(key)?;
         Ok((
             Resolution {
-                store: StoreKind::File,
+                store: self.file.kind(),
                 reason,
             },
             found,

@@ -92,13 +92,10 @@ impl OAuthStore {
         self.inner.coordination != Coordination::Coordinated
     }
 
-    /// The store of `kind`, when this store has one.
+    /// The store of `kind` (as the store reports it: a third-party backend in the
+    /// keyring's place answers to its own kind), when this store has one.
     pub fn store(&self, kind: StoreKind) -> Option<&Arc<dyn CredentialStore>> {
-        match kind {
-            StoreKind::File => Some(&self.inner.file),
-            StoreKind::Keyring => self.inner.keyring.as_ref(),
-            StoreKind::Secrets => self.inner.secrets.as_ref(),
-        }
+        self.inner.store(kind).ok()
     }
 
     /// The handle of the MCP server `server_name` at `server_url`.
@@ -135,28 +132,26 @@ impl OAuthStore {
 }
 
 impl Inner {
-    /// Every store of the layout, File first.
+    /// Every store of the layout with the kind it reports, File's place first, then
+    /// the keyring's and the Secrets store's.
     pub(crate) fn stores(&self) -> Vec<(StoreKind, &Arc<dyn CredentialStore>)> {
-        let mut out = vec![(StoreKind::File, &self.file)];
-        if let Some(k) = &self.keyring {
-            out.push((StoreKind::Keyring, k));
-        }
-        if let Some(s) = &self.secrets {
-            out.push((StoreKind::Secrets, s));
-        }
-        out
+        std::iter::once(&self.file)
+            .chain(&self.keyring)
+            .chain(&self.secrets)
+            .map(|s| (s.kind(), s))
+            .collect()
     }
 
+    /// The store that reports `kind` (the first, in [`Inner::stores`]'s order).
     pub(crate) fn store(&self, kind: StoreKind) -> Result<&Arc<dyn CredentialStore>, Error> {
-        match kind {
-            StoreKind::File => Some(&self.file),
-            StoreKind::Keyring => self.keyring.as_ref(),
-            StoreKind::Secrets => self.secrets.as_ref(),
-        }
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "the {kind} store is not available in this build or configuration"
-            ))
-        })
+        self.stores()
+            .into_iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, s)| s)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "the {kind} store is not available in this build or configuration"
+                ))
+            })
     }
 }

@@ -3,6 +3,7 @@
 
 mod coordination;
 mod grant;
+mod migrate;
 mod multiprocess;
 mod refresh;
 mod resolution;

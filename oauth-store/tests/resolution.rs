@@ -148,3 +148,79 @@ fn resolutions_and_saves_are_recorded_in_the_drift_sidecar_and_never_read_to_cho
     assert_eq!(std::fs::read(&sidecar)?, b"{ not json", "left untouched");
     Ok(())
 }
+
+/// A third-party backend with a kind of its own (here a File document under another
+/// name), as a database or vault backend would be.
+struct Vault(FileStore);
+
+const VAULT: StoreKind = StoreKind::Other(oauth_store_core::BackendName::new("vault"));
+
+impl CredentialStore for Vault {
+    fn kind(&self) -> StoreKind {
+        VAULT
+    }
+    fn load(
+        &self,
+        key: &oauth_store::StoreKey,
+    ) -> Result<Option<Credential>, oauth_store::StoreError> {
+        self.0.load(key)
+    }
+    fn save(
+        &self,
+        key: &oauth_store::StoreKey,
+        c: &Credential,
+    ) -> Result<(), oauth_store::StoreError> {
+        self.0.save(key, c)
+    }
+    fn delete(&self, key: &oauth_store::StoreKey) -> Result<bool, oauth_store::StoreError> {
+        self.0.delete(key)
+    }
+    fn list(&self) -> Result<Vec<oauth_store_core::ListedCredential>, oauth_store::StoreError> {
+        self.0.list()
+    }
+}
+
+#[test]
+fn a_third_party_store_of_its_own_kind_resolves_lists_and_is_recorded_under_its_name() -> TestResult
+{
+    let home = tempfile::tempdir()?;
+    let open = || -> Result<OAuthStore, oauth_store::Error> {
+        let locks = oauth_store::lock::LockDir::open(home.path().join("vault-locks"))?;
+        OAuthStore::builder()
+            .default_stores(false)
+            .home(home.path())
+            .keyring_store(Arc::new(Vault(FileStore::new(
+                home.path().join("vault.json"),
+                locks,
+            ))))
+            .build()
+    };
+    let store = open()?;
+    let c = Credential::builder(SERVER, URL, "at-1".to_owned().into()).build();
+    let saved = store.handle(SERVER, URL).save_grant(c.clone())?;
+    assert_eq!(
+        (saved.store, saved.reason),
+        (VAULT, ResolutionReason::AutoSaveKeyring)
+    );
+    // Auto resolution on load, in a new store as another process would have.
+    let handle = open()?.handle(SERVER, URL);
+    assert!(handle.load()?.is_some());
+    let loaded = handle.resolution().expect("resolved");
+    assert_eq!(
+        (loaded.store, loaded.reason),
+        (VAULT, ResolutionReason::AutoLoadKeyring)
+    );
+    // `list` names it by its own kind.
+    let (entries, failures) = store.list();
+    assert!(failures.is_empty());
+    let kinds: Vec<_> = entries.iter().map(|e| e.store).collect();
+    assert_eq!(kinds, vec![VAULT]);
+    // So does the drift sidecar.
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(store.layout().sidecar_document())?)?;
+    assert_eq!(
+        doc["resolutions"][c.store_key().as_str()]["resolved_store"],
+        "vault"
+    );
+    Ok(())
+}

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Read};
 use std::path::Path;
 use std::process::ExitCode;
 
-use oauth_store::core::{ExposeSecret, ExtraFields, TokenEndpointAuthMethod};
+use oauth_store::store_core::{ExposeSecret, ExtraFields, TokenEndpointAuthMethod};
 use oauth_store::{Credential, SecretString, StoreError, TokenResponse};
 
 use crate::cli::{Global, ImportArgs};

@@ -3,14 +3,8 @@
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use oauth_store::drift::DriftSidecar;
-use oauth_store::lock::{LockScope, LockTarget};
-use oauth_store::{
-    Credential, KeyringBackend, LayoutPreset, OAuthStore, ResolutionReason, StoreError, StoreKey,
-    StoreKind, StoreMode,
-};
+use oauth_store::{OAuthStore, StoreError, StoreKey, StoreKind, StoreMode};
 
 use crate::cli::{BackendArg, Global, MigrateArgs, StoreArg, TargetArg};
 use crate::error::CliError;
@@ -184,7 +178,7 @@ pub(crate) fn run(global: &Global, args: &MigrateArgs) -> Result<ExitCode, CliEr
                 reason: format!("not tried: {reason}"),
             },
             None => {
-                let outcome = move_one(global, &store, &key, target, &skipped_kinds);
+                let outcome = move_one(&store, &key, target, &skipped_kinds);
                 if let Err(e @ StoreError::Unavailable { .. }) = &outcome.1 {
                     target_unusable = Some(e.to_string());
                 }
@@ -259,103 +253,50 @@ fn mismatch(global: &Global, target: StoreKind) -> Option<String> {
     ))
 }
 
-/// Moves one credential under its credential lock: reads every store's copy, saves the
-/// newest (by `updated_at`) in `target` stamped now, then removes every other copy.
-/// The second element is the target's save error, so the caller can stop when the
-/// target cannot be used at all.
+/// Moves one credential through the facade's migration transaction
+/// ([`oauth_store::CredentialHandle::migrate_to`]). The second element is the target's
+/// save error, so the caller can stop when the target cannot be used at all.
 fn move_one(
-    global: &Global,
     store: &OAuthStore,
     key: &StoreKey,
     target: StoreKind,
     skipped: &[StoreKind],
 ) -> (Outcome, Result<(), StoreError>) {
     let failed = |reason: String| (Outcome::Failed { reason }, Ok(()));
-    let Some(target_store) = store.store(target) else {
+    if store.store(target).is_none() {
         return failed(format!("this home has no {target} store"));
-    };
-    let lock = LockTarget::credential(key.as_str(), key.credential_lock_file_name());
-    let _guard = match store.locks().acquire(
-        &LockScope::new(),
-        &lock,
-        Duration::from_secs(global.lock_timeout),
-    ) {
-        Ok(guard) => guard,
+    }
+    let migration = match store
+        .handle_for_key(key.clone())
+        .migrate_to(target, skipped)
+    {
+        Ok(migration) => migration,
+        Err(oauth_store::Error::Store(e)) => {
+            return (
+                Outcome::Failed {
+                    reason: e.to_string(),
+                },
+                Err(e),
+            );
+        }
         Err(e) => return failed(e.to_string()),
     };
-
-    let mut copies: Vec<(StoreKind, Credential)> = Vec::new();
-    for kind in [StoreKind::File, StoreKind::Keyring, StoreKind::Secrets] {
-        let Some(source) = store.store(kind) else {
-            continue;
-        };
-        match source.load(key) {
-            Ok(Some(credential)) => copies.push((kind, credential)),
-            Ok(None) => {}
-            Err(StoreError::Unavailable { .. }) if skipped.contains(&kind) => {}
-            // A copy that cannot be read may be the newest: move nothing.
-            Err(e) => return failed(format!("reading the {kind} store: {e}")),
-        }
-    }
-    // The newest copy wins (no `updated_at` = oldest); a tie goes to the target's copy.
-    let Some(newest) = copies
-        .iter()
-        .max_by_key(|(kind, c)| (c.updated_at, *kind == target))
-        .map(|(kind, c)| (*kind, c.clone()))
-    else {
+    let Some(from) = migration.from else {
         return (Outcome::Gone, Ok(()));
     };
-    let (from, mut credential) = newest;
-    if from != target {
-        // Stamped later than every copy, so a reader that still sees an older copy
-        // somewhere prefers this one.
-        let now = output::now_ms();
-        credential.updated_at = Some(now.max(credential.updated_at.map_or(0, |t| t + 1)));
-        if let Err(e) = target_store.save(key, &credential) {
-            let outcome = Outcome::Failed {
-                reason: format!("saving in the {target} store: {e}"),
-            };
-            return (outcome, Err(e));
-        }
-        record(global, store, key, target);
-    }
-    let mut removed = Vec::new();
-    let mut stayed = Vec::new();
-    for (kind, _) in copies.iter().filter(|(kind, _)| *kind != target) {
-        let source = store.store(*kind).expect("it held a copy a moment ago");
-        match source.delete(key) {
-            Ok(_) => removed.push(*kind),
-            Err(e) => stayed.push((*kind, e.to_string())),
-        }
-    }
-    let outcome = match (from == target, stayed.is_empty()) {
+    let removed = migration.removed;
+    let outcome = match (from == target, migration.stayed.is_empty()) {
         (true, true) => Outcome::Already { removed },
         (false, true) => Outcome::Moved { from, removed },
         (_, false) => Outcome::Stayed {
             from,
             removed,
-            stayed,
+            stayed: migration
+                .stayed
+                .into_iter()
+                .map(|(kind, e)| (kind, e.to_string()))
+                .collect(),
         },
     };
     (outcome, Ok(()))
-}
-
-/// Records the move in the drift sidecar as an explicit save in the target, so that the
-/// next Auto resolution starts a new baseline instead of reporting drift.
-fn record(global: &Global, store: &OAuthStore, key: &StoreKey, target: StoreKind) {
-    let layout = store.layout();
-    let sidecar = DriftSidecar::new(layout.sidecar_document(), store.locks().clone())
-        .with_metric_prefix((layout.preset() == LayoutPreset::Codex).then(|| "codex.".to_owned()));
-    let mode = match target {
-        StoreKind::Keyring => StoreMode::Keyring,
-        StoreKind::Secrets => StoreMode::Secrets,
-        _ => StoreMode::File,
-    };
-    let _ = sidecar.record(
-        key,
-        mode,
-        KeyringBackend::from(global.keyring_backend),
-        target,
-        ResolutionReason::ConfiguredSave,
-    );
 }

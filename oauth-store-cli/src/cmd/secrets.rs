@@ -7,9 +7,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use oauth_store::StoreError;
-use oauth_store::core::secrecy::zeroize::Zeroizing;
-use oauth_store::core::{ExposeSecret, SecretString};
 use oauth_store::secrets::{KEY_FILE_SIZE_CAP, SecretsError, SecretsStore};
+use oauth_store::store_core::secrecy::zeroize::Zeroizing;
+use oauth_store::store_core::{ExposeSecret, SecretString};
 
 use crate::cli::{Global, ImportKeyArgs, SecretsCommand};
 use crate::error::CliError;

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use oauth_store::core::ExposeSecret;
+use oauth_store::store_core::ExposeSecret;
 use oauth_store::{CredentialHandle, Error, ErrorKind, SecretString};
 
 use crate::cli::{Global, TokenArgs};

@@ -101,7 +101,7 @@ fn unusable_client_authentication_is_refused_unsent() -> TestResult {
         other => panic!("expected a local refusal, got {other:?}"),
     }
     record.token_endpoint_auth_method = Some(
-        oauth_store::core::TokenEndpointAuthMethod::from_name("private_key_jwt"),
+        oauth_store::store_core::TokenEndpointAuthMethod::from_name("private_key_jwt"),
     );
     match refresher().refresh(&record) {
         RefreshOutcome::Refused {

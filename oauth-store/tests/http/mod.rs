@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use oauth_store::core::TokenEndpointAuthMethod;
+use oauth_store::store_core::TokenEndpointAuthMethod;
 use oauth_store::{Credential, HttpRefresher, OAuthStore, StoreMode};
 use oauth_store_testkit::{ClientRegistration, EndpointConfig, IssuedTokens, TokenEndpoint};
 
@@ -76,7 +76,7 @@ pub(crate) fn refresher() -> HttpRefresher {
 }
 
 pub(crate) fn expose(secret: &oauth_store::SecretString) -> String {
-    use oauth_store::core::ExposeSecret;
+    use oauth_store::store_core::ExposeSecret;
     secret.expose_secret().to_owned()
 }
 
