@@ -17,6 +17,7 @@ mod migrate;
 mod options;
 mod refresh;
 mod repair;
+mod rescue;
 mod secrets;
 mod sentinel;
 mod show;

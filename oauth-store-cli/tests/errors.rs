@@ -96,7 +96,7 @@ fn provider_is_5() -> Result {
 }
 
 #[test]
-fn a_failed_save_after_a_successful_refresh_is_4() -> Result {
+fn a_save_that_would_fail_is_4_and_nothing_is_sent() -> Result {
     let provider = Provider::start(Duration::from_secs(3600));
     let home = Home::new();
     provider.import(&home, None);
@@ -110,11 +110,12 @@ fn a_failed_save_after_a_successful_refresh_is_4() -> Result {
         .expect(4);
     assert_eq!(out.stdout, "");
     assert_json_error(&out, "store");
-    assert!(out.stderr.contains("saving them failed"), "{}", out.stderr);
+    // The spend guard (DESIGN.md "Persist rescue") sees it before anything is sent.
+    assert!(out.stderr.contains("was not sent"), "{}", out.stderr);
     assert_eq!(
-        provider.endpoint.counters().refreshes,
-        1,
-        "the provider did refresh"
+        provider.endpoint.counters().token_requests,
+        0,
+        "the refresh token was not spent"
     );
     let out = home
         .run(&with(&["refresh", "--force"], &provider.server()))

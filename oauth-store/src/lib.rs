@@ -87,6 +87,7 @@ mod layout;
 mod migrate;
 mod provider;
 mod refresh;
+mod rescue;
 mod resolution;
 mod single_flight;
 mod store;
@@ -104,6 +105,7 @@ pub use http::{AuthorizationServerMetadata, HttpError, HttpRefresher};
 pub use layout::{LayoutPreset, StoreLayout};
 pub use migrate::Migration;
 pub use provider::{RefreshOutcome, TokenRefresher};
+pub use rescue::RESCUE;
 pub use resolution::{Resolution, ResolutionObserver};
 pub use store::{ListedEntry, OAuthStore};
 

@@ -4,12 +4,15 @@
 
 use std::time::Duration;
 
-use oauth_store_core::{Credential, ResolutionReason, SecretString, StoreKind, StoreMode};
+use oauth_store_core::{
+    Credential, ResolutionReason, SecretString, StoreError, StoreKind, StoreMode,
+};
 
 use crate::error::{AuthorizationReason, Error};
 use crate::handle::CredentialHandle;
 use crate::layout::LayoutPreset;
 use crate::provider::RefreshOutcome;
+use crate::rescue::RESCUE;
 use crate::resolution::Resolution;
 
 /// How many times a refreshed credential is saved before giving up, and the pauses
@@ -38,7 +41,7 @@ impl CredentialHandle {
     /// [`Error::AuthorizationRequired`], [`Error::Transient`], [`Error::Indeterminate`],
     /// [`Error::PersistFailed`], [`Error::Lock`], [`Error::Store`].
     pub fn refresh_if_needed(&self, min_valid: Duration) -> Result<Credential, Error> {
-        let current = self.load()?;
+        let current = self.load_unrescued()?;
         let current = self.require_tokens(current)?;
         let min_valid_ms = u64::try_from(min_valid.as_millis()).unwrap_or(u64::MAX);
         if !current.is_due(self.inner.clock.now_ms(), min_valid_ms) {
@@ -106,8 +109,12 @@ impl CredentialHandle {
                 !stored.access_token_is(rejected) && !stored.is_due(now, 0)
             }
         };
+        let target = self.save_target(pinned.map(|p| p.store), from)?;
         if adopt {
             tracing::debug!(target: "oauth_store::refresh", key = %self.key, "adopted the stored credential; no provider request");
+            if from == RESCUE {
+                self.move_back(&stored, target);
+            }
             return Ok(stored);
         }
         if stored.refresh_token.is_none() {
@@ -120,15 +127,25 @@ impl CredentialHandle {
             .refresher
             .as_ref()
             .ok_or_else(|| Error::Config("no token refresher is configured".into()))?;
+        // The spend guard (DESIGN.md "Persist rescue"): a provider that answers has
+        // rotated the refresh token, so it is never sent when its successor could not
+        // be kept where this handle writes.
+        if let Err(source) = inner.store(target)?.prepare_save(&self.key) {
+            tracing::warn!(target: "oauth_store::refresh", key = %self.key, store = %target, error = %source, "the store cannot keep a refreshed credential now; nothing sent");
+            return Err(Error::CannotKeep {
+                key: self.key.clone(),
+                store: target,
+                source,
+            });
+        }
         tracing::debug!(target: "oauth_store::refresh", key = %self.key, "refreshing at the provider");
         match refresher.refresh(&stored) {
             RefreshOutcome::Refreshed(response) => {
                 let mut fresh = stored.clone();
                 fresh.apply_token_response(&response, now);
                 fresh.updated_at = Some(inner.clock.now_ms());
-                let target = pinned.map_or(from, |p| p.store);
-                self.persist(&fresh, target)?;
-                tracing::info!(target: "oauth_store::refresh", key = %self.key, store = %target, "refreshed and saved");
+                let kept = self.persist(&fresh, target)?;
+                tracing::info!(target: "oauth_store::refresh", key = %self.key, store = %kept, "refreshed and saved");
                 Ok(fresh)
             }
             RefreshOutcome::Rejected { description } => {
@@ -189,7 +206,7 @@ impl CredentialHandle {
                     let mut dropped = current;
                     dropped.drop_tokens();
                     dropped.updated_at = Some(inner.clock.now_ms());
-                    let target = self.resolution().map_or(from, |p| p.store);
+                    let target = self.save_target(self.resolution().map(|p| p.store), from)?;
                     self.persist(&dropped, target)?;
                 }
                 Err(rejected())
@@ -202,8 +219,37 @@ impl CredentialHandle {
         }
     }
 
-    /// Saves with brief retries, then removes older copies elsewhere.
-    fn persist(&self, credential: &Credential, target: StoreKind) -> Result<(), Error> {
+    /// [`CredentialHandle::load`], moving a rescued copy back to the store this handle
+    /// writes first when that is where the newest copy is (best effort: it stays
+    /// rescued, and is returned, when that store still refuses it).
+    fn load_unrescued(&self) -> Result<Option<Credential>, Error> {
+        let found = self.load_located()?;
+        if let Some((credential, RESCUE)) = found {
+            if let Err(e) = self.restore_rescued() {
+                tracing::debug!(target: "oauth_store::save", key = %self.key, error = %e, "the rescued credential stays rescued");
+            }
+            return Ok(Some(credential));
+        }
+        Ok(found.map(|(credential, _)| credential))
+    }
+
+    /// Where a transaction saves: the pinned store; else the configured one in an
+    /// explicit mode; else (Auto) the store the copy came from, or, for a copy found
+    /// only in the rescue file, the store Auto resolution picks.
+    fn save_target(&self, pinned: Option<StoreKind>, from: StoreKind) -> Result<StoreKind, Error> {
+        match pinned {
+            Some(store) => Ok(store),
+            None if self.inner.mode != StoreMode::Auto => Ok(self.inner.explicit_kind()),
+            None if from != RESCUE => Ok(from),
+            None => Ok(self.resolve()?.0.store),
+        }
+    }
+
+    /// Saves with brief retries, then removes older copies elsewhere, and returns where
+    /// the credential was kept: `target`, or, when `target` kept refusing, the store
+    /// that rescued it (DESIGN.md "Persist rescue"; the order is in the `rescue`
+    /// module's docs).
+    fn persist(&self, credential: &Credential, target: StoreKind) -> Result<StoreKind, Error> {
         let store = self.inner.store(target)?;
         let mut last = None;
         for pause in PERSIST_BACKOFF {
@@ -220,11 +266,7 @@ impl CredentialHandle {
             }
         }
         if let Some(source) = last {
-            return Err(Error::PersistFailed {
-                key: self.key.clone(),
-                credential: Box::new(credential.clone()),
-                source,
-            });
+            return self.rescue(credential, target, source);
         }
         let saved = Resolution {
             store: target,
@@ -244,6 +286,110 @@ impl CredentialHandle {
         self.inner
             .coordination
             .after_save(&self.inner, &self.key, target);
+        *self.rescued.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(target)
+    }
+
+    /// The pinned store refused `credential` (the `refused` error): keeps it in the
+    /// first store of the rescue order that takes it, with a warning (naming the file
+    /// when it is plain text and the pinned store was not), or fails with everything
+    /// that was tried.
+    fn rescue(
+        &self,
+        credential: &Credential,
+        target: StoreKind,
+        refused: StoreError,
+    ) -> Result<StoreKind, Error> {
+        let inner = &*self.inner;
+        let protected = |kind: StoreKind| kind != inner.file.kind() && kind != RESCUE;
+        let mut order: Vec<(
+            StoreKind,
+            &std::sync::Arc<dyn oauth_store_core::CredentialStore>,
+        )> = inner
+            .stores()
+            .into_iter()
+            .filter(|(k, _)| *k != target)
+            .collect();
+        if protected(target) {
+            // Protected stores first, then the File store, the rescue file last.
+            order.sort_by_key(|(k, _)| (!protected(*k), *k == RESCUE));
+        } else {
+            // The rescue file first (as plain as the File store), then the others.
+            order.sort_by_key(|(k, _)| *k != RESCUE);
+        }
+        let mut tried = vec![(target, refused)];
+        for (kind, store) in order {
+            match store.save(&self.key, credential) {
+                Ok(()) => {
+                    let location = if kind == RESCUE {
+                        format!(" ({})", self.rescue_path().display())
+                    } else if kind == inner.file.kind() {
+                        format!(" ({})", inner.layout.file_document().display())
+                    } else {
+                        String::new()
+                    };
+                    if protected(target) && !protected(kind) {
+                        tracing::warn!(target: "oauth_store::save", key = %self.key, pinned = %target, store = %kind, "the {target} store refused the refreshed credential; it is kept in PLAIN TEXT in the {kind} store{location} until the next refresh moves it back");
+                    } else {
+                        tracing::warn!(target: "oauth_store::save", key = %self.key, pinned = %target, store = %kind, "the {target} store refused the refreshed credential; it is kept in the {kind} store{location} until the next refresh moves it back");
+                    }
+                    *self.rescued.lock().unwrap_or_else(|e| e.into_inner()) = Some(kind);
+                    return Ok(kind);
+                }
+                Err(e) => tried.push((kind, e)),
+            }
+        }
+        let (_, source) = tried.remove(0);
+        Err(Error::PersistFailed {
+            key: self.key.clone(),
+            credential: Box::new(credential.clone()),
+            source,
+            rescue_tried: tried,
+        })
+    }
+
+    /// The rescue file of this credential.
+    fn rescue_path(&self) -> std::path::PathBuf {
+        crate::rescue::RescueStore::new(self.inner.locks.path()).path(&self.key)
+    }
+
+    /// Moves a rescued copy back to `target` (under the credential lock the caller
+    /// holds); if `target` still refuses it, it stays rescued.
+    fn move_back(&self, credential: &Credential, target: StoreKind) {
+        let Ok(store) = self.inner.store(target) else {
+            return;
+        };
+        match store.save(&self.key, credential) {
+            Ok(()) => {
+                tracing::info!(target: "oauth_store::save", key = %self.key, store = %target, "moved the rescued credential back");
+                self.inner
+                    .coordination
+                    .after_save(&self.inner, &self.key, target);
+                *self.rescued.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            }
+            Err(e) => {
+                tracing::debug!(target: "oauth_store::save", key = %self.key, store = %target, error = %e, "the rescued credential stays rescued");
+            }
+        }
+    }
+
+    /// Moves a copy that the rescue file holds back to the store this handle writes,
+    /// under the credential lock; what a read finds there is rescued (DESIGN.md
+    /// "Persist rescue"). Nothing happens when no rescued copy is the newest.
+    fn restore_rescued(&self) -> Result<(), Error> {
+        let inner = &*self.inner;
+        let _lock = inner.coordination.credential_lock(inner, &self.key)?;
+        if let Some((credential, RESCUE)) = inner.coordination.reread(self, None)? {
+            let target = self.save_target(self.resolution().map(|p| p.store), RESCUE)?;
+            self.move_back(&credential, target);
+        }
         Ok(())
+    }
+
+    /// Where the last refresh of this handle had to keep its credential because the
+    /// pinned store refused it (DESIGN.md "Persist rescue"), until a later save lands
+    /// in the pinned store again. `None` when nothing was rescued.
+    pub fn rescued_in(&self) -> Option<StoreKind> {
+        *self.rescued.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -309,19 +309,49 @@ fn persist_failure_after_a_successful_refresh_is_retried_then_carries_the_new_cr
             .same_tokens(&fresh)
     );
 
-    // Always failing: the error carries the new credential.
+    // Always failing: the new credential is rescued (DESIGN.md "Persist rescue"), and
+    // a new handle, as a new process would have, finds it.
     let mut due = fresh.clone();
     due.expires_at = Some(now_ms() - 1);
     store.handle(SERVER, URL).save_grant(due.clone())?;
     failing.fail_saves.store(100, Ordering::SeqCst);
+    let handle = store.handle(SERVER, URL);
+    let rescued = handle.refresh_if_needed(SECOND)?;
+    assert_eq!(handle.rescued_in(), Some(oauth_store::RESCUE));
+    assert!(!rescued.same_tokens(&due));
+    assert!(
+        store
+            .handle(SERVER, URL)
+            .load()?
+            .expect("found")
+            .same_tokens(&rescued)
+    );
+
+    // Nothing can keep it (the rescue file's place is taken by a directory): the error
+    // carries the new credential and names what was tried.
+    let mut due = rescued.clone();
+    due.expires_at = Some(now_ms() - 1);
+    failing.fail_saves.store(0, Ordering::SeqCst);
+    store.handle(SERVER, URL).save_grant(due.clone())?;
+    failing.fail_saves.store(100, Ordering::SeqCst);
+    let rescue_file = home.path().join("mcp-oauth-locks").join(format!(
+        "{}.rescued.json",
+        oauth_store_core::sha256_hex(due.store_key().as_str().as_bytes())
+    ));
+    std::fs::create_dir(&rescue_file)?;
     let err = store
         .handle(SERVER, URL)
         .refresh_if_needed(SECOND)
         .expect_err("persist fails");
     match &err {
-        Error::PersistFailed { credential, .. } => {
+        Error::PersistFailed {
+            credential,
+            rescue_tried,
+            ..
+        } => {
             assert!(!credential.same_tokens(&due) && !credential.same_tokens(&old));
             assert!(ep.access_token_is_active(credential.access_token.expose_secret()));
+            assert_eq!(rescue_tried.len(), 1, "{rescue_tried:?}");
         }
         other => panic!("{other:?}"),
     }

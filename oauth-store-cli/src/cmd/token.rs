@@ -30,6 +30,17 @@ pub(crate) fn run(global: &Global, args: &TokenArgs) -> Result<ExitCode, CliErro
     Ok(ExitCode::SUCCESS)
 }
 
+/// Says on stderr when the last refresh had to rescue its credential into another
+/// store because the store it belongs in refused it (DESIGN.md "Persist rescue").
+pub(crate) fn note_rescue(handle: &CredentialHandle) {
+    if let Some(kind) = handle.rescued_in() {
+        output::warn(format!(
+            "{}: the refreshed credential could not be saved where it belongs; it was rescued into the {kind} store, where every command finds it, and the next refresh or `token` moves it back",
+            handle.key()
+        ));
+    }
+}
+
 /// The access token with at least `min_valid` left, refreshing when needed. When that
 /// refresh fails at the provider (transient or indeterminate) while the stored token has
 /// not expired yet, that token is returned with the refresh error beside it.
@@ -41,7 +52,10 @@ pub(crate) fn current_token(
     min_valid: Duration,
 ) -> Result<(SecretString, Option<Error>), Error> {
     match handle.refresh_if_needed(min_valid) {
-        Ok(credential) => Ok((credential.access_token, None)),
+        Ok(credential) => {
+            note_rescue(handle);
+            Ok((credential.access_token, None))
+        }
         // A provider failure, or no refresh token to refresh with, while the stored
         // token still works: print it and warn.
         Err(e)
