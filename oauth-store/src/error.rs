@@ -142,7 +142,7 @@ pub enum Error {
         #[source]
         source: StoreError,
         /// Every other store tried, in order, with its error.
-        rescue_tried: Vec<(StoreKind, StoreError)>,
+        rescue_tried: Box<[(StoreKind, StoreError)]>,
     },
     /// The store this handle writes cannot keep a refreshed credential now (a keyring
     /// without a session bus, a Secrets key out of reach, a document path or lock that
@@ -158,7 +158,7 @@ pub enum Error {
         store: StoreKind,
         /// Why.
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     /// Logout could not remove every copy; the outcomes name what stayed.
     #[error("{key}: logout incomplete: {}", describe_outcomes(outcomes))]

@@ -135,7 +135,7 @@ impl CredentialHandle {
             return Err(Error::CannotKeep {
                 key: self.key.clone(),
                 store: target,
-                source,
+                source: Box::new(source),
             });
         }
         tracing::debug!(target: "oauth_store::refresh", key = %self.key, "refreshing at the provider");
@@ -344,7 +344,7 @@ impl CredentialHandle {
             key: self.key.clone(),
             credential: Box::new(credential.clone()),
             source,
-            rescue_tried: tried,
+            rescue_tried: tried.into_boxed_slice(),
         })
     }
 

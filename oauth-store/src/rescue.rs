@@ -129,7 +129,7 @@ impl CredentialStore for RescueStore {
             }
             match self.read(&path) {
                 Ok(Some((key, credential))) => {
-                    listed.push(ListedCredential::new(key, Ok(credential)))
+                    listed.push(ListedCredential::new(key, Ok(credential)));
                 }
                 Ok(None) => {}
                 Err(e) => {
