@@ -3,6 +3,7 @@
 //! `oauth-store` command. Skipped with one loud line when the peer is not installed
 //! (`npm ci --prefix test-peers/oidc`), except under `CI=true`.
 
+mod codex;
 mod headers;
 mod peer;
 

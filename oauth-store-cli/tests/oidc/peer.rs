@@ -30,12 +30,42 @@ fn installed_or_skip(installed: bool, what: &str) -> bool {
     if installed && node {
         return true;
     }
+    skip(what)
+}
+
+/// One loud line saying `what` is missing (and how to install it), or a panic under
+/// `CI=true`; false.
+fn skip(what: &str) -> bool {
     let message = format!("SKIPPED: {what}");
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{message} (CI=true: a missing peer fails the run)");
     }
     eprintln!("\n*** {message} ***\n");
     false
+}
+
+/// The pinned Codex CLI's binary (`test-peers/codex`, npm `@openai/codex`: a static
+/// binary in its platform package), when installed for this machine. When not: one loud
+/// skip line, or a failure under `CI=true`.
+pub(crate) fn codex_binary() -> Option<PathBuf> {
+    let (package, triple) = match std::env::consts::ARCH {
+        "x86_64" => ("codex-linux-x64", "x86_64-unknown-linux-musl"),
+        "aarch64" => ("codex-linux-arm64", "aarch64-unknown-linux-musl"),
+        _ => ("", ""),
+    };
+    let binary = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../test-peers/codex/node_modules/@openai")
+        .join(package)
+        .join("vendor")
+        .join(triple)
+        .join("bin/codex");
+    if cfg!(target_os = "linux") && binary.is_file() {
+        return Some(binary);
+    }
+    skip(
+        "the Codex CLI test peer is not installed for this platform (linux x86_64/aarch64); install it with `npm ci --prefix test-peers/codex`",
+    );
+    None
 }
 
 /// Reads `child`'s stdout up to its `READY {json}` line, then collects every later JSON
