@@ -6,6 +6,7 @@
 mod util;
 
 mod codex;
+mod codex_locks;
 mod demo;
 mod doctor;
 mod errors;
