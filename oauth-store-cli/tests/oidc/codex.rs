@@ -1,14 +1,15 @@
 //! The released Codex CLI (`test-peers/codex`, npm `@openai/codex` pinned) and
 //! `oauth-store --layout codex` in one `CODEX_HOME`: a credential saved by `import` is
 //! Codex's OAuth login, `token` refreshes it at the oidc peer with no reuse, and
-//! `codex mcp logout` removes it.
+//! `codex mcp logout` removes it; and Codex's `http_headers_helper` running
+//! `oauth-store headers` connects Codex to the MCP server peer.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::TestResult;
 use crate::peer::{McpServer, Peer, cli, codex_binary, mcp_server_available};
+use crate::{TestResult, import};
 
 const SERVER: &str = "peer-mcp";
 
@@ -147,5 +148,88 @@ fn a_login_saved_by_oauth_store_is_listed_refreshed_and_logged_out_by_codex() ->
     let token = ours(&home, &["token", "--server", SERVER, "--url", &mcp.url]);
     assert_eq!(token.status.code(), Some(3));
     assert!(token.stdout.is_empty());
+    Ok(())
+}
+
+#[test]
+fn codex_connects_to_the_mcp_server_with_the_header_oauth_store_headers_prints() -> TestResult {
+    if !mcp_server_available() {
+        return Ok(());
+    }
+    let Some(binary) = codex_binary() else {
+        return Ok(());
+    };
+    let peer = Peer::start(2);
+    let mcp = McpServer::start(&peer);
+    let dir = tempfile::tempdir()?;
+    let ours = dir.path().join("oauth-store-home");
+    import(&ours, &peer, SERVER, &mcp.url, Some("public"));
+    let codex_home = dir.path().join("codex-home");
+    std::fs::create_dir(&codex_home)?;
+    // Codex runs the helper with a cleaned environment (HOME, PATH, LANG, SHELL, TERM
+    // and CA bundle variables: no OAUTH_STORE_HOME, no D-Bus address), so the command
+    // names its home.
+    let helper = format!(
+        "{} --home {} --store file headers --server {SERVER} --url {}",
+        env!("CARGO_BIN_EXE_oauth-store"),
+        ours.display(),
+        mcp.url
+    );
+    // One command line, which Codex runs with a shell: no spaces or quotes inside a part.
+    assert!(
+        [
+            env!("CARGO_BIN_EXE_oauth-store"),
+            &ours.to_string_lossy(),
+            &mcp.url
+        ]
+        .iter()
+        .all(|part| !part.contains([' ', '"', '\''])),
+        "{helper}"
+    );
+    std::fs::write(
+        codex_home.join("config.toml"),
+        format!(
+            "[mcp_servers.{SERVER}]\nurl = \"{}\"\nhttp_headers_helper = \"{helper}\"\n",
+            mcp.url
+        ),
+    )?;
+    std::thread::sleep(Duration::from_millis(2_100)); // the helper refreshes first
+    // `codex exec` connects to its MCP servers as the session starts; its model
+    // provider points at a closed port, so nothing leaves the machine. It is stopped
+    // once the MCP server has seen it.
+    let mut session = Command::new(&binary)
+        .args(["exec", "--skip-git-repo-check", "say hi"])
+        .current_dir(dir.path())
+        .env("CODEX_HOME", &codex_home)
+        .env("HOME", &codex_home)
+        .env("OPENAI_API_KEY", "sk-not-a-real-key")
+        .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while mcp.stat("sessions") == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = session.kill();
+    session.wait()?;
+    let stats = mcp.stats();
+    assert!(
+        stats["sessions"].as_u64() >= Some(1),
+        "Codex opened an MCP session with the helper's header: {stats}"
+    );
+    assert_eq!(
+        stats["unauthorized"], 0,
+        "no request went without it: {stats}"
+    );
+    assert_eq!(
+        peer.stat("refreshes"),
+        1,
+        "the helper refreshed the expired token"
+    );
+    assert_eq!(peer.reuse_events(), 0);
     Ok(())
 }
