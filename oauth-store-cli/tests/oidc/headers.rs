@@ -2,9 +2,11 @@
 //! what the MCP server peer (`test-peers/mcp-server`) accepts on a real tool call over
 //! Streamable HTTP, and a missing or dead login is exit 3 with nothing on stdout.
 
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::peer::{McpServer, Peer, cli, mcp_server_available};
+use crate::peer::{McpServer, Peer, cli, mcp_server_available, skip};
 use crate::{TestResult, import};
 
 const SERVER: &str = "peer-mcp";
@@ -147,5 +149,83 @@ fn headers_without_a_login_or_with_a_revoked_one_exits_3_and_prints_nothing() ->
     );
     assert!(revoked.stdout.is_empty(), "nothing a client could send");
     assert_eq!(mcp.stat("tool_calls"), 0);
+    Ok(())
+}
+
+/// The `bash` block of README.md's section "Using one login from your MCP clients".
+fn readme_curl_recipe() -> String {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+    let section = &readme[readme
+        .find("## Using one login from your MCP clients")
+        .expect("the README section")..];
+    let start = section.find("```bash\n").expect("a bash block") + "```bash\n".len();
+    let end = start + section[start..].find("```").expect("its end");
+    section[start..end].to_owned()
+}
+
+#[test]
+fn the_readme_curl_recipe_lists_the_tools_of_the_mcp_server_peer() -> TestResult {
+    if !mcp_server_available() {
+        return Ok(());
+    }
+    let tools = ["bash", "curl", "sed", "tr"];
+    if let Some(missing) = tools.iter().find(|tool| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .map_or(true, |s| !s.success())
+    }) {
+        skip(&format!(
+            "`{missing}` is not on PATH (the README's curl recipe needs bash, curl, sed and tr)"
+        ));
+        return Ok(());
+    }
+    let peer = Peer::start(2);
+    let mcp = McpServer::start(&peer);
+    let dir = tempfile::tempdir()?;
+    let home = dir.path().join("home");
+    import(&home, &peer, "notion", &mcp.url, Some("public"));
+    std::thread::sleep(Duration::from_millis(2_100)); // `token` in the recipe refreshes
+
+    let recipe = readme_curl_recipe();
+    let script = recipe.replace("https://mcp.notion.com/mcp", &mcp.url);
+    assert_ne!(script, recipe, "the recipe names the example URL");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_oauth-store"))
+        .parent()
+        .expect("bin dir")
+        .to_owned();
+    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))?;
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .env("PATH", path)
+        .env("OAUTH_STORE_HOME", &home)
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env("XDG_RUNTIME_DIR", dir.path().join("no-runtime-dir"))
+        .stdin(Stdio::null())
+        .output()?;
+    assert!(
+        out.status.success(),
+        "the recipe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout)?;
+    let last: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("output")).expect("JSON");
+    let names: Vec<&str> = last["result"]["tools"]
+        .as_array()
+        .expect("tools/list result")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["echo"]);
+    assert_eq!(mcp.stat("sessions"), 1);
+    assert_eq!(mcp.stat("unauthorized"), 0);
+    assert_eq!(peer.stat("refreshes"), 1);
+    assert_eq!(peer.reuse_events(), 0);
     Ok(())
 }

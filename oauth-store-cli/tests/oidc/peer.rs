@@ -35,7 +35,7 @@ fn installed_or_skip(installed: bool, what: &str) -> bool {
 
 /// One loud line saying `what` is missing (and how to install it), or a panic under
 /// `CI=true`; false.
-fn skip(what: &str) -> bool {
+pub(crate) fn skip(what: &str) -> bool {
     let message = format!("SKIPPED: {what}");
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{message} (CI=true: a missing peer fails the run)");
