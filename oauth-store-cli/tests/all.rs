@@ -10,6 +10,7 @@ mod codex_locks;
 mod demo;
 mod doctor;
 mod errors;
+mod headers;
 mod import;
 mod key;
 mod list;
