@@ -56,8 +56,8 @@ fn say(line: &str) {
 
 /// The Codex side, in a child process. `flock-hold PATH MILLIS`: `File::lock`, print
 /// `LOCKED`, hold for MILLIS, exit (the OS releases the lock). `flock-probe PATH`:
-/// `File::try_lock` until it finds the lock held (releasing it at once whenever it got
-/// it), print `BLOCKED`, then wait in `File::lock`, print `LOCKED`, exit.
+/// print `POLLING`, `File::try_lock` until it finds the lock held (releasing it at once
+/// whenever it got it), print `BLOCKED`, then wait in `File::lock`, print `LOCKED`, exit.
 #[test]
 fn child_entry() {
     let Some((role, args)) = child_role() else {
@@ -71,6 +71,7 @@ fn child_entry() {
             std::thread::sleep(Duration::from_millis(args[1].parse().expect("millis")));
         }
         "flock-probe" => {
+            say("POLLING");
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
                 match file.try_lock() {
@@ -176,10 +177,12 @@ fn our_credential_lock_held_across_a_refresh_blocks_a_file_lock_in_another_proce
         .endpoint
         .set_fault(Some(Fault::Slow(Duration::from_secs(2))));
 
+    // The probe polls before `token` starts, so it cannot miss the 2 s the lock is held.
+    let mut probe = spawn_child(ENTRY, "flock-probe", &[lock.to_str().expect("utf-8")]);
+    wait_for_line(&mut probe, "POLLING");
     let mut token = home
         .command(&with(&["token"], &provider.server()))
         .spawn()?;
-    let mut probe = spawn_child(ENTRY, "flock-probe", &[lock.to_str().expect("utf-8")]);
     wait_for_line(&mut probe, "BLOCKED");
     wait_for_line(&mut probe, "LOCKED");
     // The lock came free only after the provider answered and the new tokens were
@@ -211,6 +214,7 @@ fn our_store_lock_blocks_a_file_lock_in_another_process() -> Result {
     assert_eq!(guard.path(), codex_path);
 
     let mut probe = spawn_child(ENTRY, "flock-probe", &[codex_path.to_str().expect("utf-8")]);
+    wait_for_line(&mut probe, "POLLING");
     wait_for_line(&mut probe, "BLOCKED");
     std::thread::sleep(Duration::from_millis(300));
     assert!(
