@@ -62,21 +62,28 @@ async function fetchJson(url, init) {
 // The authorization server: RFC 8414 metadata, then this resource server registers
 // itself (RFC 7591) as a confidential client, which is what oidc-provider asks of a
 // caller of its introspection endpoint (RFC 7662 section 2.1).
-const asMetadata = await fetchJson(new URL('/.well-known/oauth-authorization-server', ISSUER));
-if (!asMetadata.introspection_endpoint || !asMetadata.registration_endpoint) {
-  throw new Error('the authorization server offers no introspection or registration endpoint');
+let asMetadata;
+let registration;
+try {
+  asMetadata = await fetchJson(new URL('/.well-known/oauth-authorization-server', ISSUER));
+  if (!asMetadata.introspection_endpoint || !asMetadata.registration_endpoint) {
+    throw new Error('the authorization server offers no introspection or registration endpoint');
+  }
+  registration = await fetchJson(asMetadata.registration_endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      client_name: 'oauth-store MCP server test peer (resource server)',
+      grant_types: [],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+    }),
+  });
+} catch (err) {
+  process.stderr.write(`cannot use the authorization server at ${ISSUER}: ${err.cause?.message ?? err.message}\n`);
+  process.exit(1);
 }
-const registration = await fetchJson(asMetadata.registration_endpoint, {
-  method: 'POST',
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({
-    client_name: 'oauth-store MCP server test peer (resource server)',
-    grant_types: [],
-    response_types: [],
-    redirect_uris: [],
-    token_endpoint_auth_method: 'client_secret_basic',
-  }),
-});
 // RFC 6749 section 2.3.1: form-urlencode both parts before Basic encoding.
 const introspectionAuth = `Basic ${Buffer.from(
   `${encodeURIComponent(registration.client_id)}:${encodeURIComponent(registration.client_secret)}`,

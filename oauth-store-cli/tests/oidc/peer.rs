@@ -69,14 +69,24 @@ pub(crate) fn codex_binary() -> Option<PathBuf> {
 }
 
 /// Reads `child`'s stdout up to its `READY {json}` line, then collects every later JSON
-/// line into the returned list on a thread of its own.
-fn ready_and_events(child: &mut Child) -> (serde_json::Value, Arc<Mutex<Vec<serde_json::Value>>>) {
+/// line into the returned list on a thread of its own. `stderr`: what the child said
+/// there so far, shown if it exits before READY.
+fn ready_and_events(
+    child: &mut Child,
+    stderr: Option<&Arc<Mutex<String>>>,
+) -> (serde_json::Value, Arc<Mutex<Vec<serde_json::Value>>>) {
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let ready = loop {
-        let line = lines
-            .next()
-            .expect("peer exited before READY")
-            .expect("read");
+        let Some(line) = lines.next() else {
+            let _ = child.wait();
+            std::thread::sleep(std::time::Duration::from_millis(100)); // the drain thread
+            let said = stderr.map(|s| s.lock().expect("stderr").clone());
+            panic!(
+                "peer exited before READY; its stderr: {}",
+                said.as_deref().unwrap_or("(not captured)")
+            );
+        };
+        let line = line.expect("read");
         if let Some(json) = line.strip_prefix("READY ") {
             break serde_json::from_str(json).expect("READY json");
         }
@@ -91,6 +101,29 @@ fn ready_and_events(child: &mut Child) -> (serde_json::Value, Arc<Mutex<Vec<serd
         }
     });
     (ready, events)
+}
+
+/// Reads `child`'s stderr on a thread of its own (so the child never blocks on a full
+/// pipe), keeping the last 4 KiB.
+fn drain_stderr(child: &mut Child) -> Arc<Mutex<String>> {
+    let kept = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&kept);
+    let stderr = child.stderr.take().expect("piped stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut kept = sink.lock().expect("stderr");
+            kept.push_str(&line);
+            kept.push('\n');
+            if kept.len() > 4096 {
+                let cut = kept.len() - 4096;
+                let cut = (cut..kept.len())
+                    .find(|&i| kept.is_char_boundary(i))
+                    .unwrap_or(cut);
+                kept.replace_range(..cut, "");
+            }
+        }
+    });
+    kept
 }
 
 /// An HTTP client that returns 4xx/5xx answers instead of failing on them.
@@ -128,7 +161,7 @@ impl Peer {
             .spawn()
             .expect("start node server.mjs");
         let stdin = child.stdin.take().expect("stdin");
-        let (ready, events) = ready_and_events(&mut child);
+        let (ready, events) = ready_and_events(&mut child, None);
         let issuer = ready["issuer"].as_str().expect("issuer").to_owned();
         Peer {
             child,
@@ -279,11 +312,12 @@ impl McpServer {
             .env("ISSUER", &auth.issuer)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start node server.mjs (mcp-server)");
         let stdin = child.stdin.take().expect("stdin");
-        let (ready, events) = ready_and_events(&mut child);
+        let stderr = drain_stderr(&mut child);
+        let (ready, events) = ready_and_events(&mut child, Some(&stderr));
         McpServer {
             child,
             _stdin: stdin,
