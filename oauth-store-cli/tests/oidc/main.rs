@@ -5,6 +5,7 @@
 
 mod codex;
 mod headers;
+mod mcp_server;
 mod peer;
 
 use std::path::Path;
