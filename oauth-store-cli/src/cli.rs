@@ -154,6 +154,9 @@ pub(crate) enum Command {
     /// Print the access token, refreshing it first when it is about to expire.
     #[command(long_about = TOKEN_ABOUT)]
     Token(TokenArgs),
+    /// Print {"Authorization": "Bearer <access token>"}, after the same refresh as `token`.
+    #[command(long_about = HEADERS_ABOUT)]
+    Headers(TokenArgs),
     /// Refresh the access token when it is due (--force: now).
     Refresh(RefreshArgs),
     /// Remove the credential from every store (--revoke: revoke it at the provider first).
@@ -194,6 +197,14 @@ the serialized refresh transaction when it has less than --min-valid seconds lef
 refresh fails transiently or its outcome is unknown while the current token has not expired \
 yet, the current token is printed, a warning goes to stderr, and the exit code is 0. A token \
 of unknown expiry is printed as is.";
+
+const HEADERS_ABOUT: &str = "\
+Print the access token as HTTP request headers: one JSON object, {\"Authorization\": \"Bearer \
+<access token>\"}, and a newline on stdout, nothing else (also with --json). It is what Claude \
+Code's headersHelper (in an MCP server's configuration) runs and reads. The token is the one \
+`token` would print, after the same refresh (same options, same warning when a refresh fails \
+while the current token is still valid, same exit codes: nothing stored, or a login that can \
+no longer be refreshed, is exit 3).";
 
 const MIGRATE_ABOUT: &str = "\
 Move every credential of the home, from every store that can be used here, into the store \

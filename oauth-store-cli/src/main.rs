@@ -5,8 +5,9 @@
 //! document, one OS keyring entry per credential, the encrypted Secrets document whose
 //! key lives in the keyring), works on one credential through a pinned handle, and maps
 //! the facade's [`ErrorKind`](oauth_store::ErrorKind) to an exit code. What it prints
-//! never holds a token value, except the access token that `token` prints on stdout
-//! (its job), and the Secrets key that `secrets export-key` prints (its job: a backup).
+//! never holds a token value, except the access token that `token` (and `headers`, as
+//! an `Authorization` header) prints on stdout (its job), and the Secrets key that
+//! `secrets export-key` prints (its job: a backup).
 //!
 //! | command | what |
 //! | --- | --- |
@@ -14,6 +15,7 @@
 //! | `import` | save a token response (RFC 6749 section 5.1) as the credential |
 //! | `list`, `show` | what is stored, secrets redacted |
 //! | `token` | the access token, refreshed through the serialized transaction when due |
+//! | `headers` | the same, as `{"Authorization": "Bearer …"}` (Claude Code's `headersHelper`) |
 //! | `refresh`, `logout` | refresh now; remove (and revoke, RFC 7009) |
 //! | `migrate --to STORE` | move every credential into one store, under its lock |
 //! | `repair`, `doctor` | quarantine a corrupt document; check a home and its keyring |

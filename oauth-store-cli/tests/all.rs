@@ -6,9 +6,11 @@
 mod util;
 
 mod codex;
+mod codex_locks;
 mod demo;
 mod doctor;
 mod errors;
+mod headers;
 mod import;
 mod key;
 mod list;

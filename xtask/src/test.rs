@@ -1,8 +1,9 @@
 //! `cargo xtask test`: the project's test run, the command README.md gives.
 //!
-//! 1. One line per external test peer: present, or how to install it. The OAuth peer
-//!    (`oidc-provider` from npm) is installed here when its lock file is there and
-//!    `npm` is on `PATH`, so the command works on a fresh machine.
+//! 1. One line per external test peer: present, or how to install it. The npm peers
+//!    ([`NPM_PEERS`]: the OAuth server, the MCP server, the Codex CLI) are installed here
+//!    when their lock file is there and `npm` is on `PATH`, so the command works on a
+//!    fresh machine.
 //! 2. `cargo test --workspace`: every crate, all test targets and doctests. Tests that
 //!    need a peer check for it themselves: without it they print one loud line naming
 //!    the install command and skip, or fail when `CI=true`.
@@ -29,8 +30,39 @@ const SESSION_TARGET: (&str, &str) = ("oauth-store-cli", "keyring");
 /// Set to `1` in the keyring run: the tests may rely on an unlocked Secret Service.
 const KEYRING_SESSION_ENV: &str = "OAUTH_STORE_TEST_KEYRING_SESSION";
 
-const OIDC_DIR: &str = "test-peers/oidc";
-const OIDC_INSTALL: &str = "npm ci --prefix test-peers/oidc";
+/// A test peer installed from the npm registry with `npm ci --prefix DIR`.
+struct NpmPeer {
+    /// Its directory (package.json and package-lock.json), from the workspace root.
+    dir: &'static str,
+    /// A file under `dir` that exists once it is installed.
+    marker: &'static str,
+    /// How the peer line names it.
+    label: &'static str,
+    /// Whether it runs on node (the Codex CLI is a static binary that does not).
+    needs_node: bool,
+}
+
+/// The npm peers, in the order their lines are printed.
+const NPM_PEERS: [NpmPeer; 3] = [
+    NpmPeer {
+        dir: "test-peers/oidc",
+        marker: "node_modules/oidc-provider/package.json",
+        label: "peer oidc (npm oidc-provider in test-peers/oidc/node_modules, node >= 20)",
+        needs_node: true,
+    },
+    NpmPeer {
+        dir: "test-peers/mcp-server",
+        marker: "node_modules/@modelcontextprotocol/sdk/package.json",
+        label: "peer mcp-server (npm @modelcontextprotocol/sdk in test-peers/mcp-server/node_modules)",
+        needs_node: true,
+    },
+    NpmPeer {
+        dir: "test-peers/codex",
+        marker: "node_modules/@openai/codex/package.json",
+        label: "peer codex (npm @openai/codex, the released Codex CLI, in test-peers/codex/node_modules)",
+        needs_node: false,
+    },
+];
 const KEYRING_INSTALL: &str = "apt-get install -y dbus gnome-keyring libsecret-tools";
 
 /// Whether this run is CI (`CI` set to anything but empty, `0` or `false`): there a
@@ -68,7 +100,9 @@ pub(crate) fn run(ws: &Workspace) -> Result<(), Error> {
             ""
         }
     ));
-    oidc_peer(ws, ci)?;
+    for peer in &NPM_PEERS {
+        npm_peer(ws, ci, peer)?;
+    }
     keyring_peer_line(keyring_crate);
 
     // The session crates run in step 3, inside the keyring session.
@@ -87,24 +121,23 @@ pub(crate) fn run(ws: &Workspace) -> Result<(), Error> {
     Ok(())
 }
 
-fn oidc_present(root: &Path) -> bool {
-    root.join(OIDC_DIR)
-        .join("node_modules/oidc-provider/package.json")
-        .is_file()
+fn npm_peer_present(root: &Path, peer: &NpmPeer) -> bool {
+    root.join(peer.dir).join(peer.marker).is_file()
 }
 
-/// Reports the OAuth peer, installing it first when that is possible.
-fn oidc_peer(ws: &Workspace, ci: bool) -> Result<(), Error> {
+/// Reports an npm peer, installing it first when that is possible.
+fn npm_peer(ws: &Workspace, ci: bool, peer: &NpmPeer) -> Result<(), Error> {
     let root = ws.root();
-    let label = "peer oidc (npm oidc-provider in test-peers/oidc/node_modules, node >= 20)";
+    let label = peer.label;
+    let install_command = format!("npm ci --prefix {}", peer.dir);
     let can_install =
-        root.join(OIDC_DIR).join("package-lock.json").is_file() && which("npm").is_some();
-    if !oidc_present(root) && can_install {
+        root.join(peer.dir).join("package-lock.json").is_file() && which("npm").is_some();
+    if !npm_peer_present(root, peer) && can_install {
         println!("{label}: missing; installing it");
         let mut install = Step::new(
             "npm",
             "npm",
-            &["ci", "--prefix", OIDC_DIR, "--no-audit", "--no-fund"],
+            &["ci", "--prefix", peer.dir, "--no-audit", "--no-fund"],
         );
         install.command_mut().current_dir(root);
         if let Err(e) = step::run(install) {
@@ -114,9 +147,11 @@ fn oidc_peer(ws: &Workspace, ci: bool) -> Result<(), Error> {
             println!("WARNING: {e}");
         }
     }
-    if !oidc_present(root) {
-        println!("{label}: MISSING: its tests skip (fail under CI=true); install: {OIDC_INSTALL}");
-    } else if which("node").is_none() {
+    if !npm_peer_present(root, peer) {
+        println!(
+            "{label}: MISSING: its tests skip (fail under CI=true); install: {install_command}"
+        );
+    } else if peer.needs_node && which("node").is_none() {
         println!(
             "{label}: installed, but `node` is not on PATH: its tests skip (fail under CI=true)"
         );

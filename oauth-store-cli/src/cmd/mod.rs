@@ -7,6 +7,7 @@ use crate::error::CliError;
 
 mod demo;
 mod doctor;
+mod headers;
 mod import;
 mod key;
 mod list;
@@ -28,6 +29,7 @@ pub(crate) fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::List => list::run(global),
         Command::Show(server) => show::run(global, server),
         Command::Token(args) => token::run(global, args),
+        Command::Headers(args) => headers::run(global, args),
         Command::Refresh(args) => refresh::run(global, args),
         Command::Logout(args) => logout::run(global, args),
         Command::Repair => repair::run(global),

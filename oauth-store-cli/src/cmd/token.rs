@@ -16,6 +16,19 @@ use crate::output;
 /// Prints only the access token and a newline on stdout (also under `--json`, so that
 /// `$(oauth-store token ...)` works the same); warnings go to stderr.
 pub(crate) fn run(global: &Global, args: &TokenArgs) -> Result<ExitCode, CliError> {
+    let token = access_token(global, args)?;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", token.expose_secret());
+    let _ = stdout.flush();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `token` and `headers` print: the access token of `args`' server, refreshed as
+/// [`current_token`] does, with the warning for a failed refresh on stderr.
+///
+/// # Errors
+/// Opening the home, and [`current_token`]'s.
+pub(crate) fn access_token(global: &Global, args: &TokenArgs) -> Result<SecretString, CliError> {
     let store = open(global)?;
     let handle = store.handle(&args.server.server, &args.server.url);
     let (token, failed_refresh) = current_token(&handle, Duration::from_secs(args.min_valid))?;
@@ -24,10 +37,7 @@ pub(crate) fn run(global: &Global, args: &TokenArgs) -> Result<ExitCode, CliErro
             "{e}; printing the current access token, which has not expired yet"
         ));
     }
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{}", token.expose_secret());
-    let _ = stdout.flush();
-    Ok(ExitCode::SUCCESS)
+    Ok(token)
 }
 
 /// Says on stderr when the last refresh had to rescue its credential into another
