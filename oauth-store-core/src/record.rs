@@ -73,9 +73,9 @@ pub const MAX_EXPIRES_IN: u64 = 10 * 365 * 86_400;
 pub fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
     !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 /// Whether `token` is a non-empty RFC 6749 appendix A.17 refresh token: `1*VSCHAR`,
@@ -785,9 +785,11 @@ impl TokenResponse {
     /// # Errors
     /// [`TokenResponseError`] naming the field and what is wrong, never the value.
     pub fn check(&self) -> Result<(), TokenResponseError> {
-        let bad = |reason: &str| Err(TokenResponseError {
-            reason: reason.to_owned(),
-        });
+        let bad = |reason: &str| {
+            Err(TokenResponseError {
+                reason: reason.to_owned(),
+            })
+        };
         let access = self.access_token.expose_secret();
         if access.is_empty() {
             return bad("field `access_token` is empty");

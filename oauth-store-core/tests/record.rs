@@ -211,7 +211,10 @@ fn a_duplicate_member_counts_by_its_last_occurrence_and_missing_fields_are_error
     assert_eq!(exposed(record.refresh_token.as_ref()), Some(RT));
     assert_eq!(extra_names(&record), ["id"]);
     let written = serde_json::to_string(&record)?;
-    assert!(oauth_store_core::repeated_members(&written).is_empty(), "{written}");
+    assert!(
+        oauth_store_core::repeated_members(&written).is_empty(),
+        "{written}"
+    );
     assert_eq!(
         oauth_store_core::repeated_members(&twice),
         ["expires_at", "access_token"]
@@ -247,12 +250,19 @@ fn members_named_like_record_fields_never_become_unknown_fields() -> TestResult 
     );
     assert_eq!(record.client_id, "client-1");
     assert_eq!(record.issuer.as_deref(), Some("https://auth.example"));
-    assert_eq!(record.scopes, ["x"], "scopes taken: the response has no scope");
+    assert_eq!(
+        record.scopes,
+        ["x"],
+        "scopes taken: the response has no scope"
+    );
     assert_eq!(record.updated_at, Some(4_000));
     assert_eq!(exposed(record.client_secret.as_ref()), Some(CS));
     assert_eq!(extra_names(&record), ["kept", "id_token", "athlete"]);
     let written = serde_json::to_string(&record)?;
-    assert!(oauth_store_core::repeated_members(&written).is_empty(), "{written}");
+    assert!(
+        oauth_store_core::repeated_members(&written).is_empty(),
+        "{written}"
+    );
     let again: Credential = serde_json::from_str(&written)?;
     assert_eq!(fields(&again), fields(&record));
 
@@ -279,8 +289,14 @@ fn members_named_like_record_fields_never_become_unknown_fields() -> TestResult 
     let mut record = full();
     record.extra.push(("expires_at".to_owned(), raw("1")));
     assert!(oauth_store_core::repeated_members(&serde_json::to_string(&record)?).is_empty());
-    record.apply_token_response(&TokenResponse::from_json(br#"{"access_token":"b","expires_at":2}"#)?, 0);
-    assert_eq!((record.expires_at, extra_names(&record)), (Some(2_000), vec!["kept", "id_token"]));
+    record.apply_token_response(
+        &TokenResponse::from_json(br#"{"access_token":"b","expires_at":2}"#)?,
+        0,
+    );
+    assert_eq!(
+        (record.expires_at, extra_names(&record)),
+        (Some(2_000), vec!["kept", "id_token"])
+    );
 
     // The builder takes a record field's name as that field, or drops it.
     let built = Credential::builder("s", "u", secret("a"))
@@ -296,14 +312,29 @@ fn members_named_like_record_fields_never_become_unknown_fields() -> TestResult 
 fn tokens_outside_their_character_sets_are_errors_naming_the_field_only() {
     for (body, field) in [
         (r#"{"access_token":""}"#.to_owned(), "access_token"),
-        (format!(r#"{{"access_token":"{AT}\r\nX-Injected: evil"}}"#), "access_token"),
-        (format!(r#"{{"access_token":"{AT}\u001b]0;x\u0007"}}"#), "access_token"),
+        (
+            format!(r#"{{"access_token":"{AT}\r\nX-Injected: evil"}}"#),
+            "access_token",
+        ),
+        (
+            format!(r#"{{"access_token":"{AT}\u001b]0;x\u0007"}}"#),
+            "access_token",
+        ),
         (format!(r#"{{"access_token":"{AT} x"}}"#), "access_token"),
         (format!(r#"{{"access_token":"a=b{AT}"}}"#), "access_token"),
         (format!(r#"{{"access_token":"{AT}é"}}"#), "access_token"),
-        (r#"{"access_token":"a","refresh_token":""}"#.to_owned(), "refresh_token"),
-        (format!(r#"{{"access_token":"a","refresh_token":"{RT}\n"}}"#), "refresh_token"),
-        (format!(r#"{{"access_token":"a","refresh_token":"{RT}\u0000"}}"#), "refresh_token"),
+        (
+            r#"{"access_token":"a","refresh_token":""}"#.to_owned(),
+            "refresh_token",
+        ),
+        (
+            format!(r#"{{"access_token":"a","refresh_token":"{RT}\n"}}"#),
+            "refresh_token",
+        ),
+        (
+            format!(r#"{{"access_token":"a","refresh_token":"{RT}\u0000"}}"#),
+            "refresh_token",
+        ),
     ] {
         let err = TokenResponse::from_json(body.as_bytes()).expect_err(&body);
         let text = err.to_string();

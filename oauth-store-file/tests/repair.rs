@@ -177,19 +177,29 @@ fn an_entry_holding_a_member_twice_loads_and_repair_rewrites_it_once() -> TestRe
     let other = std::fs::read_to_string(store.path())?;
     let text = other.replacen(
         '{',
-        &format!(r#"{{{}:{broken},"#, serde_json::to_string(key("a").as_str())?),
+        &format!(
+            r#"{{{}:{broken},"#,
+            serde_json::to_string(key("a").as_str())?
+        ),
         1,
     );
     std::fs::write(store.path(), &text)?;
 
-    let loaded = store.load(&key("a"))?.expect("readable: the last occurrence wins");
+    let loaded = store
+        .load(&key("a"))?
+        .expect("readable: the last occurrence wins");
     assert_eq!(
         (loaded.expires_at, loaded.updated_at),
         (Some(1_700_000_000), Some(5))
     );
     let report = store.repair()?;
     assert_eq!(
-        (report.quarantined.is_none(), report.kept, report.dropped, report.rewritten),
+        (
+            report.quarantined.is_none(),
+            report.kept,
+            report.dropped,
+            report.rewritten
+        ),
         (true, 2, 0, 1)
     );
     let after = std::fs::read_to_string(store.path())?;
@@ -199,7 +209,10 @@ fn an_entry_holding_a_member_twice_loads_and_repair_rewrites_it_once() -> TestRe
         oauth_store_core::repeated_members(&entry).is_empty(),
         "{after}"
     );
-    assert!(after.contains(&other[1..other.len() - 1]), "the other entry is byte-exact");
+    assert!(
+        after.contains(&other[1..other.len() - 1]),
+        "the other entry is byte-exact"
+    );
     let again = store.load(&key("a"))?.expect("still there");
     assert_eq!(
         (again.expires_at, again.updated_at, crate::token_of(&again)),
