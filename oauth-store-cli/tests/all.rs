@@ -9,6 +9,7 @@ mod codex;
 mod demo;
 mod doctor;
 mod errors;
+mod hostile;
 mod import;
 mod key;
 mod list;
