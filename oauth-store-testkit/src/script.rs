@@ -25,7 +25,7 @@ use std::time::Duration;
 /// );
 /// let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
 /// let answer = agent.post(endpoint.token_endpoint()).send_form([("a", "b")])?;
-/// assert_eq!((answer.status(), endpoint.hits("/token")), (400, 1));
+/// assert_eq!((answer.status().as_u16(), endpoint.hits("/token")), (400, 1));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
