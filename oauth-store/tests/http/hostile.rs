@@ -207,7 +207,7 @@ fn discovery_that_never_answers_is_bounded_and_remembered() -> TestResult {
     let again = refresher.refresh(&record);
     match &again {
         RefreshOutcome::Transient { reason, .. } => {
-            assert!(reason.contains("remembered"), "{reason}")
+            assert!(reason.contains("remembered"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
