@@ -84,8 +84,9 @@ pub(crate) fn provider_text(text: &str, sent: &Sent<'_>) -> String {
     shown.chars().take(MAX_TEXT).collect()
 }
 
-/// Characters never shown from a provider: Unicode controls and the format characters
-/// that change how a line reads without being seen.
+/// Characters never shown from a provider: Unicode controls, line and paragraph
+/// separators, and the invisible characters that change how a line reads without being
+/// seen (bidi controls, zero-width characters, variation selectors, tag characters).
 fn hidden(c: char) -> bool {
     c.is_control()
         || matches!(
@@ -95,8 +96,11 @@ fn hidden(c: char) -> bool {
                 | '\u{180e}'
                 | '\u{200b}'..='\u{200f}'
                 | '\u{202a}'..='\u{202e}'
+                | '\u{2028}'..='\u{2029}'
                 | '\u{2060}'..='\u{2064}'
                 | '\u{2066}'..='\u{2069}'
+                | '\u{fe00}'..='\u{fe0f}'
                 | '\u{feff}'
+                | '\u{e0000}'..='\u{e007f}'
         )
 }

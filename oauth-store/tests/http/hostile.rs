@@ -38,7 +38,16 @@ fn disguises(record: &Credential) -> Vec<String> {
     let cs = expose(record.client_secret.as_ref().expect("client secret"));
     let mut found = Vec::new();
     for cut in [
-        "\u{1}", "\u{7f}", "\u{9b}", "\u{200b}", "\u{202e}", "\u{feff}", "\n",
+        "\u{1}",
+        "\u{7f}",
+        "\u{9b}",
+        "\u{200b}",
+        "\u{202e}",
+        "\u{feff}",
+        "\n",
+        "\u{2028}",
+        "\u{e0041}",
+        "\u{fe0f}",
     ] {
         found.push(format!("bad {}", split(&rt, cut)));
         found.push(format!("bad {}", split(&cs, cut)));
