@@ -180,8 +180,12 @@ fn remembered(issuer: &str, memory: Option<&Path>) -> Option<Failed> {
     let entry = document.get("failures")?.get(hashed(issuer))?;
     let until_ms = entry.get("until_ms")?.as_u64()?;
     let left = until_ms.checked_sub(now_ms()).filter(|ms| *ms > 0)?;
-    // A clock set back does not make the memory last longer than promised.
-    let left = Duration::from_millis(left).min(FAILURE_MEMORY);
+    let left = Duration::from_millis(left);
+    // Further ahead than a failure is ever remembered: the clock was set back, or the
+    // file was not written by us. Ignored, so discovery is never blocked for long.
+    if left > FAILURE_MEMORY {
+        return None;
+    }
     Some(Failed {
         until: now + left,
         until_ms,

@@ -264,3 +264,47 @@ fn revocation_is_bounded_as_a_whole() -> TestResult {
     assert!(matches!(error, HttpError::Request { .. }), "{error:?}");
     Ok(())
 }
+
+/// The failure file is trusted only as far as a failure is ever remembered: an entry
+/// from another process within the minute is honoured, one further ahead (a clock set
+/// back, a file not ours) is ignored.
+#[test]
+fn a_remembered_failure_from_another_process_lasts_no_longer_than_promised() -> TestResult {
+    let (ep, record) = grant();
+    let record = discovered(&ep, &record);
+    let memory = tempfile::tempdir()?;
+    let refresher = refresher().with_discovery_memory(memory.path());
+    let file = memory.path().join(HttpRefresher::DISCOVERY_FAILURE_FILE);
+    let now_ms = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis(),
+    )?;
+    let issuer = oauth_store::core::sha256_hex(ep.issuer().as_bytes());
+    let write = |until_ms: u64| {
+        let document = json!({"version": 1, "failures": {
+            issuer.clone(): {"until_ms": until_ms, "transient": true, "reason": "down\u{1b}[2J"}
+        }});
+        std::fs::write(&file, document.to_string())
+    };
+
+    write(now_ms + 30_000)?;
+    match refresher.refresh(&record) {
+        RefreshOutcome::Transient { reason, .. } => {
+            assert!(
+                reason.contains("remembered") && !reason.contains('\u{1b}'),
+                "{reason:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ep.hits(DISCOVERY[0]), 0, "not asked");
+
+    write(now_ms + 10 * 365 * 86_400_000)?;
+    assert!(
+        matches!(refresher.refresh(&record), RefreshOutcome::Refreshed(_)),
+        "an entry too far ahead is ignored"
+    );
+    assert_eq!(ep.hits(DISCOVERY[0]), 1);
+    Ok(())
+}
