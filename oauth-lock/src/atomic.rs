@@ -13,8 +13,9 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Why a read, write or directory creation failed.
-#[derive(Debug, thiserror::Error)]
+/// Why a read, write or directory creation failed. `Clone` (the OS error is behind an
+/// `Arc`), so that callers sharing one operation see the same error.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The operating system refused, with the path it was about.
@@ -24,7 +25,7 @@ pub enum Error {
         path: PathBuf,
         /// The operating system's error.
         #[source]
-        source: io::Error,
+        source: std::sync::Arc<io::Error>,
     },
     /// A symlink, directory, FIFO, socket or device is where a regular file belongs;
     /// refused at once (never followed, never waited on).
@@ -50,7 +51,7 @@ pub enum Error {
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.to_owned(),
-        source,
+        source: source.into(),
     }
 }
 
@@ -271,7 +272,7 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), Error> {
         Ok(_) => {
             return Err(Error::Io {
                 path: dir.to_owned(),
-                source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+                source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory").into(),
             });
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -45,6 +45,6 @@ mod lock;
 
 // The public interface is:
 pub use lock::{
-    DEFAULT_TIMEOUT, Error, LockDir, LockGuard, LockScope, LockTarget, SIDECAR_TIMEOUT,
-    SLOW_WAIT_NOTICE, StoreLock, WaitNotice, holder_pid, set_wait_notice,
+    DEFAULT_TIMEOUT, EnteredScope, Error, LockDir, LockGuard, LockScope, LockTarget,
+    SIDECAR_TIMEOUT, SLOW_WAIT_NOTICE, StoreLock, WaitNotice, holder_pid, set_wait_notice,
 };

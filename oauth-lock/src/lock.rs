@@ -26,8 +26,9 @@ pub const SIDECAR_TIMEOUT: Duration = Duration::from_millis(250);
 /// After this long a waiter is reported once through the wait-notice hook: 1 s.
 pub const SLOW_WAIT_NOTICE: Duration = Duration::from_secs(1);
 
-/// Why a lock could not be taken.
-#[derive(Debug, thiserror::Error)]
+/// Why a lock could not be taken. `Clone` (the OS error is behind an `Arc`), so that
+/// callers sharing one operation see the same error.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Another holder kept the lock past the timeout.
@@ -62,7 +63,7 @@ pub enum Error {
         path: PathBuf,
         /// The operating system's error.
         #[source]
-        source: io::Error,
+        source: Arc<io::Error>,
     },
     /// Something other than a regular file is at the lock file's path.
     #[error("lock {}: refused: a {what} is where the lock file belongs", path.display())]
@@ -219,6 +220,55 @@ impl LockScope {
     pub fn held(&self) -> usize {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
+
+    /// Makes this scope the current thread's ambient scope until the returned guard is
+    /// dropped (the previous one, if any, is current again then).
+    ///
+    /// A transaction enters its scope so that every lock taken on its thread while it
+    /// runs, by code that does not know about the transaction (a store's own store
+    /// lock), is checked against what the transaction holds: re-entry or a wrong order
+    /// is then an error at once instead of a wait on oneself until the timeout.
+    pub fn enter(&self) -> EnteredScope {
+        let previous = AMBIENT.with(|a| a.replace(Some(self.clone())));
+        EnteredScope {
+            previous,
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// The current thread's ambient scope ([`LockScope::enter`]), or a new empty one
+    /// when none is entered. Stores take their locks in it.
+    pub fn current() -> Self {
+        AMBIENT.with(|a| a.borrow().clone()).unwrap_or_default()
+    }
+}
+
+thread_local! {
+    /// The scope entered on this thread, if any.
+    static AMBIENT: std::cell::RefCell<Option<LockScope>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Keeps a [`LockScope`] entered on the current thread; see [`LockScope::enter`].
+///
+/// Not `Send`: it must be dropped on the thread that entered the scope.
+#[must_use = "the scope stops being the thread's ambient scope as soon as this is dropped"]
+pub struct EnteredScope {
+    previous: Option<LockScope>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl fmt::Debug for EnteredScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnteredScope").finish_non_exhaustive()
+    }
+}
+
+impl Drop for EnteredScope {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        // try_with: during thread teardown the slot may be gone, and then so is the scope.
+        let _ = AMBIENT.try_with(|a| *a.borrow_mut() = previous);
+    }
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -280,7 +330,7 @@ impl LockDir {
             atomic::Error::Io { path, source } => Error::Io { path, source },
             other => Error::Io {
                 path: dir.clone(),
-                source: io::Error::other(other.to_string()),
+                source: io::Error::other(other.to_string()).into(),
             },
         })?;
         Ok(LockDir { dir })
@@ -332,7 +382,12 @@ impl LockDir {
         let file = match file.try_lock() {
             Ok(()) => file,
             Err(TryLockError::WouldBlock) => wait_for(file, target.kind(), &path, timeout)?,
-            Err(TryLockError::Error(source)) => return Err(Error::Io { path, source }),
+            Err(TryLockError::Error(source)) => {
+                return Err(Error::Io {
+                    path,
+                    source: source.into(),
+                });
+            }
         };
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         scope
@@ -424,19 +479,19 @@ fn open_lock_file(path: &Path) -> Result<File, Error> {
             }
             return Err(Error::Io {
                 path: path.to_owned(),
-                source: e,
+                source: e.into(),
             });
         }
         Err(source) => {
             return Err(Error::Io {
                 path: path.to_owned(),
-                source,
+                source: source.into(),
             });
         }
     };
     let meta = file.metadata().map_err(|source| Error::Io {
         path: path.to_owned(),
-        source,
+        source: source.into(),
     })?;
     if !meta.is_file() {
         let what = if meta.is_dir() {
@@ -496,7 +551,7 @@ fn wait_for(file: File, kind: &'static str, path: &Path, timeout: Duration) -> R
     if let Err(source) = spawned {
         return Err(Error::Io {
             path: path.to_owned(),
-            source,
+            source: source.into(),
         });
     }
     let (state, cvar) = &*shared;
@@ -508,7 +563,7 @@ fn wait_for(file: File, kind: &'static str, path: &Path, timeout: Duration) -> R
             WaitState::Failed(source) => {
                 return Err(Error::Io {
                     path: path.to_owned(),
-                    source,
+                    source: source.into(),
                 });
             }
             WaitState::Waiting | WaitState::Abandoned => {}

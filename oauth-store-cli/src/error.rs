@@ -35,6 +35,8 @@ pub(crate) enum Kind {
     Store,
     Provider,
     Demo,
+    /// A bug (the library caught a panic): exit 1, as a broken demo.
+    Internal,
 }
 
 impl Kind {
@@ -46,13 +48,14 @@ impl Kind {
             Kind::Store => "store",
             Kind::Provider => "provider",
             Kind::Demo => "demo",
+            Kind::Internal => "internal",
         }
     }
 
     /// The process exit code.
     pub(crate) fn exit_code(self) -> u8 {
         match self {
-            Kind::Demo => 1,
+            Kind::Demo | Kind::Internal => 1,
             Kind::Usage => 2,
             Kind::AuthorizationRequired => 3,
             Kind::Store => 4,
@@ -67,6 +70,7 @@ pub(crate) fn kind_of(error: &oauth_store::Error) -> Kind {
         ErrorKind::AuthorizationRequired => Kind::AuthorizationRequired,
         ErrorKind::Store => Kind::Store,
         ErrorKind::Provider => Kind::Provider,
+        ErrorKind::Internal => Kind::Internal,
         // Config, and kinds a later facade adds: a usage problem of this invocation.
         _ => Kind::Usage,
     }
@@ -89,9 +93,46 @@ impl CliError {
     }
 
     /// Prints the error on stderr: `error: TEXT` on one line, or with `json` one
-    /// JSON object `{"error": KIND, "message": TEXT}`.
+    /// JSON object `{"error": KIND, "message": TEXT}`; TEXT ends with what to run
+    /// when a command of this CLI fixes it.
     pub(crate) fn report(&self, json: bool) {
-        print_error(self.kind(), &self.to_string(), json);
+        let mut text = self.to_string();
+        if let Some(hint) = self.hint() {
+            text.push_str("; ");
+            text.push_str(hint);
+        }
+        print_error(self.kind(), &text, json);
+    }
+
+    /// The store error inside, if any.
+    fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            CliError::Store(e)
+            | CliError::OAuth(oauth_store::Error::Store(e))
+            | CliError::OAuth(oauth_store::Error::PersistFailed { source: e, .. }) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The command of this CLI that fixes the error, in the library's terms of what
+    /// happened: the library names no command.
+    fn hint(&self) -> Option<&'static str> {
+        match self.store_error()? {
+            StoreError::CorruptDocument { path, .. }
+                if path.file_name() == Some(std::ffi::OsStr::new(".credentials.json")) =>
+            {
+                Some("run `oauth-store repair` to quarantine it and keep the entries that parse")
+            }
+            StoreError::Backend { source, .. }
+                if matches!(
+                    source.downcast_ref::<oauth_store::secrets::SecretsError>(),
+                    Some(oauth_store::secrets::SecretsError::KeyMissing { .. })
+                ) =>
+            {
+                Some("put the exported key back with `oauth-store secrets import-key`")
+            }
+            _ => None,
+        }
     }
 }
 

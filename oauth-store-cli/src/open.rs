@@ -41,7 +41,7 @@ pub(crate) fn layout(global: &Global) -> Result<StoreLayout, CliError> {
     oauth_store::lock::atomic::ensure_private_dir(&home).map_err(|e| {
         CliError::Store(StoreError::Backend {
             kind: StoreKind::File,
-            source: Box::new(e),
+            source: std::sync::Arc::new(e),
         })
     })?;
     Ok(StoreLayout::new(home, LayoutPreset::from(global.layout)))
@@ -130,9 +130,11 @@ pub(crate) fn open_with(global: &Global, how: Opening) -> Result<OAuthStore, Cli
         .mode(StoreMode::from(global.store))
         .keyring_backend(KeyringBackend::from(global.keyring_backend))
         .lock_timeout(Duration::from_secs(global.lock_timeout))
-        .unsafe_uncoordinated(global.unsafe_uncoordinated)
         .drift_sidecar(how.record_drift)
         .default_stores(false);
+    if global.unsafe_uncoordinated {
+        builder = builder.dangerous_uncoordinated();
+    }
     if !how.file_only {
         builder = builder
             .keyring_store(Arc::new(keyring_store(global, &layout)) as Arc<dyn CredentialStore>)

@@ -21,5 +21,6 @@ mod repair;
 mod secrets;
 mod sentinel;
 mod show;
+mod texts;
 mod token;
 mod wait;

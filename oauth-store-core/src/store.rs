@@ -2,6 +2,7 @@
 
 use std::error::Error as StdError;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{Credential, StoreKey, StoreKind};
@@ -49,7 +50,7 @@ pub trait CredentialStore: Send + Sync {
 }
 
 /// One entry of [`CredentialStore::list`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ListedCredential {
     /// The key the entry is stored under.
@@ -67,7 +68,10 @@ impl ListedCredential {
 
 /// Why a store operation failed. No variant holds a token value; texts name files,
 /// keys, fields and positions only.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Clone`, so that callers sharing one operation (the facade's single-flight) all see
+/// the same variant: foreign errors are kept behind an [`Arc`].
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// Reading or writing a file failed.
@@ -77,11 +81,11 @@ pub enum StoreError {
         path: PathBuf,
         /// The operating system's error.
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
     /// The document does not parse as a whole; it is left untouched, and saves for any
     /// key are refused until it is repaired.
-    #[error("{}: the document does not parse ({reason}); it is left untouched: run `oauth-store repair` to quarantine it and keep the entries that parse", path.display())]
+    #[error("{}: the document does not parse ({reason}); it is left untouched, and saves are refused until it is repaired (a repair quarantines it and keeps the entries that parse)", path.display())]
     CorruptDocument {
         /// The document.
         path: PathBuf,
@@ -139,7 +143,7 @@ pub enum StoreError {
     },
     /// Taking a store lock failed (timeout, order violation, I/O).
     #[error("store lock: {0}")]
-    Lock(#[source] Box<dyn StdError + Send + Sync>),
+    Lock(#[source] Arc<dyn StdError + Send + Sync>),
     /// The backend cannot be used here (no session bus, no Secret Service, locked
     /// keyring, access denied), with the reason.
     #[error("{kind} store unavailable: {reason}")]
@@ -176,11 +180,33 @@ pub enum StoreError {
         kind: StoreKind,
         /// The backend's error; it must not hold a token value.
         #[source]
-        source: Box<dyn StdError + Send + Sync>,
+        source: Arc<dyn StdError + Send + Sync>,
     },
 }
 
 impl StoreError {
+    /// [`StoreError::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.into(),
+            source: Arc::new(source),
+        }
+    }
+
+    /// [`StoreError::Backend`] of `kind` with `source` (an error or a message; it must
+    /// not hold a token value).
+    pub fn backend(kind: StoreKind, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        StoreError::Backend {
+            kind,
+            source: Arc::from(source.into()),
+        }
+    }
+
+    /// [`StoreError::Lock`] with `source` (an error or a message).
+    pub fn lock(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        StoreError::Lock(Arc::from(source.into()))
+    }
+
     /// Whether this error is about a single entry (other keys are unaffected).
     pub fn is_entry_error(&self) -> bool {
         matches!(self, StoreError::CorruptEntry { .. })

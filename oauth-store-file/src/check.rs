@@ -109,7 +109,7 @@ impl FileStore {
         if std::fs::symlink_metadata(&temp).is_ok()
             && let Ok(Some(_guard)) = self
                 .locks
-                .try_acquire(&LockScope::new(), &LockTarget::Store(StoreLock::File))
+                .try_acquire(&LockScope::current(), &LockTarget::Store(StoreLock::File))
             && std::fs::symlink_metadata(&temp).is_ok()
         {
             warnings.push(FileWarning::LeftoverTempFile { path: temp });

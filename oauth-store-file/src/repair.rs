@@ -166,12 +166,12 @@ impl FileStore {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
                     attempt += 1;
                 }
-                Err(e) => return Err(io(&path)(e)),
+                Err(e) => return Err(io(&path)(e.into())),
             }
         };
         oauth_lock::atomic::remove(&self.path).map_err(|e| StoreError::Io {
             path: self.path.clone(),
-            source: std::io::Error::other(e.to_string()),
+            source: std::io::Error::other(e.to_string()).into(),
         })?;
         tracing::warn!(
             path = %self.path.display(),
@@ -216,7 +216,12 @@ fn quarantine(document: &Path, bytes: &[u8]) -> Result<PathBuf, StoreError> {
                 attempt += 1;
                 continue;
             }
-            Err(source) => return Err(StoreError::Io { path, source }),
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path,
+                    source: source.into(),
+                });
+            }
         };
         let written = (|| {
             // The umask may have removed bits from 0600; set them exactly.
@@ -229,7 +234,10 @@ fn quarantine(document: &Path, bytes: &[u8]) -> Result<PathBuf, StoreError> {
             Err(source) => {
                 drop(file);
                 let _ = std::fs::remove_file(&path);
-                Err(StoreError::Io { path, source })
+                Err(StoreError::Io {
+                    path,
+                    source: source.into(),
+                })
             }
         };
     }

@@ -42,9 +42,11 @@ thread_local! {
 /// - A document that does not parse as a whole is never replaced by a save or delete
 ///   ([`StoreError::CorruptDocument`]); [`FileStore::repair`] quarantines it.
 ///
-/// The lock is taken in a fresh [`LockScope`] per call, so a caller must not hold the
-/// File store lock itself while calling these methods (it would wait on itself until the
-/// timeout); holding credential locks is fine.
+/// The lock is taken in the thread's ambient [`LockScope`] ([`LockScope::current`]): a
+/// caller that holds credential locks in an entered scope (the facade's transactions)
+/// is checked against them, and one that already holds the File store lock in it gets
+/// [`oauth_lock::Error::Reentry`] (inside [`StoreError::Lock`]) at once, never a wait on
+/// itself until the timeout.
 #[derive(Debug, Clone)]
 pub struct FileStore {
     pub(crate) path: PathBuf,
@@ -112,11 +114,13 @@ impl FileStore {
         &self.locks
     }
 
-    /// Takes the File store lock in a fresh scope.
+    /// Takes the File store lock in the thread's ambient scope ([`LockScope::current`]),
+    /// so that a caller already holding it in an entered scope gets a re-entry error at
+    /// once.
     pub(crate) fn lock(&self) -> Result<LockGuard, StoreError> {
         self.locks
             .acquire(
-                &LockScope::new(),
+                &LockScope::current(),
                 &LockTarget::Store(StoreLock::File),
                 self.lock_timeout,
             )
@@ -303,7 +307,7 @@ pub(crate) fn from_atomic(e: atomic::Error, path: &Path) -> StoreError {
         atomic::Error::TooLarge { path, size, cap } => StoreError::TooLarge { path, size, cap },
         other => StoreError::Io {
             path: path.to_owned(),
-            source: io::Error::other(other.to_string()),
+            source: io::Error::other(other.to_string()).into(),
         },
     }
 }
@@ -321,7 +325,7 @@ pub(crate) fn from_lock(e: oauth_lock::Error) -> StoreError {
             owner,
             current,
         },
-        other => StoreError::Lock(Box::new(other)),
+        other => StoreError::Lock(std::sync::Arc::new(other)),
     }
 }
 

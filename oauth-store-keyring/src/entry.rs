@@ -146,7 +146,7 @@ pub(crate) fn check_size(os: OsStore, value: &str) -> Result<(), StoreError> {
 pub(crate) fn backend(error: KeyringError) -> StoreError {
     StoreError::Backend {
         kind: StoreKind::Keyring,
-        source: Box::new(error),
+        source: std::sync::Arc::new(error),
     }
 }
 

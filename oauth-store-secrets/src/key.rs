@@ -84,7 +84,7 @@ pub enum KeyError {
         path: PathBuf,
         /// The operating system's error.
         #[source]
-        source: io::Error,
+        source: std::sync::Arc<io::Error>,
     },
     /// Something other than a regular file is at the key file's path; it is refused,
     /// never followed or waited on.
@@ -270,7 +270,7 @@ impl KeyFile {
             }
             other => KeyError::Io {
                 path: self.path.clone(),
-                source: io::Error::other(other.to_string()),
+                source: io::Error::other(other.to_string()).into(),
             },
         }
     }

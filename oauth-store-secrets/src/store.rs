@@ -37,7 +37,7 @@ pub const DEFAULT_SIZE_CAP: u64 = 64 * 1024 * 1024;
 pub enum SecretsError {
     /// The document exists but the key source holds no key. No new key is made: it
     /// would orphan every credential in the document.
-    #[error("{}: the document exists, but {location} holds no key; no new key is made (it would orphan every credential): restore the exported key (`oauth-store secrets import-key`)", document.display())]
+    #[error("{}: the document exists, but {location} holds no key; no new key is made (it would orphan every credential): put the exported key back (`SecretsStore::import_key`)", document.display())]
     KeyMissing {
         /// The document.
         document: PathBuf,
@@ -145,7 +145,7 @@ impl From<SecretsError> for StoreError {
             },
             other => StoreError::Backend {
                 kind: StoreKind::Secrets,
-                source: Box::new(other),
+                source: std::sync::Arc::new(other),
             },
         }
     }
@@ -307,7 +307,7 @@ impl SecretsStore {
         &self.key_source
     }
 
-    /// The key text, for a backup (`oauth-store secrets export-key`): losing the key
+    /// The key text, for a backup: losing the key
     /// source's entry loses every credential in the document. `None` when the source
     /// holds no key yet (nothing has been saved). When the document exists, the key is
     /// checked to open it first (under the store lock).
@@ -331,8 +331,8 @@ impl SecretsStore {
         Ok(Some(secret))
     }
 
-    /// Replaces the key with a new one in the same source (`oauth-store secrets
-    /// rekey`): `new_key`, or a fresh random key when `None`. Crash-safe: the document
+    /// Replaces the key with a new one in the same source: `new_key`, or a fresh
+    /// random key when `None`. Crash-safe: the document
     /// is first written to both keys, then the source takes the new key, then the
     /// document is written to the new key alone; at every moment the key in the source
     /// opens it. Export the new key afterwards.
@@ -446,8 +446,8 @@ impl SecretsStore {
         Ok(moved)
     }
 
-    /// Puts an exported key back into the source (`oauth-store secrets import-key`),
-    /// after checking that it opens the document. With no document, the source must
+    /// Puts an exported key ([`SecretsStore::export_key`]) back into the source, after
+    /// checking that it opens the document. With no document, the source must
     /// hold no key or this one.
     ///
     /// # Errors
@@ -489,7 +489,7 @@ impl SecretsStore {
     fn lock(&self) -> Result<LockGuard, StoreError> {
         self.locks
             .acquire(
-                &LockScope::new(),
+                &LockScope::current(),
                 &LockTarget::Store(StoreLock::Secrets),
                 self.lock_timeout,
             )
@@ -754,7 +754,7 @@ impl SecretsStore {
         self.store_key(self.key_source.as_ref(), &secret)?;
         tracing::info!(
             location = %self.key_source.location(),
-            "created the Secrets store key; export it (`oauth-store secrets export-key`): losing it loses every credential in the document"
+            "created the Secrets store key; back it up (`SecretsStore::export_key`): losing it loses every credential in the document"
         );
         let key = self.parse_key(kind, &secret)?;
         Ok((secret, key))
@@ -988,7 +988,7 @@ fn from_atomic(e: atomic::Error, path: &Path) -> StoreError {
         atomic::Error::TooLarge { path, size, cap } => StoreError::TooLarge { path, size, cap },
         other => StoreError::Io {
             path: path.to_owned(),
-            source: io::Error::other(other.to_string()),
+            source: io::Error::other(other.to_string()).into(),
         },
     }
 }
@@ -1006,7 +1006,7 @@ fn from_lock(e: oauth_lock::Error) -> StoreError {
             owner,
             current,
         },
-        other => StoreError::Lock(Box::new(other)),
+        other => StoreError::Lock(std::sync::Arc::new(other)),
     }
 }
 

@@ -79,10 +79,10 @@ fn bench_document(entries: usize, rounds: usize) -> Result<()> {
                 &format!("other-{i}"),
                 &format!("https://mcp{i}.example.test/mcp"),
             )
-            .login(credential(&format!("other-{i}"), "at-other", expires_at))?;
+            .save_grant(credential(&format!("other-{i}"), "at-other", expires_at))?;
     }
     let handle = plain.handle(SERVER, URL);
-    handle.login(credential(SERVER, "at-current", expires_at))?;
+    handle.save_grant(credential(SERVER, "at-current", expires_at))?;
     let key = handle.key().clone();
 
     let bare = FileStore::new(

@@ -14,7 +14,8 @@ use oauth_store_core::{Credential, SecretString, StoreKey};
 use tokio::sync::oneshot;
 
 use crate::error::{Error, StoreOutcome};
-use crate::handle::{CredentialHandle, Resolution};
+use crate::handle::CredentialHandle;
+use crate::resolution::Resolution;
 
 /// A [`CredentialHandle`] for async callers. Cheap to clone; clones share the handle
 /// (and its pinned resolution).
@@ -53,7 +54,7 @@ use crate::handle::{CredentialHandle, Resolution};
 /// let credential = Credential::builder("notion", "https://mcp.notion.com/mcp", "at-1".to_owned().into())
 ///     .client_id("client-1")
 ///     .build();
-/// handle.login(credential).await?;
+/// handle.save_grant(credential).await?;
 /// let current = handle.refresh_if_needed(Duration::from_secs(30)).await?;
 /// assert_eq!(current.client_id, "client-1");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -114,10 +115,10 @@ impl AsyncCredentialHandle {
         self.spawn("load", CredentialHandle::load)
     }
 
-    /// [`CredentialHandle::login`] on a thread of its own; completes even if the
+    /// [`CredentialHandle::save_grant`] on a thread of its own; completes even if the
     /// [`OperationFuture`] is dropped.
-    pub fn login(&self, credential: Credential) -> OperationFuture<Resolution> {
-        self.spawn("login", move |h| h.login(credential))
+    pub fn save_grant(&self, credential: Credential) -> OperationFuture<Resolution> {
+        self.spawn("save_grant", move |h| h.save_grant(credential))
     }
 
     /// [`CredentialHandle::logout`] on a thread of its own; completes even if the

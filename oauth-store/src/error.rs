@@ -1,7 +1,5 @@
 //! The facade's error and its coarse [`ErrorKind`] (what a caller or the CLI does next).
 
-use std::sync::Arc;
-
 use oauth_store_core::{Credential, StoreError, StoreKey, StoreKind};
 
 /// Why the user must authorize again.
@@ -62,18 +60,21 @@ impl std::fmt::Display for AuthorizationReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// Log in again (CLI exit 3).
+    /// Authorize again (a login): nothing stored, tokens dropped, grant rejected or refused.
     AuthorizationRequired,
-    /// A store, lock or keyring failed, or persisting failed (CLI exit 4).
+    /// A store, lock or keyring failed, or persisting failed.
     Store,
-    /// The provider was unreachable, failing, or the outcome is unknown (CLI exit 5).
+    /// The provider was unreachable, failing, or the outcome is unknown.
     Provider,
-    /// The facade was configured wrongly (CLI exit 2).
+    /// The facade was configured wrongly.
     Config,
+    /// A bug in the library or a plug-in (a panic was caught); nothing to fix on the
+    /// caller's side.
+    Internal,
 }
 
 /// What logout did in one store.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct StoreOutcome {
     /// The store.
@@ -83,7 +84,11 @@ pub struct StoreOutcome {
 }
 
 /// Why a handle operation failed. No variant holds a token value in its text.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Clone`, with foreign errors behind an `Arc` (as rustls's errors are): callers of one
+/// key in one process that share an in-flight refresh all receive the same variant,
+/// whether they led it or waited for it.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The user must authorize again.
@@ -122,7 +127,7 @@ pub enum Error {
     /// The provider answered with new tokens but persisting them failed after
     /// retries. The new credential is carried here (its refresh token may be the only
     /// valid one now: the old one was rotated away), so the caller can use it and
-    /// try [`crate::CredentialHandle::login`] with it later.
+    /// try [`crate::CredentialHandle::save_grant`] with it later.
     #[error("{key}: the provider issued new tokens but saving them failed: {source}")]
     PersistFailed {
         /// The credential.
@@ -144,10 +149,10 @@ pub enum Error {
     /// No refresher is configured, or another configuration problem.
     #[error("configuration: {0}")]
     Config(String),
-    /// The result of an in-flight refresh this caller shared with another caller of
-    /// the same process.
-    #[error(transparent)]
-    Shared(Arc<Error>),
+    /// A bug: an operation panicked (e.g. inside a refresher) and was stopped; nothing
+    /// was changed beyond what it had persisted. Report it.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 fn describe_outcomes(outcomes: &[StoreOutcome]) -> String {
@@ -173,15 +178,7 @@ impl Error {
             | Error::LogoutIncomplete { .. } => ErrorKind::Store,
             Error::Transient { .. } | Error::Indeterminate { .. } => ErrorKind::Provider,
             Error::Config(_) => ErrorKind::Config,
-            Error::Shared(inner) => inner.kind(),
-        }
-    }
-
-    /// The innermost error, through [`Error::Shared`].
-    pub fn unshared(&self) -> &Error {
-        match self {
-            Error::Shared(inner) => inner.unshared(),
-            other => other,
+            Error::Internal(_) => ErrorKind::Internal,
         }
     }
 }

@@ -23,7 +23,7 @@ use oauth2::{
 pub use self::discovery::AuthorizationServerMetadata;
 use self::redact::Sent;
 use self::transport::{Failure, Transport};
-use crate::refresh::{RefreshOutcome, TokenRefresher};
+use crate::provider::{RefreshOutcome, TokenRefresher};
 
 /// Why a discovery or revocation failed, or a URL cannot be used. No variant holds a
 /// token, a client secret or an answer body.

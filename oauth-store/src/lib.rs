@@ -30,7 +30,7 @@
 //! let credential = Credential::builder("notion", "https://mcp.notion.com/mcp", "at-1".to_owned().into())
 //!     .client_id("client-1")
 //!     .build();
-//! handle.login(credential)?;
+//! handle.save_grant(credential)?;
 //! // Unknown expiry: returned as is, no refresh needed.
 //! let current = handle.refresh_if_needed(Duration::from_secs(30))?;
 //! assert_eq!(current.client_id, "client-1");
@@ -76,26 +76,34 @@
 
 #[cfg(feature = "tokio")]
 mod asynch;
+mod builder;
+mod coordination;
 mod error;
+mod grant;
 mod handle;
 #[cfg(feature = "http")]
 mod http;
 mod layout;
+mod provider;
 mod refresh;
+mod resolution;
+mod single_flight;
+mod store;
 
 // The public interface is:
 #[cfg(feature = "tokio")]
 pub use asynch::{
     AsyncCredentialHandle, OperationFuture, background_operations, wait_for_background,
 };
+pub use builder::OAuthStoreBuilder;
 pub use error::{AuthorizationReason, Error, ErrorKind, StoreOutcome};
-pub use handle::{
-    CredentialHandle, ListedEntry, OAuthStore, OAuthStoreBuilder, Resolution, ResolutionObserver,
-};
+pub use handle::CredentialHandle;
 #[cfg(feature = "http")]
 pub use http::{AuthorizationServerMetadata, HttpError, HttpRefresher};
 pub use layout::{LayoutPreset, StoreLayout};
-pub use refresh::{RefreshOutcome, TokenRefresher};
+pub use provider::{RefreshOutcome, TokenRefresher};
+pub use resolution::{Resolution, ResolutionObserver};
+pub use store::{ListedEntry, OAuthStore};
 
 pub use oauth_drift as drift;
 pub use oauth_lock as lock;

@@ -1,9 +1,13 @@
 //! Integration tests for the oauth-store facade. Multi-process tests re-execute this
 //! test binary as a child (see `support::child`).
 
+mod coordination;
+mod grant;
 mod multiprocess;
+mod refresh;
+mod resolution;
+mod single_flight;
 mod support;
-mod transaction;
 
 #[cfg(all(feature = "tokio", feature = "http"))]
 mod asynch;

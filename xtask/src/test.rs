@@ -79,6 +79,10 @@ pub(crate) fn run(ws: &Workspace) -> Result<(), Error> {
         }
     }
     step::run(ws.cargo(&args))?;
+    // The facade alone, without the features other members turn on for it: its
+    // doctests hold the compile-fail proof that coordination cannot be switched off
+    // without the `dangerous-uncoordinated` feature.
+    step::run(ws.cargo(&["test", "-p", "oauth-store", "--doc"]))?;
     keyring_tests(ws, &metadata, ci)?;
     Ok(())
 }

@@ -163,7 +163,7 @@ fn storm(
         .scopes(grant.scope.split_whitespace())
         .expires_at(output::now_ms() + grant.expires_in * 1000)
         .build();
-    store.handle(SERVER, &url).login(credential)?;
+    store.handle(SERVER, &url).save_grant(credential)?;
 
     let exe = std::env::current_exe()
         .map_err(|e| CliError::Demo(format!("cannot find this program: {e}")))?;

@@ -55,7 +55,7 @@ pub(crate) fn run(global: &Global, args: &ImportArgs) -> Result<ExitCode, CliErr
         stored.as_ref(),
     );
     let expires_at = credential.expires_at;
-    let resolution = handle.login(credential)?;
+    let resolution = handle.save_grant(credential)?;
 
     let now = output::now_ms();
     let expires_in = output::expires_in_s(expires_at, now);

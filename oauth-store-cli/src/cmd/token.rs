@@ -55,7 +55,7 @@ pub(crate) fn current_token(
         Err(e)
             if e.kind() == ErrorKind::Provider
                 || matches!(
-                    e.unshared(),
+                    &e,
                     Error::AuthorizationRequired {
                         reason: oauth_store::AuthorizationReason::NoRefreshToken,
                         ..

@@ -10,7 +10,7 @@ use oauth2::http::header::RETRY_AFTER;
 
 use super::redact::{Sent, provider_text};
 use super::transport::Failure;
-use crate::refresh::RefreshOutcome;
+use crate::provider::RefreshOutcome;
 
 /// Classifies what the token endpoint at `host` answered to a refresh.
 ///

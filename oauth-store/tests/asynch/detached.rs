@@ -19,7 +19,7 @@ fn dropped_future_still_persists() -> TestResult {
     let issued = ep.issue_grant(&client.client_id, &[]);
     store
         .handle(SERVER, URL)
-        .login(credential(&ep, &client, &issued))?;
+        .save_grant(credential(&ep, &client, &issued))?;
     let handle = AsyncCredentialHandle::new(store.handle(SERVER, URL));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -63,7 +63,7 @@ fn runtime_shut_down_mid_refresh_still_persists() -> TestResult {
     let issued = ep.issue_grant(&client.client_id, &[]);
     store
         .handle(SERVER, URL)
-        .login(credential(&ep, &client, &issued))?;
+        .save_grant(credential(&ep, &client, &issued))?;
     let handle = AsyncCredentialHandle::new(store.handle(SERVER, URL));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use oauth_store::{AsyncCredentialHandle, Credential, OAuthStore, StoreMode};
+use oauth_store::{AsyncCredentialHandle, Credential, OAuthStore};
 use oauth_store_testkit::{ClientRegistration, Fault};
 
 use super::{Observed, store};
@@ -48,7 +48,7 @@ fn hundred_tasks_share_one_refresh() -> TestResult {
     let home = tempfile::tempdir()?;
     let refresher = Observed::new();
     let store = store(home.path(), Arc::clone(&refresher));
-    store.handle(SERVER, URL).login(credential(
+    store.handle(SERVER, URL).save_grant(credential(
         &ep,
         &client,
         &ep.issue_grant(&client.client_id, &[]),
@@ -75,6 +75,8 @@ fn hundred_tasks_share_one_refresh() -> TestResult {
 
 /// The control: with coordination off, the same 100 tasks each send the refresh token,
 /// and the provider's reuse detection revokes the grant. The test above can fail.
+// Needs the dangerous door; `cargo test --workspace` turns it on through the CLI.
+#[cfg(feature = "dangerous-uncoordinated")]
 #[test]
 fn without_coordination_the_tasks_replay_the_token() -> TestResult {
     let client = ClientRegistration::public("uncoordinated-client");
@@ -84,14 +86,14 @@ fn without_coordination_the_tasks_replay_the_token() -> TestResult {
     let store = OAuthStore::builder()
         .default_stores(false)
         .home(home.path())
-        .mode(StoreMode::File)
+        .mode(oauth_store::StoreMode::File)
         .refresher(Observed::new())
-        .unsafe_uncoordinated(true)
+        .dangerous_uncoordinated()
         .build()?;
     let issued = ep.issue_grant(&client.client_id, &[]);
     store
         .handle(SERVER, URL)
-        .login(credential(&ep, &client, &issued))?;
+        .save_grant(credential(&ep, &client, &issued))?;
     let results = hundred_tasks(&store)?;
     assert!(ep.requests().len() > 1, "every task refreshed on its own");
     assert!(ep.counters().reuse_detections > 0 && !ep.grant_is_active(&issued.refresh_token));
@@ -109,7 +111,7 @@ fn the_runtime_thread_never_blocks() -> TestResult {
     let home = tempfile::tempdir()?;
     let store = store(home.path(), Observed::new());
     let handle = AsyncCredentialHandle::new(store.handle(SERVER, URL));
-    handle.sync_handle().login(credential(
+    handle.sync_handle().save_grant(credential(
         &ep,
         &client,
         &ep.issue_grant(&client.client_id, &[]),

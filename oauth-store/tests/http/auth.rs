@@ -25,7 +25,7 @@ fn each_method_authenticates_and_sends_resource_every_time() -> TestResult {
         let home = tempfile::tempdir()?;
         let store = store(home.path(), refresher());
         let handle = store.handle(super::SERVER, URL);
-        handle.login(credential(
+        handle.save_grant(credential(
             &ep,
             &client,
             &ep.issue_grant(&client.client_id, &["read"]),
@@ -121,7 +121,7 @@ fn unknown_response_fields_are_kept() -> TestResult {
     let home = tempfile::tempdir()?;
     let store = store(home.path(), refresher());
     let handle = store.handle(super::SERVER, URL);
-    handle.login(credential_at(&format!("{}/token", server.url)))?;
+    handle.save_grant(credential_at(&format!("{}/token", server.url)))?;
     let fresh = handle.refresh_if_needed(Duration::from_secs(30))?;
     assert_eq!(expose(&fresh.access_token), "at-new");
     let stored = handle.load()?.expect("stored");

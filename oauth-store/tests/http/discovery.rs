@@ -20,7 +20,7 @@ fn token_endpoint_is_discovered_from_the_issuer_once() -> TestResult {
     record.token_endpoint = None;
     let home = tempfile::tempdir()?;
     let handle = store(home.path(), refresher()).handle(super::SERVER, URL);
-    handle.login(record)?;
+    handle.save_grant(record)?;
     let fresh = handle.refresh_if_needed(Duration::from_secs(30))?;
     assert!(ep.access_token_is_active(&expose(&fresh.access_token)));
     assert_eq!(

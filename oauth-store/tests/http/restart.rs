@@ -28,7 +28,7 @@ fn registered_secret_is_used_after_a_restart() -> TestResult {
         {
             // The first process: logs in with the registration and refreshes once.
             let handle = store(home.path(), refresher()).handle(super::SERVER, URL);
-            handle.login(credential(
+            handle.save_grant(credential(
                 &ep,
                 &client,
                 &ep.issue_grant(&client.client_id, &[]),

@@ -102,17 +102,14 @@ fn unparsable_success_is_indeterminate_and_never_logged() -> TestResult {
     let store = store(home.path(), refresher());
     let handle = store.handle(super::SERVER, URL);
     let issued = ep.issue_grant(&client.client_id, &[]);
-    handle.login(credential(&ep, &client, &issued))?;
+    handle.save_grant(credential(&ep, &client, &issued))?;
     ep.set_fault_times(Fault::UnparsableSuccess, 1);
     let logs = LogCapture::default();
     let result = logs.run(|| handle.refresh_if_needed(Duration::from_secs(30)));
     let Err(error) = result else {
         panic!("an unparsable 200 must not succeed")
     };
-    assert!(
-        matches!(error.unshared(), Error::Indeterminate { .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, Error::Indeterminate { .. }), "{error:?}");
     assert_eq!(ep.counters().refreshes, 1, "the provider did rotate");
     let text = logs.text();
     assert!(
@@ -144,7 +141,7 @@ fn invalid_grant_is_rejected() -> TestResult {
     let home = tempfile::tempdir()?;
     let store = store(home.path(), refresher());
     let handle = store.handle(super::SERVER, URL);
-    handle.login(credential(
+    handle.save_grant(credential(
         &ep,
         &client,
         &ep.issue_grant(&client.client_id, &[]),
@@ -155,7 +152,7 @@ fn invalid_grant_is_rejected() -> TestResult {
         .expect_err("rejected");
     assert!(
         matches!(
-            error.unshared(),
+            error,
             Error::AuthorizationRequired {
                 reason: AuthorizationReason::GrantRejected { .. },
                 ..

@@ -119,8 +119,16 @@ fn child_entry() {
             .default_stores(false)
             .home(&home)
             .mode(mode)
-            .refresher(refresher.clone())
-            .unsafe_uncoordinated(uncoordinated);
+            .refresher(refresher.clone());
+        #[cfg(feature = "dangerous-uncoordinated")]
+        if uncoordinated {
+            builder = builder.dangerous_uncoordinated();
+        }
+        #[cfg(not(feature = "dangerous-uncoordinated"))]
+        assert!(
+            !uncoordinated,
+            "an uncoordinated child needs the dangerous-uncoordinated feature"
+        );
         if standin {
             builder = builder.keyring_store(keyring_standin(&home));
         }
@@ -130,7 +138,7 @@ fn child_entry() {
             Ok(c) => last_token = Some(c.access_token.expose_secret().to_owned()),
             Err(e) => {
                 let kind = match e.kind() {
-                    ErrorKind::AuthorizationRequired => format!("auth: {}", e.unshared()),
+                    ErrorKind::AuthorizationRequired => format!("auth: {}", e),
                     other => format!("{other:?}"),
                 };
                 *failures.entry(kind).or_default() += 1;

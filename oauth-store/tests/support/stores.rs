@@ -91,7 +91,7 @@ impl CredentialStore for FailingSaves {
             self.fail_saves.fetch_sub(1, Ordering::SeqCst);
             return Err(StoreError::Io {
                 path: "/injected/fault".into(),
-                source: std::io::Error::other("injected save failure"),
+                source: std::io::Error::other("injected save failure").into(),
             });
         }
         self.inner.save(key, credential)
@@ -100,7 +100,7 @@ impl CredentialStore for FailingSaves {
         if self.fail_saves.load(Ordering::SeqCst) > 0 {
             return Err(StoreError::Io {
                 path: "/injected/fault".into(),
-                source: std::io::Error::other("injected delete failure"),
+                source: std::io::Error::other("injected delete failure").into(),
             });
         }
         self.inner.delete(key)

@@ -1,4 +1,5 @@
-//! The refresh, login and logout transactions in one process, against the testkit.
+//! The refresh transaction in one process (DESIGN.md "Refresh transaction"), against the
+//! testkit: adopt, refresh once, the four outcomes, persist failures, 401 recovery.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -7,13 +8,13 @@ use std::time::Duration;
 use oauth_store::file::FileStore;
 use oauth_store::{
     AuthorizationReason, Credential, CredentialStore, Error, ErrorKind, OAuthStore, RefreshOutcome,
-    StoreKind, StoreMode, TokenRefresher,
+    StoreMode, TokenRefresher,
 };
-use oauth_store_core::{ExposeSecret, ResolutionReason};
+use oauth_store_core::ExposeSecret;
 use oauth_store_testkit::Fault;
 
 use crate::support::refresher::TestkitRefresher;
-use crate::support::stores::{FailingSaves, Unusable, keyring_standin};
+use crate::support::stores::FailingSaves;
 use crate::support::{
     LogCapture, SERVER, TestResult, URL, credential_from, endpoint, file_store, now_ms,
 };
@@ -27,7 +28,7 @@ fn login_due(store: &OAuthStore, ep: &oauth_store_testkit::TokenEndpoint) -> Cre
     credential.expires_at = Some(now_ms().saturating_sub(1000));
     store
         .handle(SERVER, URL)
-        .login(credential.clone())
+        .save_grant(credential.clone())
         .expect("login");
     credential
 }
@@ -76,7 +77,7 @@ fn unknown_expiry_is_returned_as_is_and_nothing_stored_is_authorization_required
         }
     ));
     assert_eq!(err.kind(), ErrorKind::AuthorizationRequired);
-    handle.login(Credential::builder(SERVER, URL, "at-static".to_owned().into()).build())?;
+    handle.save_grant(Credential::builder(SERVER, URL, "at-static".to_owned().into()).build())?;
     let got = handle.refresh_if_needed(Duration::from_secs(3600))?;
     assert_eq!(got.access_token.expose_secret(), "at-static");
     Ok(())
@@ -268,7 +269,7 @@ fn invalid_grant_after_another_writer_saved_a_newer_token_keeps_the_newer_token(
         .client_id("c")
         .build();
     old.expires_at = Some(now_ms() - 1);
-    store.handle(SERVER, URL).login(old)?;
+    store.handle(SERVER, URL).save_grant(old)?;
     let got = store.handle(SERVER, URL).refresh_if_needed(SECOND)?;
     assert!(got.same_tokens(&newer), "the newer token is adopted");
     let stored = file.load(&newer.store_key())?.expect("stored");
@@ -311,7 +312,7 @@ fn persist_failure_after_a_successful_refresh_is_retried_then_carries_the_new_cr
     // Always failing: the error carries the new credential.
     let mut due = fresh.clone();
     due.expires_at = Some(now_ms() - 1);
-    store.handle(SERVER, URL).login(due.clone())?;
+    store.handle(SERVER, URL).save_grant(due.clone())?;
     failing.fail_saves.store(100, Ordering::SeqCst);
     let err = store
         .handle(SERVER, URL)
@@ -339,7 +340,7 @@ fn recover_unauthorized_refreshes_at_most_once_per_rejected_token() -> TestResul
     let store = file_store(home.path());
     let tokens = ep.issue_grant(crate::support::CLIENT, &["mcp"]);
     let credential = credential_from(&ep, &tokens, now_ms());
-    store.handle(SERVER, URL).login(credential.clone())?;
+    store.handle(SERVER, URL).save_grant(credential.clone())?;
     let first = store
         .handle(SERVER, URL)
         .recover_unauthorized(&credential.access_token)?;
@@ -361,7 +362,7 @@ fn force_refresh_adopts_a_token_refreshed_since_the_callers_copy() -> TestResult
     let tokens = ep.issue_grant(crate::support::CLIENT, &["mcp"]);
     store
         .handle(SERVER, URL)
-        .login(credential_from(&ep, &tokens, now_ms()))?;
+        .save_grant(credential_from(&ep, &tokens, now_ms()))?;
     let a = store.handle(SERVER, URL).force_refresh()?;
     let b = store.handle(SERVER, URL).force_refresh()?;
     assert!(
@@ -370,197 +371,5 @@ fn force_refresh_adopts_a_token_refreshed_since_the_callers_copy() -> TestResult
     );
     assert_eq!(ep.counters().refreshes, 2);
     assert_eq!(ep.counters().reuse_detections, 0);
-    Ok(())
-}
-
-#[test]
-fn auto_resolution_reasons_and_newest_copy_wins() -> TestResult {
-    let home = tempfile::tempdir()?;
-    let standin = keyring_standin(home.path());
-    let file: Arc<dyn CredentialStore> = Arc::new(FileStore::in_home(home.path())?);
-    let auto = |keyring: Arc<dyn CredentialStore>| {
-        OAuthStore::builder()
-            .default_stores(false)
-            .home(home.path())
-            .keyring_store(keyring)
-            .build()
-            .expect("store")
-    };
-    let c = Credential::builder(SERVER, URL, "at-1".to_owned().into()).build();
-    let key = c.store_key();
-
-    // Keyring usable: auto_save_keyring, and the File copy is removed.
-    file.save(&key, &c)?;
-    let h = auto(standin.clone()).handle(SERVER, URL);
-    assert_eq!(
-        h.login(c.clone())?.reason,
-        ResolutionReason::AutoSaveKeyring
-    );
-    assert!(file.load(&key)?.is_none(), "the File copy is removed");
-    let h = auto(standin.clone()).handle(SERVER, URL);
-    h.load()?;
-    assert_eq!(
-        h.resolution().map(|r| (r.store, r.reason)),
-        Some((StoreKind::Keyring, ResolutionReason::AutoLoadKeyring))
-    );
-
-    // Keyring answers "no entry": File.
-    standin.delete(&key)?;
-    file.save(&key, &c)?;
-    let h = auto(standin.clone()).handle(SERVER, URL);
-    assert!(h.load()?.is_some());
-    assert_eq!(
-        h.resolution().map(|r| r.reason),
-        Some(ResolutionReason::AutoLoadFileKeyringMissing)
-    );
-
-    // Keyring unusable: File on load and on save.
-    let h = auto(Arc::new(Unusable)).handle(SERVER, URL);
-    assert!(h.load()?.is_some());
-    assert_eq!(
-        h.resolution().map(|r| r.reason),
-        Some(ResolutionReason::AutoLoadFileKeyringError)
-    );
-    let h = auto(Arc::new(Unusable)).handle(SERVER, URL);
-    assert_eq!(
-        h.login(c.clone())?.reason,
-        ResolutionReason::AutoSaveFileKeyringError
-    );
-
-    // Explicit modes.
-    let explicit = OAuthStore::builder()
-        .default_stores(false)
-        .home(home.path())
-        .mode(StoreMode::File)
-        .build()?;
-    let h = explicit.handle(SERVER, URL);
-    h.load()?;
-    assert_eq!(
-        h.resolution().map(|r| r.reason),
-        Some(ResolutionReason::ConfiguredLoad)
-    );
-    assert_eq!(h.login(c.clone())?.reason, ResolutionReason::ConfiguredSave);
-
-    // Every-store reread: a newer keyring copy wins over an older File copy even for a
-    // handle pinned to File, and the save removes the older copy.
-    let ep = endpoint(Duration::from_secs(60));
-    let tokens = ep.issue_grant(crate::support::CLIENT, &["mcp"]);
-    let mut newer = credential_from(&ep, &tokens, now_ms());
-    newer.expires_at = Some(now_ms() - 1);
-    newer.updated_at = Some(now_ms() + 10_000);
-    let mut older = Credential::builder(SERVER, URL, "at-stale".to_owned().into())
-        .refresh_token("rt-stale".to_owned().into())
-        .build();
-    older.expires_at = Some(now_ms() - 1);
-    older.updated_at = Some(1);
-    file.save(&key, &older)?;
-    standin.save(&key, &newer)?;
-    let pinned_file = OAuthStore::builder()
-        .default_stores(false)
-        .home(home.path())
-        .mode(StoreMode::File)
-        .keyring_store(standin.clone())
-        .refresher(Arc::new(TestkitRefresher::new(Duration::from_secs(2))))
-        .build()?;
-    let fresh = pinned_file.handle(SERVER, URL).refresh_if_needed(SECOND)?;
-    assert_eq!(
-        ep.counters().reuse_detections,
-        0,
-        "the stale File copy was not replayed"
-    );
-    assert_eq!(ep.counters().refreshes, 1);
-    assert!(
-        file.load(&key)?
-            .expect("saved to the pinned store")
-            .same_tokens(&fresh)
-    );
-    assert!(standin.load(&key)?.is_none(), "the older copy is removed");
-    Ok(())
-}
-
-#[test]
-fn logout_removes_every_copy_and_reports_each_store() -> TestResult {
-    let home = tempfile::tempdir()?;
-    let standin = keyring_standin(home.path());
-    let file: Arc<dyn CredentialStore> = Arc::new(FileStore::in_home(home.path())?);
-    let c = Credential::builder(SERVER, URL, "at-1".to_owned().into()).build();
-    let key = c.store_key();
-    file.save(&key, &c)?;
-    standin.save(&key, &c)?;
-    let store = OAuthStore::builder()
-        .default_stores(false)
-        .home(home.path())
-        .keyring_store(standin.clone())
-        .build()?;
-    let outcomes = store.handle(SERVER, URL).logout()?;
-    assert_eq!(outcomes.len(), 2);
-    assert!(outcomes.iter().all(|o| matches!(o.result, Ok(true))));
-    assert!(file.load(&key)?.is_none() && standin.load(&key)?.is_none());
-    // Nothing stored is not an error.
-    let outcomes = store.handle(SERVER, URL).logout()?;
-    assert!(outcomes.iter().all(|o| matches!(o.result, Ok(false))));
-    // An unusable keyring under Auto is reported, not a failure.
-    file.save(&key, &c)?;
-    let headless = OAuthStore::builder()
-        .default_stores(false)
-        .home(home.path())
-        .keyring_store(Arc::new(Unusable))
-        .build()?;
-    let outcomes = headless.handle(SERVER, URL).logout()?;
-    assert!(
-        outcomes
-            .iter()
-            .any(|o| o.store == StoreKind::Keyring && o.result.is_err())
-    );
-    assert!(file.load(&key)?.is_none());
-    // A store whose delete fails: an error naming what stayed.
-    file.save(&key, &c)?;
-    let failing = Arc::new(FailingSaves {
-        inner: standin.clone(),
-        fail_saves: AtomicU32::new(u32::MAX),
-        attempts: AtomicU32::new(0),
-    });
-    let broken = OAuthStore::builder()
-        .default_stores(false)
-        .home(home.path())
-        .keyring_store(failing)
-        .build()?;
-    let err = broken
-        .handle(SERVER, URL)
-        .logout()
-        .expect_err("keyring copy may stay");
-    assert!(matches!(err, Error::LogoutIncomplete { .. }));
-    assert!(err.to_string().contains("keyring: STAYED"), "{err}");
-    assert!(
-        file.load(&key)?.is_none(),
-        "the File copy is removed anyway"
-    );
-    Ok(())
-}
-
-#[test]
-fn resolutions_and_saves_are_recorded_in_the_drift_sidecar_and_never_read_to_choose() -> TestResult
-{
-    let home = tempfile::tempdir()?;
-    let store = OAuthStore::builder()
-        .default_stores(false)
-        .home(home.path())
-        .build()?; // auto, no keyring in this build
-    let c = Credential::builder(SERVER, URL, "SENTINEL-at".to_owned().into())
-        .refresh_token("SENTINEL-rt".to_owned().into())
-        .build();
-    store.handle(SERVER, URL).login(c.clone())?;
-    let sidecar = store.layout().sidecar_document();
-    let text = std::fs::read_to_string(&sidecar)?;
-    let doc: serde_json::Value = serde_json::from_str(&text)?;
-    let entry = &doc["resolutions"][c.store_key().as_str()];
-    assert_eq!(entry["resolved_store"], "file");
-    assert_eq!(entry["reason"], "auto_save_file_keyring_error");
-    assert!(!text.contains("SENTINEL-"), "the sidecar is token-free");
-    // A corrupt sidecar never fails an operation.
-    std::fs::write(&sidecar, b"{ not json")?;
-    let h = store.handle(SERVER, URL);
-    assert!(h.load()?.is_some());
-    assert_eq!(std::fs::read(&sidecar)?, b"{ not json", "left untouched");
     Ok(())
 }

@@ -1,0 +1,162 @@
+//! The store of one home ([`OAuthStore`]): its layout, its stores, its handles and
+//! the listing of every credential.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use oauth_lock::LockDir;
+use oauth_store_core::{
+    Clock, Credential, CredentialStore, KeyringBackend, StoreError, StoreKey, StoreKind, StoreMode,
+    compute_store_key,
+};
+
+use crate::coordination::Coordination;
+use crate::error::Error;
+use crate::handle::CredentialHandle;
+use crate::layout::StoreLayout;
+use crate::provider::TokenRefresher;
+use crate::resolution::ResolutionObserver;
+
+pub(crate) struct Inner {
+    pub(crate) layout: StoreLayout,
+    pub(crate) mode: StoreMode,
+    pub(crate) backend: KeyringBackend,
+    pub(crate) file: Arc<dyn CredentialStore>,
+    pub(crate) keyring: Option<Arc<dyn CredentialStore>>,
+    pub(crate) secrets: Option<Arc<dyn CredentialStore>>,
+    pub(crate) locks: LockDir,
+    pub(crate) lock_timeout: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) refresher: Option<Arc<dyn TokenRefresher>>,
+    pub(crate) observer: Option<Arc<dyn ResolutionObserver>>,
+    pub(crate) coordination: Coordination,
+}
+
+/// Credentials of one home, shared safely by any number of processes.
+///
+/// Cheap to clone. Build one with [`OAuthStore::builder`], then take a
+/// [`CredentialHandle`] per MCP server with [`OAuthStore::handle`].
+#[derive(Clone)]
+pub struct OAuthStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for OAuthStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthStore")
+            .field("home", &self.inner.layout.home())
+            .field("layout", &self.inner.layout.preset())
+            .field("mode", &self.inner.mode)
+            .field("keyring_backend", &self.inner.backend)
+            .field("coordination", &self.inner.coordination)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One credential found by [`OAuthStore::list`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ListedEntry {
+    /// The store holding this copy.
+    pub store: StoreKind,
+    /// The key.
+    pub key: StoreKey,
+    /// The record, or why it does not parse.
+    pub credential: Result<Credential, StoreError>,
+}
+
+impl OAuthStore {
+    /// The layout (home, preset, paths).
+    pub fn layout(&self) -> &StoreLayout {
+        &self.inner.layout
+    }
+
+    /// The configured mode.
+    pub fn mode(&self) -> StoreMode {
+        self.inner.mode
+    }
+
+    /// The configured keyring backend.
+    pub fn keyring_backend(&self) -> KeyringBackend {
+        self.inner.backend
+    }
+
+    /// The lock directory.
+    pub fn locks(&self) -> &LockDir {
+        &self.inner.locks
+    }
+
+    /// Whether coordination is switched off (only possible with the
+    /// `dangerous-uncoordinated` feature).
+    pub fn is_uncoordinated(&self) -> bool {
+        self.inner.coordination != Coordination::Coordinated
+    }
+
+    /// The store of `kind`, when this store has one.
+    pub fn store(&self, kind: StoreKind) -> Option<&Arc<dyn CredentialStore>> {
+        match kind {
+            StoreKind::File => Some(&self.inner.file),
+            StoreKind::Keyring => self.inner.keyring.as_ref(),
+            StoreKind::Secrets => self.inner.secrets.as_ref(),
+        }
+    }
+
+    /// The handle of the MCP server `server_name` at `server_url`.
+    pub fn handle(&self, server_name: &str, server_url: &str) -> CredentialHandle {
+        self.handle_for_key(compute_store_key(server_name, server_url))
+    }
+
+    /// The handle of a key as stored.
+    pub fn handle_for_key(&self, key: StoreKey) -> CredentialHandle {
+        CredentialHandle {
+            inner: Arc::clone(&self.inner),
+            key,
+            pinned: Mutex::new(None),
+        }
+    }
+
+    /// Every credential in every store of the layout. A store that cannot list (or is
+    /// unavailable) is reported in the second element instead of failing the call.
+    pub fn list(&self) -> (Vec<ListedEntry>, Vec<(StoreKind, StoreError)>) {
+        let mut entries = Vec::new();
+        let mut failures = Vec::new();
+        for (kind, store) in self.inner.stores() {
+            match store.list() {
+                Ok(listed) => entries.extend(listed.into_iter().map(|l| ListedEntry {
+                    store: kind,
+                    key: l.key,
+                    credential: l.credential,
+                })),
+                Err(e) => failures.push((kind, e)),
+            }
+        }
+        (entries, failures)
+    }
+}
+
+impl Inner {
+    /// Every store of the layout, File first.
+    pub(crate) fn stores(&self) -> Vec<(StoreKind, &Arc<dyn CredentialStore>)> {
+        let mut out = vec![(StoreKind::File, &self.file)];
+        if let Some(k) = &self.keyring {
+            out.push((StoreKind::Keyring, k));
+        }
+        if let Some(s) = &self.secrets {
+            out.push((StoreKind::Secrets, s));
+        }
+        out
+    }
+
+    pub(crate) fn store(&self, kind: StoreKind) -> Result<&Arc<dyn CredentialStore>, Error> {
+        match kind {
+            StoreKind::File => Some(&self.file),
+            StoreKind::Keyring => self.keyring.as_ref(),
+            StoreKind::Secrets => self.secrets.as_ref(),
+        }
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "the {kind} store is not available in this build or configuration"
+            ))
+        })
+    }
+}
