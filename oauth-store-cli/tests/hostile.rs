@@ -379,11 +379,12 @@ fn discovery_that_never_answers_is_bounded_and_remembered_across_processes() -> 
     .expect(0);
     let started = Instant::now();
     let run = home
-        .run(&with(&["--http-timeout", "4", "token"], &provider.server()))
+        .run(&with(&["--http-timeout", "8", "token"], &provider.server()))
         .expect(5);
     let took = started.elapsed();
+    // Discovery gets half of --http-timeout: about 4 s here, where the issue saw 92 s.
     assert!(
-        took < Duration::from_secs(4 + 5),
+        took < Duration::from_secs(8 + 5),
         "bounded by --http-timeout: {took:?}"
     );
     assert!(run.stderr.contains("discover"), "{}", run.stderr);
@@ -394,14 +395,12 @@ fn discovery_that_never_answers_is_bounded_and_remembered_across_processes() -> 
 
     let started = Instant::now();
     let run = home
-        .run(&with(&["--http-timeout", "4", "token"], &provider.server()))
+        .run(&with(&["--http-timeout", "8", "token"], &provider.server()))
         .expect(5);
+    let again = started.elapsed();
     assert!(run.stderr.contains("remembered"), "{}", run.stderr);
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
+    // Well under the 4 s that asking again would have waited.
+    assert!(again < Duration::from_secs(3), "{again:?}");
     assert_eq!(
         provider
             .endpoint
