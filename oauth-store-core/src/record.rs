@@ -606,8 +606,8 @@ impl<'de> Deserialize<'de> for Credential {
                 None => record.extra.push((name.clone(), raw.clone())),
             }
         }
-        for (field, required) in [(0, "server_name"), (1, "server_url"), (8, "access_token")] {
-            if last[field].is_none() {
+        for required in ["server_name", "server_url", "access_token"] {
+            if !members.iter().any(|(name, _)| name == required) {
                 return Err(de::Error::missing_field(required));
             }
         }
