@@ -74,6 +74,18 @@ pub(crate) struct Global {
     #[arg(long, global = true, value_name = "SECS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub(crate) keyring_timeout: u64,
+    /// How long the whole provider interaction of a refresh (discovery included) may
+    /// take, for the process that holds the credential lock. Keep it long enough for slow
+    /// providers (a refresh that times out after it was sent has an unknown outcome,
+    /// exit 5) and below the --lock-timeout of the other processes.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) http_timeout: u64,
+    /// How long `logout --revoke` may spend at the provider (discovery included) before
+    /// it gives up on revoking (best effort: the local copy is removed anyway).
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) revoke_timeout: u64,
 }
 
 /// `--layout`.

@@ -140,7 +140,7 @@ pub(crate) fn open_with(global: &Global, how: Opening) -> Result<OAuthStore, Cli
             .keyring_store(Arc::new(keyring_store(global, &layout)) as Arc<dyn CredentialStore>)
             .secrets_store(Arc::new(secrets_store(global, &layout)?) as Arc<dyn CredentialStore>);
     }
-    if let Some(refresher) = provider::refresher() {
+    if let Some(refresher) = provider::configured(global, &layout) {
         builder = builder.refresher(refresher);
     }
     Ok(builder.build()?)

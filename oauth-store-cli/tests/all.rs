@@ -11,6 +11,7 @@ mod demo;
 mod doctor;
 mod errors;
 mod headers;
+mod hostile;
 mod import;
 mod key;
 mod list;

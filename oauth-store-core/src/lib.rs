@@ -49,8 +49,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use key::{StoreKey, compute_store_key, sha256_hex};
 pub use kinds::{BackendName, KeyringBackend, ResolutionReason, StoreKind, StoreMode, UnknownName};
 pub use record::{
-    Credential, CredentialBuilder, ExtraFields, REDACTED, TokenEndpointAuthMethod, TokenResponse,
-    TokenResponseError, is_secret_field, redact_value, tokens_equal,
+    Credential, CredentialBuilder, ExtraFields, MAX_EXPIRES_IN, RECORD_FIELDS, REDACTED,
+    TokenEndpointAuthMethod, TokenResponse, TokenResponseError, is_b64token, is_record_field,
+    is_secret_field, is_vschar_token, redact_value, repeated_members, tokens_equal,
 };
 pub use secrecy::{self, ExposeSecret, SecretString};
 pub use store::{CredentialStore, ListedCredential, StoreError};

@@ -27,6 +27,11 @@ pub struct RepairReport {
     /// left out of the rebuilt document and stay in the quarantined copy. Entries after
     /// the break are not counted: only the quarantined copy has them.
     pub dropped: usize,
+    /// Entries that parsed but held a member more than once (an older version wrote a
+    /// provider's `expires_at` after the record's own): rewritten with each member once,
+    /// its last occurrence kept, as readers take it. No copy is quarantined for these:
+    /// nothing is lost.
+    pub rewritten: usize,
 }
 
 impl FileStore {
@@ -36,7 +41,9 @@ impl FileStore {
     /// whose record parses (or removes it when none does).
     ///
     /// A document that parses is left as it is, even when some of its entries do not
-    /// (each is an error for its key alone and is kept unchanged).
+    /// (each is an error for its key alone and is kept unchanged), except that an entry
+    /// holding a member more than once is rewritten with each member once (the last
+    /// occurrence, which is what every reader sees): [`RepairReport::rewritten`].
     ///
     /// # Errors
     /// A document over the size cap cannot be read, so it is set aside whole (a hard
@@ -58,13 +65,24 @@ impl FileStore {
                 quarantined: None,
                 kept: 0,
                 dropped: 0,
+                rewritten: 0,
             });
         };
-        if let Ok(doc) = Document::parse(&read.bytes) {
+        if let Ok(mut doc) = Document::parse(&read.bytes) {
+            let rewritten = rewrite_repeated(&mut doc);
+            if rewritten > 0 {
+                self.write(&doc)?;
+                tracing::warn!(
+                    path = %self.path.display(),
+                    rewritten,
+                    "rewrote credentials whose entries held a member twice"
+                );
+            }
             return Ok(RepairReport {
                 quarantined: None,
                 kept: doc.unique().len(),
                 dropped: 0,
+                rewritten,
             });
         }
         let salvaged = Document::salvage(&read.bytes);
@@ -77,6 +95,7 @@ impl FileStore {
                 dropped += 1;
             }
         }
+        let rewritten = rewrite_repeated(&mut rebuilt);
         let kept = rebuilt.unique().len();
         let quarantined = quarantine(&self.path, &read.bytes)?;
         self.write(&rebuilt)?;
@@ -91,8 +110,29 @@ impl FileStore {
             quarantined: Some(quarantined),
             kept,
             dropped,
+            rewritten,
         })
     }
+}
+
+/// Rewrites, in place, each entry readers see that parses as a record but holds a
+/// member more than once, as the record serializes (each member once); returns how
+/// many. Entries that do not parse are left as they are.
+fn rewrite_repeated(doc: &mut Document<'_>) -> usize {
+    let fixed: Vec<(String, String)> = doc
+        .unique()
+        .into_iter()
+        .filter(|entry| !oauth_store_core::repeated_members(&entry.raw).is_empty())
+        .filter_map(|entry| {
+            let record = document::parse_record(&entry.raw).ok()?;
+            let raw = serde_json::to_string(&record).ok()?;
+            Some((entry.key.to_string(), raw))
+        })
+        .collect();
+    for (key, raw) in &fixed {
+        doc.set(key, raw.clone());
+    }
+    fixed.len()
 }
 
 impl FileStore {
@@ -142,6 +182,7 @@ impl FileStore {
             quarantined: Some(quarantined),
             kept: 0,
             dropped: 0,
+            rewritten: 0,
         })
     }
 }

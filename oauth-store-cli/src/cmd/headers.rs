@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use oauth_store::core::ExposeSecret;
+use oauth_store::store_core::ExposeSecret;
 
 use crate::cli::{Global, TokenArgs};
 use crate::cmd::token;

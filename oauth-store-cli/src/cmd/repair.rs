@@ -26,6 +26,7 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
             "quarantined": report.quarantined,
             "kept": report.kept,
             "dropped": report.dropped,
+            "rewritten": report.rewritten,
         }));
         return Ok(ExitCode::SUCCESS);
     }
@@ -37,6 +38,12 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
             report.kept,
             if report.kept == 1 { "y" } else { "ies" },
             report.dropped
+        )),
+        None if report.rewritten > 0 => output::line(format!(
+            "repaired {}: rewrote {} entr{} holding a field twice (the last occurrence kept, as readers take it); nothing lost",
+            document.display(),
+            report.rewritten,
+            if report.rewritten == 1 { "y" } else { "ies" }
         )),
         None if document.exists() => output::line(format!(
             "{} parses ({} entr{}); nothing to repair",

@@ -32,6 +32,14 @@ pub(crate) fn access_token(global: &Global, args: &TokenArgs) -> Result<SecretSt
     let store = open(global)?;
     let handle = store.handle(&args.server.server, &args.server.url);
     let (token, failed_refresh) = current_token(&handle, Duration::from_secs(args.min_valid))?;
+    // Tokens from a provider or `import` are checked before they are saved; one written
+    // by another program could still forge a header or a terminal line when printed.
+    if !oauth_store::store_core::is_b64token(token.expose_secret()) {
+        return Err(CliError::Failed(format!(
+            "{}: the stored access token is empty or holds characters outside RFC 6750's b64token set; not printed (import a token response or log in again)",
+            handle.key()
+        )));
+    }
     if let Some(e) = failed_refresh {
         output::warn(format!(
             "{e}; printing the current access token, which has not expired yet"
