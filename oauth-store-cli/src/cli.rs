@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use oauth_store::{KeyringBackend, LayoutPreset, StoreMode};
 
+use crate::error::CliError;
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  ok
@@ -226,12 +228,45 @@ and the p50 and p99 latency of a `token` call. --uncoordinated adds the same sto
 /// A server, as `--server NAME --url URL`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Server {
-    /// The MCP server's name, as configured in the client.
+    /// The MCP server's name, as configured in the client (not empty, no `|`, no
+    /// control character).
     #[arg(long, value_name = "NAME")]
     pub(crate) server: String,
-    /// The MCP server's URL.
+    /// The MCP server's URL (no user info, no fragment).
     #[arg(long, value_name = "URL")]
     pub(crate) url: String,
+}
+
+impl Server {
+    /// Checks the name and the URL; every command that takes `--server` calls this
+    /// before it touches a store (clap's own validation would quote the value, and a
+    /// URL may hold a password).
+    ///
+    /// The name is the store key's first part, `NAME|<16 hex>`, so an empty name or a
+    /// `|` would make the key ambiguous, and a control character could forge a line of
+    /// `list` or `doctor`. The URL follows [`oauth_store::core::check_server_url`].
+    ///
+    /// # Errors
+    /// [`CliError::Usage`] (exit 2) saying what is wrong, without quoting the URL.
+    pub(crate) fn validate(&self) -> Result<(), CliError> {
+        let name = &self.server;
+        if name.is_empty() {
+            return Err(CliError::Usage("--server: the server name is empty".into()));
+        }
+        if name.contains('|') {
+            return Err(CliError::Usage(
+                "--server: a server name must not contain `|` (it separates the name from the hash in the store key)".into(),
+            ));
+        }
+        if let Some(c) = name.chars().find(|c| c.is_control()) {
+            return Err(CliError::Usage(format!(
+                "--server: the server name holds a control character (U+{:04X})",
+                u32::from(c)
+            )));
+        }
+        oauth_store::core::check_server_url(&self.url)
+            .map_err(|e| CliError::Usage(format!("--url: {e}")))
+    }
 }
 
 /// `import`.

@@ -42,6 +42,7 @@ mod clock;
 mod key;
 mod kinds;
 mod record;
+mod server_url;
 mod store;
 
 // The public interface is:
@@ -53,6 +54,7 @@ pub use record::{
     TokenResponseError, is_secret_field, redact_value, tokens_equal,
 };
 pub use secrecy::{self, ExposeSecret, SecretString};
+pub use server_url::{ServerUrlError, check_server_url, display_server_url, resource_indicator};
 pub use store::{CredentialStore, ListedCredential, StoreError};
 
 /// Describes a serde_json error by its category and position only: serde's own text
