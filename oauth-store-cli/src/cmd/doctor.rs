@@ -208,10 +208,10 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
             StoreKind::Secrets => secrets.key != "present",
             StoreKind::File => file_problem,
         };
+        unlisted.push(kind);
         if explained {
             continue;
         }
-        unlisted.push(kind);
         if open::tolerable(global, kind, &error) {
             notes.push(format!("{error}; what it holds is not listed here"));
         } else {
@@ -330,7 +330,7 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
                 String::new()
             } else {
                 format!(
-                    " listed; not listed: the {} store{} (see below)",
+                    " listed; the {} store{} could not be read (see above and below)",
                     unlisted
                         .iter()
                         .map(StoreKind::as_str)
