@@ -61,3 +61,32 @@ fn a_short_wait_is_silent() -> Result {
     assert_eq!(out.stderr, "");
     Ok(())
 }
+
+#[test]
+fn one_wait_of_a_command_is_one_notice_even_when_the_code_waits_again() -> Result {
+    use oauth_store::lock::StoreLock;
+    let home = Home::new();
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#)
+        .expect(0);
+    let locks = LockDir::open(home.path().join("mcp-oauth-locks"))?;
+    // A stopped process holding the File store's lock past the timeout: the save is
+    // tried again, each try a wait of its own.
+    let guard = locks.acquire(
+        &LockScope::new(),
+        &LockTarget::Store(StoreLock::File),
+        Duration::from_secs(5),
+    )?;
+    let out = home.run_with_stdin(
+        &with(&["--lock-timeout", "2", "import"], &SERVER),
+        r#"{"access_token":"b"}"#,
+    );
+    drop(guard);
+    let out = out.expect(4);
+    let notices = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("Blocking: "))
+        .count();
+    assert_eq!(notices, 1, "{}", out.stderr);
+    Ok(())
+}
