@@ -27,6 +27,10 @@ pub struct RepairReport {
     /// left out of the rebuilt document and stay in the quarantined copy. Entries after
     /// the break are not counted: only the quarantined copy has them.
     pub dropped: usize,
+    /// The size in bytes of a document too large to read (over the size cap): it was
+    /// set aside whole, and `kept` counts the entries rebuilt from its first size-cap
+    /// bytes. `None` for a document that could be read.
+    pub too_large: Option<u64>,
 }
 
 impl FileStore {
@@ -38,9 +42,10 @@ impl FileStore {
     /// A document that parses is left as it is, even when some of its entries do not
     /// (each is an error for its key alone and is kept unchanged).
     ///
-    /// # Errors
-    /// A document over the size cap cannot be read, so it is set aside whole (a hard
-    /// link to the quarantine name, then removed) and nothing is kept.
+    /// A document over the size cap cannot be read whole, so it is set aside whole (a
+    /// hard link to the quarantine name) and the document is rebuilt from the complete
+    /// entries of its first size-cap bytes whose record parses (removed when none
+    /// does); [`RepairReport::too_large`] says so.
     ///
     /// # Errors
     /// [`StoreError::Lock`]; [`StoreError::NotARegularFile`],
@@ -50,7 +55,9 @@ impl FileStore {
         let read = match self.read() {
             // Too large to read: set the whole file aside so the home works again; its
             // entries stay in the quarantined copy.
-            Err(StoreError::TooLarge { .. }) => return self.quarantine_unread(),
+            Err(StoreError::TooLarge { size, cap, .. }) => {
+                return self.quarantine_unread(size, cap);
+            }
             other => other?,
         };
         let Some(read) = read else {
@@ -58,6 +65,7 @@ impl FileStore {
                 quarantined: None,
                 kept: 0,
                 dropped: 0,
+                too_large: None,
             });
         };
         if let Ok(doc) = Document::parse(&read.bytes) {
@@ -65,6 +73,7 @@ impl FileStore {
                 quarantined: None,
                 kept: doc.unique().len(),
                 dropped: 0,
+                too_large: None,
             });
         }
         let salvaged = Document::salvage(&read.bytes);
@@ -91,14 +100,16 @@ impl FileStore {
             quarantined: Some(quarantined),
             kept,
             dropped,
+            too_large: None,
         })
     }
 }
 
 impl FileStore {
-    /// Moves a document too large to read to `<document>.corrupt-<ms>` (a hard link,
-    /// then the document is removed durably), keeping nothing.
-    fn quarantine_unread(&self) -> Result<RepairReport, StoreError> {
+    /// Moves a document too large to read to `<document>.corrupt-<ms>` (a hard link),
+    /// then rebuilds the document from the complete entries in its first size-cap
+    /// bytes whose record parses, or removes it when none does.
+    fn quarantine_unread(&self, size: u64, cap: u64) -> Result<RepairReport, StoreError> {
         let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
@@ -111,6 +122,18 @@ impl FileStore {
             let path = path.to_owned();
             move |source| StoreError::Io { path, source }
         };
+        let prefix = read_prefix(&self.path, cap).map_err(io(&self.path))?;
+        let salvaged = Document::salvage(&prefix);
+        let mut rebuilt = Document::default();
+        let mut dropped = 0;
+        for entry in salvaged.unique() {
+            if document::parse_record(&entry.raw).is_ok() {
+                rebuilt.push(entry.clone());
+            } else {
+                dropped += 1;
+            }
+        }
+        let kept = rebuilt.unique().len();
         let mut attempt = 0u32;
         let quarantined = loop {
             let suffix = if attempt == 0 {
@@ -129,21 +152,42 @@ impl FileStore {
                 Err(e) => return Err(io(&path)(e)),
             }
         };
-        oauth_lock::atomic::remove(&self.path).map_err(|e| StoreError::Io {
-            path: self.path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        if kept > 0 {
+            self.write(&rebuilt)?;
+        } else {
+            oauth_lock::atomic::remove(&self.path).map_err(|e| StoreError::Io {
+                path: self.path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        }
         tracing::warn!(
             path = %self.path.display(),
             quarantined = %quarantined.display(),
-            "set aside a credentials document too large to read"
+            size,
+            kept,
+            dropped,
+            "set aside a credentials document too large to read; rebuilt from its first part"
         );
         Ok(RepairReport {
             quarantined: Some(quarantined),
-            kept: 0,
-            dropped: 0,
+            kept,
+            dropped,
+            too_large: Some(size),
         })
     }
+}
+
+/// The first `cap` bytes of `path`, opened without following a symlink or blocking
+/// (the caller's read already refused anything but a regular file).
+fn read_prefix(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let mut bytes = Vec::new();
+    file.take(cap).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Writes `bytes` durably to a new `<document>.corrupt-<ms>` file (0600) beside the
