@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use oauth_store::{KeyringBackend, LayoutPreset, StoreMode};
 
 use crate::error::CliError;
@@ -41,6 +41,45 @@ pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
 }
+
+impl Cli {
+    /// Parses the command line as clap would, with `demo --help` offering only what
+    /// `demo` takes: the global options it ignores or refuses (`--layout`, `--store`,
+    /// `--keyring-backend`, `--keyring-timeout`, `--unsafe-uncoordinated`, which its own
+    /// `--uncoordinated` replaces) are hidden there.
+    ///
+    /// # Errors
+    /// clap's error (usage, or help and version to print).
+    pub(crate) fn parse_args(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+        match Cli::command().try_get_matches_from(args) {
+            Ok(matches) => Cli::from_arg_matches(&matches),
+            Err(e)
+                if e.kind() == clap::error::ErrorKind::DisplayHelp
+                    && args.iter().skip(1).any(|a| a == "demo") =>
+            {
+                // Global options are copied into every subcommand when the command is
+                // built: hidden at the root, they are hidden in `demo`'s help too.
+                let command = DEMO_IGNORES.iter().fold(Cli::command(), |command, id| {
+                    command.mut_arg(*id, |arg| arg.hide(true))
+                });
+                match command.try_get_matches_from(args) {
+                    Err(help) => Err(help),
+                    Ok(_) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The global options `demo` does not take (it uses the File store of a fresh home).
+const DEMO_IGNORES: [&str; 5] = [
+    "layout",
+    "store",
+    "keyring_backend",
+    "keyring_timeout",
+    "unsafe_uncoordinated",
+];
 
 /// Options accepted before or after any command.
 #[derive(Debug, Clone, Args)]

@@ -63,15 +63,13 @@ mod provider;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // Parsing may fail before `--json` is known; a usage error still honours it.
     let json_hint = args.iter().any(|a| a == "--json");
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match Cli::parse_args(&args) {
         Ok(cli) => cli,
         Err(e) => return error::report_clap(&e, json_hint),
     };
