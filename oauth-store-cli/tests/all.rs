@@ -15,6 +15,7 @@ mod list;
 mod logout;
 mod migrate;
 mod options;
+mod readme;
 mod refresh;
 mod repair;
 mod secrets;
