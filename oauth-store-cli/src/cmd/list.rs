@@ -57,7 +57,7 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
     if rows.is_empty() {
         output::line(format!(
             "no credentials in {}",
-            store.layout().home().display()
+            output::path(store.layout().home())
         ));
         return Ok(ExitCode::SUCCESS);
     }
