@@ -1,4 +1,5 @@
 //! Your own backend: a `CredentialStore` over a service's own database.
+#![allow(clippy::print_stdout, reason = "an example program says what it did")]
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -1,4 +1,5 @@
 //! The File store alone: one JSON document shared safely by many processes.
+#![allow(clippy::print_stdout, reason = "an example program says what it did")]
 
 use oauth_store_core::{
     Clock, Credential, CredentialStore, SystemClock, TokenResponse, compute_store_key,

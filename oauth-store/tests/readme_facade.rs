@@ -1,4 +1,5 @@
 //! The facade with the HTTP refresher: one credential of the machine, used and refreshed safely.
+#![allow(clippy::print_stdout, reason = "an example program says what it did")]
 
 use std::sync::Arc;
 use std::time::Duration;
