@@ -10,6 +10,9 @@
 //!   responses ([`Credential::apply_token_response`]).
 //! - [`CredentialStore`] is the synchronous, object-safe store interface, with
 //!   [`StoreError`] as its error.
+//! - [`check_server_url`], [`display_server_url`] and [`resource_indicator`] are the
+//!   rules for a server URL: no user info, no fragment (RFC 8707 section 2), shown
+//!   without user info or query values, sent as a resource without either.
 //!
 //! ```
 //! use oauth_store_core::{compute_store_key, Credential, TokenResponse};
