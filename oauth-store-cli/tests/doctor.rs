@@ -21,7 +21,9 @@ fn imported() -> Home {
 #[test]
 fn a_healthy_home_is_exit_0() -> Result {
     let home = imported();
+    let before = tree(home.path());
     let out = home.run(&["doctor"]).expect(0);
+    assert_eq!(tree(home.path()), before, "doctor created nothing");
     assert!(out.stdout.contains("healthy"), "{}", out.stdout);
     assert!(
         out.stdout.contains(SERVER_KEY) && out.stdout.contains("configured_load"),
