@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use oauth_store::{KeyringBackend, LayoutPreset, StoreMode};
+
+use crate::error::CliError;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -39,6 +41,45 @@ pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
 }
+
+impl Cli {
+    /// Parses the command line as clap would, with `demo --help` offering only what
+    /// `demo` takes: the global options it ignores or refuses (`--layout`, `--store`,
+    /// `--keyring-backend`, `--keyring-timeout`, `--unsafe-uncoordinated`, which its own
+    /// `--uncoordinated` replaces) are hidden there.
+    ///
+    /// # Errors
+    /// clap's error (usage, or help and version to print).
+    pub(crate) fn parse_args(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+        match Cli::command().try_get_matches_from(args) {
+            Ok(matches) => Cli::from_arg_matches(&matches),
+            Err(e)
+                if e.kind() == clap::error::ErrorKind::DisplayHelp
+                    && args.iter().skip(1).any(|a| a == "demo") =>
+            {
+                // Global options are copied into every subcommand when the command is
+                // built: hidden at the root, they are hidden in `demo`'s help too.
+                let command = DEMO_IGNORES.iter().fold(Cli::command(), |command, id| {
+                    command.mut_arg(*id, |arg| arg.hide(true))
+                });
+                match command.try_get_matches_from(args) {
+                    Err(help) => Err(help),
+                    Ok(_) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The global options `demo` does not take (it uses the File store of a fresh home).
+const DEMO_IGNORES: [&str; 5] = [
+    "layout",
+    "store",
+    "keyring_backend",
+    "keyring_timeout",
+    "unsafe_uncoordinated",
+];
 
 /// Options accepted before or after any command.
 #[derive(Debug, Clone, Args)]
@@ -249,12 +290,45 @@ and the p50 and p99 latency of a `token` call. --uncoordinated adds the same sto
 /// A server, as `--server NAME --url URL`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Server {
-    /// The MCP server's name, as configured in the client.
+    /// The MCP server's name, as configured in the client (not empty, no `|`, no
+    /// control character).
     #[arg(long, value_name = "NAME")]
     pub(crate) server: String,
-    /// The MCP server's URL.
+    /// The MCP server's URL (no user info, no fragment).
     #[arg(long, value_name = "URL")]
     pub(crate) url: String,
+}
+
+impl Server {
+    /// Checks the name and the URL; every command that takes `--server` calls this
+    /// before it touches a store (clap's own validation would quote the value, and a
+    /// URL may hold a password).
+    ///
+    /// The name is the store key's first part, `NAME|<16 hex>`, so an empty name or a
+    /// `|` would make the key ambiguous, and a control character could forge a line of
+    /// `list` or `doctor`. The URL follows [`oauth_store::store_core::check_server_url`].
+    ///
+    /// # Errors
+    /// [`CliError::Usage`] (exit 2) saying what is wrong, without quoting the URL.
+    pub(crate) fn validate(&self) -> Result<(), CliError> {
+        let name = &self.server;
+        if name.is_empty() {
+            return Err(CliError::Usage("--server: the server name is empty".into()));
+        }
+        if name.contains('|') {
+            return Err(CliError::Usage(
+                "--server: a server name must not contain `|` (it separates the name from the hash in the store key)".into(),
+            ));
+        }
+        if let Some(c) = name.chars().find(|c| c.is_control()) {
+            return Err(CliError::Usage(format!(
+                "--server: the server name holds a control character (U+{:04X})",
+                u32::from(c)
+            )));
+        }
+        oauth_store::store_core::check_server_url(&self.url)
+            .map_err(|e| CliError::Usage(format!("--url: {e}")))
+    }
 }
 
 /// `import`.

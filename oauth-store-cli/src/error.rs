@@ -25,6 +25,14 @@ pub(crate) enum CliError {
     /// The demo itself broke (exit 1): an endpoint or a worker could not be started.
     #[error("demo: {0}")]
     Demo(String),
+    /// Another failure with a hint for the person (the exit code is the failure's).
+    #[error("{source}; {hint}")]
+    Hinted {
+        /// The failure.
+        source: Box<CliError>,
+        /// What may help, e.g. a stored credential whose name or URL nearly matches.
+        hint: String,
+    },
 }
 
 /// The class of a failure: its exit code and its `--json` name.
@@ -84,6 +92,7 @@ impl CliError {
             CliError::OAuth(e) => kind_of(e),
             CliError::Store(_) | CliError::Failed(_) => Kind::Store,
             CliError::Demo(_) => Kind::Demo,
+            CliError::Hinted { source, .. } => source.kind(),
         }
     }
 
@@ -138,7 +147,7 @@ impl CliError {
 
 /// Prints one error line (or JSON object) on stderr.
 pub(crate) fn print_error(kind: Kind, message: &str, json: bool) {
-    let message = one_line(message);
+    let message = crate::output::shown(&one_line(message)).into_owned();
     if json {
         let object = serde_json::json!({ "error": kind.as_str(), "message": message });
         eprintln!("{object}");

@@ -65,15 +65,13 @@ mod provider;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // Parsing may fail before `--json` is known; a usage error still honours it.
     let json_hint = args.iter().any(|a| a == "--json");
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match Cli::parse_args(&args) {
         Ok(cli) => cli,
         Err(e) => return error::report_clap(&e, json_hint),
     };
@@ -118,8 +116,19 @@ fn init_tracing() {
 
 /// A person never stares at a silent hang: after about 1 s of waiting for a lock, say
 /// once what is waited for and who holds it, as cargo does.
+///
+/// Once per lock file per command: one wait of the person's can be several waits of
+/// the code (a save retried, each store of the layout tried in turn), and the second
+/// notice would say nothing new.
 fn install_wait_notice() {
-    oauth_store::lock::set_wait_notice(|notice| {
+    let said: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+    oauth_store::lock::set_wait_notice(move |notice| {
+        let mut said = said.lock().unwrap_or_else(|e| e.into_inner());
+        if said.contains(&notice.path) {
+            return;
+        }
+        said.push(notice.path.clone());
+        drop(said);
         let holder = notice
             .holder_pid
             .map(|pid| format!(" (held by pid {pid})"))
@@ -127,7 +136,7 @@ fn install_wait_notice() {
         eprintln!(
             "Blocking: waiting for the {} lock {}{holder}",
             notice.kind,
-            notice.path.display()
+            output::path(&notice.path)
         );
     });
 }

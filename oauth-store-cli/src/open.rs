@@ -145,3 +145,63 @@ pub(crate) fn open_with(global: &Global, how: Opening) -> Result<OAuthStore, Cli
     }
     Ok(builder.build()?)
 }
+
+/// One short note for the stores a command skipped because they cannot be used here
+/// (`keyring and secrets stores not <what>: no D-Bus session bus; ...`), or `None`
+/// when none was skipped. Said once per command: the full reason is `doctor`'s.
+pub(crate) fn skipped_note(skipped: &[StoreError], what: &str) -> Option<String> {
+    let mut kinds: Vec<&'static str> = Vec::new();
+    let mut reasons: Vec<String> = Vec::new();
+    for error in skipped {
+        if let StoreError::Unavailable { kind, reason } = error {
+            kinds.push(kind.as_str());
+            // The reason's first clause: the details are doctor's.
+            let short = reason
+                .split([';', '('])
+                .next()
+                .unwrap_or(reason)
+                .trim()
+                .to_owned();
+            if !reasons.contains(&short) {
+                reasons.push(short);
+            }
+        }
+    }
+    if kinds.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{} store{} not {what}: {} (`oauth-store doctor` says more)",
+        kinds.join(" and "),
+        if kinds.len() == 1 { "" } else { "s" },
+        reasons.join("; ")
+    ))
+}
+
+/// Fails at once, with one line, when `target` (a store a command is about to save
+/// into) cannot be used here: the keyring, and the Secrets store whose key lives there,
+/// need a usable OS keyring. The File store is always tried.
+///
+/// # Errors
+/// [`CliError::Store`] with [`StoreError::Unavailable`] naming the store and why.
+pub(crate) fn ensure_usable(
+    global: &Global,
+    layout: &StoreLayout,
+    target: StoreKind,
+) -> Result<(), CliError> {
+    if target == StoreKind::File {
+        return Ok(());
+    }
+    let usability = keyring_store(global, layout).probe();
+    if usability.is_usable() {
+        return Ok(());
+    }
+    Err(CliError::Store(StoreError::Unavailable {
+        kind: target,
+        reason: if target == StoreKind::Secrets {
+            format!("its key lives in the OS keyring, which cannot be used here: {usability}")
+        } else {
+            usability.to_string()
+        },
+    }))
+}

@@ -18,6 +18,7 @@ mod list;
 mod logout;
 mod migrate;
 mod options;
+mod readme;
 mod refresh;
 mod repair;
 mod rescue;

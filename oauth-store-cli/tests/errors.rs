@@ -149,3 +149,64 @@ fn rust_log_drives_tracing_on_stderr() -> Result {
     assert_eq!(traced.stdout, quiet.stdout, "logs never go to stdout");
     Ok(())
 }
+
+#[test]
+fn nothing_stored_names_a_near_match() -> Result {
+    let home = Home::new();
+    home.run_with_stdin(
+        &[
+            "import",
+            "--server",
+            "notion",
+            "--url",
+            "https://mcp.notion.com/mcp/",
+        ],
+        r#"{"access_token":"at-1"}"#,
+    )
+    .expect(0);
+    // The same URL but for the trailing slash, and the same name with another URL.
+    for args in [
+        [
+            "token",
+            "--server",
+            "notion",
+            "--url",
+            "https://mcp.notion.com/mcp",
+        ],
+        [
+            "show",
+            "--server",
+            "notion",
+            "--url",
+            "https://other.example/mcp",
+        ],
+        [
+            "refresh",
+            "--server",
+            "other",
+            "--url",
+            "https://mcp.notion.com/mcp",
+        ],
+    ] {
+        let out = home.run(&args).expect(3);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("no credential is stored")
+                && out.stderr.contains("notion|")
+                && out.stderr.contains("--url https://mcp.notion.com/mcp/"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    let out = home
+        .run(&[
+            "token",
+            "--server",
+            "else",
+            "--url",
+            "https://else.example/mcp",
+        ])
+        .expect(3);
+    assert!(!out.stderr.contains("similar"), "{}", out.stderr);
+    Ok(())
+}

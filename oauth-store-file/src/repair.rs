@@ -32,6 +32,10 @@ pub struct RepairReport {
     /// its last occurrence kept, as readers take it. No copy is quarantined for these:
     /// nothing is lost.
     pub rewritten: usize,
+    /// The size in bytes of a document too large to read (over the size cap): it was
+    /// set aside whole, and `kept` counts the entries rebuilt from its first size-cap
+    /// bytes. `None` for a document that could be read.
+    pub too_large: Option<u64>,
 }
 
 impl FileStore {
@@ -45,9 +49,10 @@ impl FileStore {
     /// holding a member more than once is rewritten with each member once (the last
     /// occurrence, which is what every reader sees): [`RepairReport::rewritten`].
     ///
-    /// # Errors
-    /// A document over the size cap cannot be read, so it is set aside whole (a hard
-    /// link to the quarantine name, then removed) and nothing is kept.
+    /// A document over the size cap cannot be read whole, so it is set aside whole (a
+    /// hard link to the quarantine name) and the document is rebuilt from the complete
+    /// entries of its first size-cap bytes whose record parses (removed when none
+    /// does); [`RepairReport::too_large`] says so.
     ///
     /// # Errors
     /// [`StoreError::Lock`]; [`StoreError::NotARegularFile`],
@@ -57,7 +62,9 @@ impl FileStore {
         let read = match self.read() {
             // Too large to read: set the whole file aside so the home works again; its
             // entries stay in the quarantined copy.
-            Err(StoreError::TooLarge { .. }) => return self.quarantine_unread(),
+            Err(StoreError::TooLarge { size, cap, .. }) => {
+                return self.quarantine_unread(size, cap);
+            }
             other => other?,
         };
         let Some(read) = read else {
@@ -66,6 +73,7 @@ impl FileStore {
                 kept: 0,
                 dropped: 0,
                 rewritten: 0,
+                too_large: None,
             });
         };
         if let Ok(mut doc) = Document::parse(&read.bytes) {
@@ -83,6 +91,7 @@ impl FileStore {
                 kept: doc.unique().len(),
                 dropped: 0,
                 rewritten,
+                too_large: None,
             });
         }
         let salvaged = Document::salvage(&read.bytes);
@@ -111,6 +120,7 @@ impl FileStore {
             kept,
             dropped,
             rewritten,
+            too_large: None,
         })
     }
 }
@@ -136,9 +146,10 @@ fn rewrite_repeated(doc: &mut Document<'_>) -> usize {
 }
 
 impl FileStore {
-    /// Moves a document too large to read to `<document>.corrupt-<ms>` (a hard link,
-    /// then the document is removed durably), keeping nothing.
-    fn quarantine_unread(&self) -> Result<RepairReport, StoreError> {
+    /// Moves a document too large to read to `<document>.corrupt-<ms>` (a hard link),
+    /// then rebuilds the document from the complete entries in its first size-cap
+    /// bytes whose record parses, or removes it when none does.
+    fn quarantine_unread(&self, size: u64, cap: u64) -> Result<RepairReport, StoreError> {
         let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
@@ -149,8 +160,23 @@ impl FileStore {
             .unwrap_or_default();
         let io = |path: &Path| {
             let path = path.to_owned();
-            move |source| StoreError::Io { path, source }
+            move |source: std::io::Error| StoreError::Io {
+                path,
+                source: source.into(),
+            }
         };
+        let prefix = read_prefix(&self.path, cap).map_err(io(&self.path))?;
+        let salvaged = Document::salvage(&prefix);
+        let mut rebuilt = Document::default();
+        let mut dropped = 0;
+        for entry in salvaged.unique() {
+            if document::parse_record(&entry.raw).is_ok() {
+                rebuilt.push(entry.clone());
+            } else {
+                dropped += 1;
+            }
+        }
+        let kept = rebuilt.unique().len();
         let mut attempt = 0u32;
         let quarantined = loop {
             let suffix = if attempt == 0 {
@@ -173,18 +199,43 @@ impl FileStore {
             path: self.path.clone(),
             source: std::io::Error::other(e.to_string()).into(),
         })?;
+        if kept > 0 {
+            self.write(&rebuilt)?;
+        } else {
+            oauth_lock::atomic::remove(&self.path).map_err(|e| StoreError::Io {
+                path: self.path.clone(),
+                source: std::io::Error::other(e.to_string()).into(),
+            })?;
+        }
         tracing::warn!(
             path = %self.path.display(),
             quarantined = %quarantined.display(),
-            "set aside a credentials document too large to read"
+            size,
+            kept,
+            dropped,
+            "set aside a credentials document too large to read; rebuilt from its first part"
         );
         Ok(RepairReport {
             quarantined: Some(quarantined),
-            kept: 0,
-            dropped: 0,
+            kept,
+            dropped,
             rewritten: 0,
+            too_large: Some(size),
         })
     }
+}
+
+/// The first `cap` bytes of `path`, opened without following a symlink or blocking
+/// (the caller's read already refused anything but a regular file).
+fn read_prefix(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let mut bytes = Vec::new();
+    file.take(cap).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Writes `bytes` durably to a new `<document>.corrupt-<ms>` file (0600) beside the

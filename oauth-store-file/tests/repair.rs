@@ -161,6 +161,7 @@ fn a_document_over_the_size_cap_is_set_aside_whole_so_the_home_works_again() -> 
     );
     assert!(!store.path().exists());
     assert_eq!((report.kept, report.dropped), (0, 0));
+    assert_eq!(report.too_large, Some(700));
     store.save(&key("a"), &record("a", "at-a"))?;
     assert!(store.load(&key("a"))?.is_some());
     Ok(())
@@ -219,5 +220,34 @@ fn an_entry_holding_a_member_twice_loads_and_repair_rewrites_it_once() -> TestRe
         (Some(1_700_000_000), Some(5), "at-a".to_owned())
     );
     assert_eq!(store.repair()?.rewritten, 0, "nothing left to rewrite");
+    Ok(())
+}
+
+#[test]
+fn a_document_over_the_size_cap_keeps_the_entries_of_its_first_part() -> TestResult {
+    let home = tempfile::tempdir()?;
+    let store = store_in(home.path());
+    store.save(&key("a"), &record("a", "at-a"))?;
+    store.save(&key("b"), &record("b", "at-b"))?;
+    let text = std::fs::read_to_string(store.path())?;
+    let cap = text.len() as u64 + 10;
+    // The two entries, then a third that runs past the cap.
+    let grown = format!(
+        "{},\"c|0000000000000000\":{{\"server_name\":\"{}\"}}}}",
+        text.trim_end().strip_suffix('}').expect("an object"),
+        "x".repeat(200)
+    );
+    std::fs::write(store.path(), &grown)?;
+    let store = store.with_size_cap(cap);
+    let report = store.repair()?;
+    assert_eq!(report.too_large, Some(grown.len() as u64));
+    assert_eq!(report.kept, 2, "{report:?}");
+    let quarantined = report.quarantined.expect("set aside");
+    assert_eq!(
+        std::fs::read_to_string(quarantined)?,
+        grown,
+        "the whole file is kept aside"
+    );
+    assert!(store.load(&key("a"))?.is_some() && store.load(&key("b"))?.is_some());
     Ok(())
 }

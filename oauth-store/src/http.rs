@@ -101,7 +101,8 @@ pub enum HttpError {
 ///   refused without sending anything.
 /// - `resource` = the record's `server_url` on every refresh (RFC 8707 section 2): a
 ///   server that bound the grant to its URL otherwise answers `invalid_target` from the
-///   first expiry on.
+///   first expiry on. It is sent as [`oauth_store_core::resource_indicator`] gives it:
+///   without a fragment (which the RFC forbids) and without user info.
 /// - The token endpoint is the record's `token_endpoint`, else discovered from its
 ///   `issuer` (RFC 8414, then OpenID Connect Discovery) and cached for the process. A
 ///   failed discovery is remembered for [`HttpRefresher::DISCOVERY_FAILURE_MEMORY`] (60 s): in the process, and
@@ -439,7 +440,10 @@ impl TokenRefresher for HttpRefresher {
         tracing::debug!(target: "oauth_store::http", host, method = %credential.effective_auth_method(), "sending the refresh request");
         let result = client
             .exchange_refresh_token(&refresh)
-            .add_extra_param("resource", credential.server_url.as_str())
+            .add_extra_param(
+                "resource",
+                oauth_store_core::resource_indicator(&credential.server_url),
+            )
             .request(&recorder);
         let Some(answer) = recorder.take() else {
             return refused_locally(

@@ -132,6 +132,7 @@ fn names(kinds: &[StoreKind]) -> String {
 pub(crate) fn run(global: &Global, args: &MigrateArgs) -> Result<ExitCode, CliError> {
     let target = StoreKind::from(args.to);
     let store = open(global)?;
+    crate::open::ensure_usable(global, store.layout(), target)?;
     let (entries, failures) = store.list();
     let mut skipped: Vec<(StoreKind, String)> = Vec::new();
     for (kind, error) in failures {
