@@ -126,22 +126,27 @@ impl CliError {
     /// The command of this CLI that fixes the error, in the library's terms of what
     /// happened: the library names no command.
     fn hint(&self) -> Option<&'static str> {
-        match self.store_error()? {
-            StoreError::CorruptDocument { path, .. }
-                if path.file_name() == Some(std::ffi::OsStr::new(".credentials.json")) =>
-            {
-                Some("run `oauth-store repair` to quarantine it and keep the entries that parse")
-            }
-            StoreError::Backend { source, .. }
-                if matches!(
-                    source.downcast_ref::<oauth_store::secrets::SecretsError>(),
-                    Some(oauth_store::secrets::SecretsError::KeyMissing { .. })
-                ) =>
-            {
-                Some("put the exported key back with `oauth-store secrets import-key`")
-            }
-            _ => None,
+        store_hint(self.store_error()?)
+    }
+}
+
+/// The command of this CLI that fixes a store error, if one does.
+pub(crate) fn store_hint(error: &StoreError) -> Option<&'static str> {
+    match error {
+        StoreError::CorruptDocument { path, .. }
+            if path.file_name() == Some(std::ffi::OsStr::new(".credentials.json")) =>
+        {
+            Some("run `oauth-store repair` to quarantine it and keep the entries that parse")
         }
+        StoreError::Backend { source, .. }
+            if matches!(
+                source.downcast_ref::<oauth_store::secrets::SecretsError>(),
+                Some(oauth_store::secrets::SecretsError::KeyMissing { .. })
+            ) =>
+        {
+            Some("put the exported key back with `oauth-store secrets import-key`")
+        }
+        _ => None,
     }
 }
 

@@ -217,7 +217,10 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
         if open::tolerable(global, kind, &error) {
             notes.push(format!("{error}; what it holds is not listed here"));
         } else {
-            problems.push(format!("{kind} store: {error}"));
+            let hint = crate::error::store_hint(&error)
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            problems.push(format!("{kind} store: {error}{hint}"));
         }
     }
 
