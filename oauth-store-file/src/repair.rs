@@ -192,7 +192,7 @@ impl FileStore {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
                     attempt += 1;
                 }
-                Err(e) => return Err(io(&path)(e.into())),
+                Err(e) => return Err(io(&path)(e)),
             }
         };
         oauth_lock::atomic::remove(&self.path).map_err(|e| StoreError::Io {
