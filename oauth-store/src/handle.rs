@@ -70,7 +70,7 @@ impl CredentialHandle {
     /// store of the layout.
     ///
     /// # Errors
-    /// Store errors of the pinned store ([`StoreError::CorruptEntry`] and the like).
+    /// Store errors of the pinned store ([`StoreError::CorruptEntry`](oauth_store_core::StoreError::CorruptEntry) and the like).
     pub fn load(&self) -> Result<Option<Credential>, Error> {
         Ok(self.load_located()?.map(|(credential, _)| credential))
     }
