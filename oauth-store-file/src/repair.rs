@@ -94,16 +94,7 @@ impl FileStore {
                 too_large: None,
             });
         }
-        let salvaged = Document::salvage(&read.bytes);
-        let mut rebuilt = Document::default();
-        let mut dropped = 0;
-        for entry in salvaged.unique() {
-            if document::parse_record(&entry.raw).is_ok() {
-                rebuilt.push(entry.clone());
-            } else {
-                dropped += 1;
-            }
-        }
+        let (mut rebuilt, dropped) = rebuild(&read.bytes);
         let rewritten = rewrite_repeated(&mut rebuilt);
         let kept = rebuilt.unique().len();
         let quarantined = quarantine(&self.path, &read.bytes)?;
@@ -123,6 +114,22 @@ impl FileStore {
             too_large: None,
         })
     }
+}
+
+/// A document of the entries of `bytes` before any damage whose record parses, and
+/// how many entries before the damage were left out because theirs does not.
+fn rebuild(bytes: &[u8]) -> (Document<'_>, usize) {
+    let salvaged = Document::salvage(bytes);
+    let mut rebuilt = Document::default();
+    let mut dropped = 0;
+    for entry in salvaged.unique() {
+        if document::parse_record(&entry.raw).is_ok() {
+            rebuilt.push(entry.clone());
+        } else {
+            dropped += 1;
+        }
+    }
+    (rebuilt, dropped)
 }
 
 /// Rewrites, in place, each entry readers see that parses as a record but holds a
@@ -166,16 +173,7 @@ impl FileStore {
             }
         };
         let prefix = read_prefix(&self.path, cap).map_err(io(&self.path))?;
-        let salvaged = Document::salvage(&prefix);
-        let mut rebuilt = Document::default();
-        let mut dropped = 0;
-        for entry in salvaged.unique() {
-            if document::parse_record(&entry.raw).is_ok() {
-                rebuilt.push(entry.clone());
-            } else {
-                dropped += 1;
-            }
-        }
+        let (rebuilt, dropped) = rebuild(&prefix);
         let kept = rebuilt.unique().len();
         let mut attempt = 0u32;
         let quarantined = loop {
