@@ -136,7 +136,7 @@ pub(crate) fn store_hint(error: &StoreError) -> Option<&'static str> {
         StoreError::CorruptDocument { path, .. }
             if path.file_name() == Some(std::ffi::OsStr::new(".credentials.json")) =>
         {
-            Some("run `oauth-store repair` to quarantine it and keep the entries that parse")
+            Some("run `oauth-store repair`")
         }
         StoreError::Backend { source, .. }
             if matches!(

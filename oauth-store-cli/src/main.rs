@@ -80,11 +80,32 @@ fn main() -> ExitCode {
         install_wait_notice();
     }
     let json = cli.global.json;
-    match cmd::run(&cli) {
-        Ok(code) => code,
-        Err(e) => {
+    // A panic is a bug, reported as one `internal` error line (exit 1), never as a
+    // backtrace dump; the payload is not shown (it may quote anything).
+    let location = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let seen = std::sync::Arc::clone(&location);
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(at) = info.location() {
+            *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(at.to_string());
+        }
+    }));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cmd::run(&cli))) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
             e.report(json);
             e.exit_code()
+        }
+        Err(_) => {
+            let at = location.lock().unwrap_or_else(|e| e.into_inner()).take();
+            error::print_error(
+                error::Kind::Internal,
+                &format!(
+                    "internal error: the command stopped on a bug{} (please report it)",
+                    at.map(|a| format!(" at {a}")).unwrap_or_default()
+                ),
+                json,
+            );
+            ExitCode::from(error::Kind::Internal.exit_code())
         }
     }
 }

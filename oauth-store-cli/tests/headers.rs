@@ -58,3 +58,17 @@ fn nothing_stored_is_exit_3_with_nothing_on_stdout() -> Result {
     assert_eq!(json.json_error()["error"], "authorization_required");
     Ok(())
 }
+
+#[test]
+fn headers_checks_the_server_name_and_url_as_every_command_does() -> Result {
+    let home = Home::new();
+    for args in [
+        ["headers", "--server", "", "--url", "https://x.test/"],
+        ["headers", "--server", "a|b", "--url", "https://x.test/"],
+        ["headers", "--server", "a", "--url", "https://x.test/#frag"],
+    ] {
+        let run = home.run(&args).expect(2);
+        assert_eq!(run.stdout, "", "{args:?}");
+    }
+    Ok(())
+}

@@ -245,3 +245,18 @@ fn a_stored_name_or_url_cannot_forge_a_row_or_leak_url_secrets() -> Result {
     assert!(json.contains("https://***@host/mcp?token=***"), "{json}");
     Ok(())
 }
+
+#[test]
+fn a_name_longer_than_any_format_width_is_listed_not_a_panic() -> Result {
+    let home = Home::new();
+    let name = "a".repeat(70_000);
+    home.run_with_stdin(
+        &["import", "--server", &name, "--url", "https://x.test/"],
+        r#"{"access_token":"at-1"}"#,
+    )
+    .expect(0);
+    let listed = home.run(&["list"]).expect(0);
+    assert!(listed.stdout.contains(&name));
+    home.run(&["doctor"]).expect_any(&[0, 6]);
+    Ok(())
+}

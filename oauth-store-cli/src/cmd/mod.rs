@@ -71,7 +71,7 @@ fn server_of(command: &Command) -> Option<&Server> {
     match command {
         Command::Key(server) | Command::Show(server) => Some(server),
         Command::Import(args) => Some(&args.server),
-        Command::Token(args) => Some(&args.server),
+        Command::Token(args) | Command::Headers(args) => Some(&args.server),
         Command::Refresh(args) => Some(&args.server),
         Command::Logout(args) => Some(&args.server),
         Command::DemoWorker(args) => Some(&args.server),
