@@ -112,7 +112,7 @@ impl CredentialHandle {
         let target = self.save_target(pinned.map(|p| p.store), from)?;
         if adopt {
             tracing::debug!(target: "oauth_store::refresh", key = %self.key, "adopted the stored credential; no provider request");
-            if from == RESCUE {
+            if self.displaced(from) {
                 self.move_back(&stored, target);
             }
             return Ok(stored);
@@ -224,13 +224,31 @@ impl CredentialHandle {
     /// rescued, and is returned, when that store still refuses it).
     fn load_unrescued(&self) -> Result<Option<Credential>, Error> {
         let found = self.load_located()?;
-        if let Some((credential, RESCUE)) = found {
-            if let Err(e) = self.restore_rescued() {
-                tracing::debug!(target: "oauth_store::save", key = %self.key, error = %e, "the rescued credential stays rescued");
-            }
-            return Ok(Some(credential));
+        if found
+            .as_ref()
+            .is_some_and(|(_, from)| self.displaced(*from))
+            && let Err(e) = self.restore_rescued()
+        {
+            tracing::debug!(target: "oauth_store::save", key = %self.key, error = %e, "the rescued credential stays rescued");
         }
         Ok(found.map(|(credential, _)| credential))
+    }
+
+    /// Whether the newest copy, found in `from`, is out of place and a read moves it
+    /// to the store this handle writes (DESIGN.md "Persist rescue"): a copy in the
+    /// rescue file; and, under an explicit keyring or Secrets mode, a copy in any other
+    /// store, where only a rescue (or an older process) puts one: moving it into the
+    /// protected store never weakens it. Under Auto a File copy is a resolution, not a
+    /// rescue, so only the rescue file counts there.
+    fn displaced(&self, from: StoreKind) -> bool {
+        if from == RESCUE {
+            return true;
+        }
+        if self.inner.mode == StoreMode::Auto {
+            return false;
+        }
+        let explicit = self.inner.explicit_kind();
+        from != explicit && explicit != self.inner.file.kind()
     }
 
     /// Where a transaction saves: the pinned store; else the configured one in an
@@ -379,8 +397,10 @@ impl CredentialHandle {
     fn restore_rescued(&self) -> Result<(), Error> {
         let inner = &*self.inner;
         let _lock = inner.coordination.credential_lock(inner, &self.key)?;
-        if let Some((credential, RESCUE)) = inner.coordination.reread(self, None)? {
-            let target = self.save_target(self.resolution().map(|p| p.store), RESCUE)?;
+        if let Some((credential, from)) = inner.coordination.reread(self, None)?
+            && self.displaced(from)
+        {
+            let target = self.save_target(self.resolution().map(|p| p.store), from)?;
             self.move_back(&credential, target);
         }
         Ok(())
@@ -391,5 +411,21 @@ impl CredentialHandle {
     /// in the pinned store again. `None` when nothing was rescued.
     pub fn rescued_in(&self) -> Option<StoreKind> {
         *self.rescued.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The plain-text file that holds the rescued copy when [`Self::rescued_in`] is the
+    /// File store (its document) or the rescue file (`<lock dir>/<sha256hex(key)>.rescued.json`),
+    /// so a caller can warn with the file named (DESIGN.md "Persist rescue": plain text
+    /// only as a last resort, with a warning). `None` when nothing was rescued, or when
+    /// it went to a protected store (the OS keyring, the Secrets store).
+    pub fn rescued_in_plain_text(&self) -> Option<std::path::PathBuf> {
+        let kind = self.rescued_in()?;
+        if kind == RESCUE {
+            Some(self.rescue_path())
+        } else if kind == self.inner.file.kind() {
+            Some(self.inner.layout.file_document())
+        } else {
+            None
+        }
     }
 }

@@ -1,0 +1,98 @@
+//! DESIGN.md "Persist rescue" against a keyring that stops answering mid-refresh: the
+//! provider rotated, the keyring save times out, the new credential is kept elsewhere
+//! (in plain text, said on stderr with the file named), found by the next process with
+//! no provider request, and moved back into the keyring once it answers again.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use oauth_store_testkit::Fault;
+
+use crate::support::{Bus, Home, PrivateSession, Provider, Result, session, with};
+
+/// The rescue files in the home's lock directory.
+fn rescue_files(home: &Home) -> usize {
+    std::fs::read_dir(home.path().join("mcp-oauth-locks"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".rescued.json"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_refresh_whose_keyring_save_times_out_is_rescued_and_moved_back() -> Result {
+    if !session("a_refresh_whose_keyring_save_times_out_is_rescued_and_moved_back") {
+        return Ok(());
+    }
+    let private = PrivateSession::start()?;
+    let mut home = Home::new("keyring");
+    home.bus = Bus::At(private.address.clone());
+    home.options
+        .extend(["--keyring-timeout".into(), "1".into()]);
+    let provider = Provider::start(Duration::from_secs(3600), "kr-rescue-");
+    provider.import(&home, Some(0)); // due: `token` refreshes
+    assert!(home.file_keys().is_empty(), "in the keyring only");
+    provider
+        .endpoint
+        .set_fault_times(Fault::Slow(Duration::from_millis(1500)), 1);
+
+    let child = home
+        .command(&with(&["token"], &provider.server()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Once the refresh is at the provider, the keyring stops answering.
+    let started = Instant::now();
+    while provider.endpoint.counters().token_requests == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the refresh never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    private.signal("STOP")?;
+    let out = child.wait_with_output()?;
+    let stdout = String::from_utf8(out.stdout)?;
+    let stderr = String::from_utf8(out.stderr)?;
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let rotated = stdout.trim().to_owned();
+    assert!(provider.endpoint.access_token_is_active(&rotated));
+    assert_eq!(provider.endpoint.counters().refreshes, 1);
+    // Plain text, a last resort for a keyring credential: said, with the file named.
+    assert!(
+        stderr.to_lowercase().contains("plain text"),
+        "says plain text: {stderr}"
+    );
+    let document = home.document();
+    let named =
+        stderr.contains(document.to_str().expect("utf-8")) || stderr.contains(".rescued.json");
+    assert!(named, "names the file: {stderr}");
+
+    // A new process, the keyring still stopped: `--store keyring` cannot read the
+    // store it is pinned to, so it fails (exit 4) and sends nothing; the copy stays.
+    let next = home.run(&with(&["token"], &provider.server())).expect(4);
+    assert!(next.stderr.contains("timed out"), "{}", next.stderr);
+    assert_eq!(provider.endpoint.counters().token_requests, 1, "no request");
+
+    private.signal("CONT")?;
+    let again = home.run(&with(&["token"], &provider.server())).expect(0);
+    assert_eq!(
+        again.stdout.trim(),
+        rotated,
+        "the rescued token, no new one"
+    );
+    assert_eq!(provider.endpoint.counters().token_requests, 1, "no request");
+    // Moved back: the keyring holds it, the plain-text copies are gone.
+    assert!(home.file_keys().is_empty(), "the File copy is gone");
+    assert_eq!(rescue_files(&home), 0, "no rescue file");
+    let listed = home.listed();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].1, "keyring");
+    let counters = provider.endpoint.counters();
+    assert_eq!((counters.refreshes, counters.reuse_detections), (1, 0));
+    Ok(())
+}
