@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use oauth_store_testkit::Fault;
 
-use crate::support::{Bus, Home, PrivateSession, Provider, Result, session, with};
+use crate::support::{Bus, Home, PrivateSession, Provider, Result, SmallFs, session, with};
 
 /// The rescue files in the home's lock directory.
 fn rescue_files(home: &Home) -> usize {
@@ -94,5 +94,90 @@ fn a_refresh_whose_keyring_save_times_out_is_rescued_and_moved_back() -> Result 
     assert_eq!(listed[0].1, "keyring");
     let counters = provider.endpoint.counters();
     assert_eq!((counters.refreshes, counters.reuse_detections), (1, 0));
+    Ok(())
+}
+
+/// Starts `token` on `home` with the provider answering slowly, and once the refresh
+/// is at the provider runs `meanwhile`; returns the command's exit code, stdout and
+/// stderr.
+fn token_while(
+    home: &Home,
+    provider: &Provider,
+    meanwhile: impl FnOnce() -> Result,
+) -> Result<(Option<i32>, String, String)> {
+    provider
+        .endpoint
+        .set_fault_times(Fault::Slow(Duration::from_millis(1500)), 1);
+    let child = home
+        .command(&with(&["token"], &provider.server()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let started = Instant::now();
+    while provider.endpoint.counters().token_requests == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the refresh never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    meanwhile()?;
+    let out = child.wait_with_output()?;
+    Ok((
+        out.status.code(),
+        String::from_utf8(out.stdout)?,
+        String::from_utf8(out.stderr)?,
+    ))
+}
+
+/// The home's file system fills up while `token` waits on the provider: the File
+/// store's save and the rescue file (both in the home) fail with ENOSPC, and the
+/// refreshed credential is kept in the OS keyring, which lives elsewhere: the next
+/// process prints it with no provider request and no reuse.
+#[test]
+fn a_refresh_whose_home_fills_up_is_rescued_into_the_keyring() -> Result {
+    const TEST: &str = "a_refresh_whose_home_fills_up_is_rescued_into_the_keyring";
+    if !session(TEST) {
+        return Ok(());
+    }
+    let Some(fs) = SmallFs::mount(TEST, "1m")? else {
+        return Ok(());
+    };
+    let home = Home::on(fs.path(), "file");
+    let provider = Provider::start(Duration::from_secs(3600), "full-fs-");
+    provider.import(&home, Some(0)); // due: `token` refreshes
+    let before = std::fs::read(home.document())?;
+
+    let (code, stdout, stderr) = token_while(&home, &provider, || fs.fill())?;
+    assert_eq!(code, Some(0), "{stderr}");
+    let rotated = stdout.trim().to_owned();
+    assert!(provider.endpoint.access_token_is_active(&rotated));
+    assert!(
+        stderr.contains("rescued into the keyring store"),
+        "says where: {stderr}"
+    );
+    assert!(!stderr.contains("PLAIN TEXT"), "{stderr}");
+    assert_eq!(
+        std::fs::read(home.document())?,
+        before,
+        "the File copy is the old one"
+    );
+
+    // A new process, the disk still full: the keyring's copy is the newest.
+    let next = home.run(&with(&["token"], &provider.server())).expect(0);
+    assert_eq!(next.stdout.trim(), rotated);
+    fs.free()?;
+    let again = home.run(&with(&["token"], &provider.server())).expect(0);
+    assert_eq!(again.stdout.trim(), rotated);
+    let counters = provider.endpoint.counters();
+    assert_eq!(
+        (
+            counters.token_requests,
+            counters.refreshes,
+            counters.reuse_detections
+        ),
+        (1, 1, 0)
+    );
     Ok(())
 }
