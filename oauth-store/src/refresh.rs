@@ -138,13 +138,32 @@ impl CredentialHandle {
                 source: Box::new(source),
             });
         }
+        // Room for a rescue, taken before the request: a disk that fills up while the
+        // provider answers still takes the rotated credential. A plain-text store that
+        // cannot even reserve it now would not keep it either; a protected one may.
+        let reserved = match crate::rescue::RescueStore::new(inner.locks.path()).reserve(&self.key)
+        {
+            Ok(reservation) => Some(reservation),
+            Err(source) if target == inner.file.kind() || target == RESCUE => {
+                tracing::warn!(target: "oauth_store::refresh", key = %self.key, store = %target, error = %source, "no room for a rescue; nothing sent");
+                return Err(Error::CannotKeep {
+                    key: self.key.clone(),
+                    store: target,
+                    source: Box::new(source),
+                });
+            }
+            Err(e) => {
+                tracing::debug!(target: "oauth_store::refresh", key = %self.key, error = %e, "no room reserved for a rescue");
+                None
+            }
+        };
         tracing::debug!(target: "oauth_store::refresh", key = %self.key, "refreshing at the provider");
         match refresher.refresh(&stored) {
             RefreshOutcome::Refreshed(response) => {
                 let mut fresh = stored.clone();
                 fresh.apply_token_response(&response, now);
                 fresh.updated_at = Some(inner.clock.now_ms());
-                let kept = self.persist(&fresh, target)?;
+                let kept = self.persist(&fresh, target, reserved.as_ref())?;
                 tracing::info!(target: "oauth_store::refresh", key = %self.key, store = %kept, "refreshed and saved");
                 Ok(fresh)
             }
@@ -207,7 +226,7 @@ impl CredentialHandle {
                     dropped.drop_tokens();
                     dropped.updated_at = Some(inner.clock.now_ms());
                     let target = self.save_target(self.resolution().map(|p| p.store), from)?;
-                    self.persist(&dropped, target)?;
+                    self.persist(&dropped, target, None)?;
                 }
                 Err(rejected())
             }
@@ -267,7 +286,14 @@ impl CredentialHandle {
     /// the credential was kept: `target`, or, when `target` kept refusing, the store
     /// that rescued it (DESIGN.md "Persist rescue"; the order is in the `rescue`
     /// module's docs).
-    fn persist(&self, credential: &Credential, target: StoreKind) -> Result<StoreKind, Error> {
+    ///
+    /// `reserved`, the room held for a rescue, is given back just before the rescue.
+    fn persist(
+        &self,
+        credential: &Credential,
+        target: StoreKind,
+        reserved: Option<&crate::rescue::Reservation>,
+    ) -> Result<StoreKind, Error> {
         let store = self.inner.store(target)?;
         let mut last = None;
         for pause in PERSIST_BACKOFF {
@@ -284,6 +310,9 @@ impl CredentialHandle {
             }
         }
         if let Some(source) = last {
+            if let Some(reservation) = reserved {
+                reservation.release();
+            }
             return self.rescue(credential, target, source);
         }
         let saved = Resolution {

@@ -77,6 +77,52 @@ impl RescueStore {
     }
 }
 
+/// Room a refresh reserves beside the rescue file before its request is sent: far more
+/// than one credential takes.
+const RESERVE_BYTES: usize = 64 * 1024;
+
+impl RescueStore {
+    /// Reserves room for `key`'s rescue file before a refresh is sent: `RESERVE_BYTES`
+    /// zero bytes written and synced to `<rescue file>.reserve` (0600, by durable atomic
+    /// replacement). A file system that fills up while the provider answers then still
+    /// has that room for the rescue, once [`Reservation::release`] gives it back (DESIGN.md
+    /// "Persist rescue": never spend a refresh token whose successor cannot be kept).
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] (e.g. ENOSPC: the file system is full already),
+    /// [`StoreError::NotARegularFile`].
+    pub(crate) fn reserve(&self, key: &StoreKey) -> Result<Reservation, StoreError> {
+        let mut path = self.path(key).into_os_string();
+        path.push(".reserve");
+        let path = PathBuf::from(path);
+        atomic::replace(&path, &[0u8; RESERVE_BYTES]).map_err(|e| from_atomic(e, &path))?;
+        Ok(Reservation { path })
+    }
+}
+
+/// Room held for a rescue file while a refresh is at the provider; released (the file
+/// removed) by [`Reservation::release`] or when dropped.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    path: PathBuf,
+}
+
+impl Reservation {
+    /// Gives the room back, e.g. just before the rescue needs it. Best effort: a
+    /// reservation that cannot be removed only holds its bytes.
+    pub(crate) fn release(&self) {
+        if let Err(e) = atomic::remove(&self.path) {
+            tracing::debug!(target: "oauth_store::save", path = %self.path.display(), error = %e, "could not release the rescue reservation");
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 fn from_atomic(e: atomic::Error, path: &Path) -> StoreError {
     match e {
         atomic::Error::Io { path, source } => StoreError::Io { path, source },

@@ -132,12 +132,14 @@ fn token_while(
 }
 
 /// The home's file system fills up while `token` waits on the provider: the File
-/// store's save and the rescue file (both in the home) fail with ENOSPC, and the
-/// refreshed credential is kept in the OS keyring, which lives elsewhere: the next
-/// process prints it with no provider request and no reuse.
+/// store's save fails with ENOSPC, and the refreshed credential is kept in the rescue
+/// file, in the room reserved before the request (as plain as the File store it
+/// belongs in, so it comes before the OS keyring, which would take it next): the next
+/// process prints it with no provider request and no reuse, and once there is room
+/// again it moves back.
 #[test]
-fn a_refresh_whose_home_fills_up_is_rescued_into_the_keyring() -> Result {
-    const TEST: &str = "a_refresh_whose_home_fills_up_is_rescued_into_the_keyring";
+fn a_refresh_whose_home_fills_up_with_a_keyring_is_rescued_and_moved_back() -> Result {
+    const TEST: &str = "a_refresh_whose_home_fills_up_with_a_keyring_is_rescued_and_moved_back";
     if !session(TEST) {
         return Ok(());
     }
@@ -154,10 +156,10 @@ fn a_refresh_whose_home_fills_up_is_rescued_into_the_keyring() -> Result {
     let rotated = stdout.trim().to_owned();
     assert!(provider.endpoint.access_token_is_active(&rotated));
     assert!(
-        stderr.contains("rescued into the keyring store"),
+        stderr.contains("rescued into the rescue store") && stderr.contains(".rescued.json"),
         "says where: {stderr}"
     );
-    assert!(!stderr.contains("PLAIN TEXT"), "{stderr}");
+    assert_eq!(rescue_files(&home), 1);
     assert_eq!(
         std::fs::read(home.document())?,
         before,
@@ -170,6 +172,8 @@ fn a_refresh_whose_home_fills_up_is_rescued_into_the_keyring() -> Result {
     fs.free()?;
     let again = home.run(&with(&["token"], &provider.server())).expect(0);
     assert_eq!(again.stdout.trim(), rotated);
+    assert!(std::fs::read_to_string(home.document())?.contains(&rotated));
+    assert_eq!(rescue_files(&home), 0, "moved back");
     let counters = provider.endpoint.counters();
     assert_eq!(
         (
@@ -179,5 +183,75 @@ fn a_refresh_whose_home_fills_up_is_rescued_into_the_keyring() -> Result {
         ),
         (1, 1, 0)
     );
+    Ok(())
+}
+
+/// The same without a session bus (no keyring, no Secrets key): the room the refresh
+/// reserved beside the locks before it was sent takes the rescue file, so the next
+/// process, the disk still full, prints the working token with no provider request,
+/// and once there is room again the copy moves back into the File store.
+#[test]
+fn a_refresh_whose_home_fills_up_without_a_keyring_is_rescued_into_its_reserved_room() -> Result {
+    const TEST: &str =
+        "a_refresh_whose_home_fills_up_without_a_keyring_is_rescued_into_its_reserved_room";
+    let Some(fs) = SmallFs::mount(TEST, "1m")? else {
+        return Ok(());
+    };
+    let mut home = Home::on(fs.path(), "file");
+    home.bus = home.no_bus();
+    let provider = Provider::start(Duration::from_secs(3600), "full-fs-nobus-");
+    provider.import(&home, Some(0)); // due: `token` refreshes
+
+    let (code, stdout, stderr) = token_while(&home, &provider, || fs.fill())?;
+    assert_eq!(code, Some(0), "{stderr}");
+    let rotated = stdout.trim().to_owned();
+    assert!(provider.endpoint.access_token_is_active(&rotated));
+    assert!(
+        stderr.contains("rescued into the rescue store") && stderr.contains(".rescued.json"),
+        "says where: {stderr}"
+    );
+    assert_eq!(rescue_files(&home), 1);
+
+    let next = home.run(&with(&["token"], &provider.server())).expect(0);
+    assert_eq!(next.stdout.trim(), rotated, "{}", next.stderr);
+    fs.free()?;
+    let again = home.run(&with(&["token"], &provider.server())).expect(0);
+    assert_eq!(again.stdout.trim(), rotated);
+    assert!(std::fs::read_to_string(home.document())?.contains(&rotated));
+    assert_eq!(rescue_files(&home), 0, "moved back");
+    let counters = provider.endpoint.counters();
+    assert_eq!(
+        (
+            counters.token_requests,
+            counters.refreshes,
+            counters.reuse_detections
+        ),
+        (1, 1, 0)
+    );
+    Ok(())
+}
+
+/// A home that is full before the refresh: no room for a rescue can be reserved, so a
+/// refresh under `--store file` is never sent (exit 4), and nothing is lost.
+#[test]
+fn a_refresh_on_a_full_home_without_a_keyring_is_never_sent() -> Result {
+    const TEST: &str = "a_refresh_on_a_full_home_without_a_keyring_is_never_sent";
+    let Some(fs) = SmallFs::mount(TEST, "1m")? else {
+        return Ok(());
+    };
+    let mut home = Home::on(fs.path(), "file");
+    home.bus = home.no_bus();
+    let provider = Provider::start(Duration::from_secs(3600), "full-before-");
+    provider.import(&home, Some(0));
+    let before = std::fs::read(home.document())?;
+    fs.fill()?;
+    let out = home.run(&with(&["token"], &provider.server())).expect(4);
+    assert!(out.stderr.contains("was not sent"), "{}", out.stderr);
+    assert_eq!(provider.endpoint.counters().token_requests, 0);
+    assert_eq!(std::fs::read(home.document())?, before);
+    fs.free()?;
+    home.run(&with(&["token"], &provider.server())).expect(0);
+    let counters = provider.endpoint.counters();
+    assert_eq!((counters.refreshes, counters.reuse_detections), (1, 0));
     Ok(())
 }
