@@ -44,7 +44,20 @@ fn a_refresh_whose_result_could_not_be_kept_is_never_sent() -> Result {
         .expect(0);
     let counters = provider.endpoint.counters();
     assert_eq!((counters.refreshes, counters.reuse_detections), (1, 0));
+    assert_eq!(
+        locks_ending(&home, ".reserve")?,
+        0,
+        "a saved refresh leaves no reserved room behind"
+    );
     Ok(())
+}
+
+/// How many files in the home's lock directory have names ending with `suffix`.
+fn locks_ending(home: &Home, suffix: &str) -> Result<usize> {
+    Ok(std::fs::read_dir(home.path().join("mcp-oauth-locks"))?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
+        .count())
 }
 
 /// The document is replaced by a directory while `token` waits on a slow provider:
@@ -84,6 +97,11 @@ fn a_refreshed_credential_whose_save_fails_is_rescued_and_found_by_the_next_proc
     assert!(provider.endpoint.access_token_is_active(&rotated));
     assert!(stderr.contains("rescue"), "the command says so: {stderr}");
     assert_eq!(provider.endpoint.counters().refreshes, 1);
+    assert_eq!(
+        locks_ending(&home, ".reserve")?,
+        0,
+        "the room reserved for the rescue was given back"
+    );
 
     // A new process finds the rescued credential: same token, no request.
     let next = home.run(&with(&["token"], &provider.server())).expect(0);
@@ -96,11 +114,11 @@ fn a_refreshed_credential_whose_save_fails_is_rescued_and_found_by_the_next_proc
     assert_eq!(again.stdout.trim(), rotated);
     let text = std::fs::read_to_string(&document)?;
     assert!(text.contains(&rotated), "moved back into the File store");
-    let rescue_files = std::fs::read_dir(home.path().join("mcp-oauth-locks"))?
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".rescued.json"))
-        .count();
-    assert_eq!(rescue_files, 0, "and the rescue file is gone");
+    assert_eq!(
+        locks_ending(&home, ".rescued.json")?,
+        0,
+        "and the rescue file is gone"
+    );
     let counters = provider.endpoint.counters();
     assert_eq!((counters.refreshes, counters.reuse_detections), (1, 0));
     Ok(())
