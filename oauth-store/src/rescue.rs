@@ -12,7 +12,19 @@
 //! ([`RESCUE`], one 0600 file per credential in the lock directory), so the every-store
 //! newest-wins reread finds the copy; the next refresh, `fresh` read or saved grant
 //! moves it back to the pinned store and removes it, and logout and migration remove
-//! or move it like any other copy.
+//! or move it like any other copy. Under an explicit keyring or Secrets mode a copy
+//! rescued into another store is moved back the same way.
+//!
+//! Before a refresh is sent, room for the rescue file is reserved beside it
+//! (`<rescue file>.reserve`, 64 KiB of zeros) and given back just before a rescue, so
+//! a disk that fills up while the provider answers still takes the rotated credential.
+//! When not even the reservation can be written and the pinned store is plain text
+//! (File, rescue), the refresh is not sent.
+//!
+//! # Limitations
+//! - The reservation is room on the file system, not a claim on it: another writer
+//!   that takes the freed room between the release and the rescue's write wins it.
+//! - On a copy-on-write or compressing file system the freed room may not be enough.
 
 use std::path::{Path, PathBuf};
 

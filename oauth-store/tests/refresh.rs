@@ -453,3 +453,29 @@ fn a_credential_rescued_out_of_the_keyring_is_moved_back_by_the_next_read() -> T
     assert_eq!(ep.counters().refreshes, 1);
     Ok(())
 }
+
+/// The spend guard's reservation (DESIGN.md "Persist rescue"): when the room for a
+/// rescue cannot be reserved beside the locks under the File store, nothing is sent.
+#[test]
+fn no_room_for_a_rescue_under_the_file_store_means_nothing_is_sent() -> TestResult {
+    let home = tempfile::tempdir()?;
+    let ep = endpoint(Duration::from_secs(60));
+    let store = file_store(home.path());
+    let due = login_due(&store, &ep);
+    let reserve = home.path().join("mcp-oauth-locks").join(format!(
+        "{}.rescued.json.reserve",
+        oauth_store_core::sha256_hex(due.store_key().as_str().as_bytes())
+    ));
+    std::fs::create_dir(&reserve)?;
+    let err = store
+        .handle(SERVER, URL)
+        .refresh_if_needed(SECOND)
+        .expect_err("not sent");
+    assert!(matches!(err, Error::CannotKeep { .. }), "{err:?}");
+    assert_eq!(ep.counters().token_requests, 0);
+    std::fs::remove_dir(&reserve)?;
+    store.handle(SERVER, URL).refresh_if_needed(SECOND)?;
+    assert!(!reserve.exists(), "given back after the save");
+    assert_eq!(ep.counters().refreshes, 1);
+    Ok(())
+}
