@@ -88,6 +88,19 @@ pub(crate) fn tolerable(global: &Global, kind: StoreKind, error: &StoreError) ->
     matches!(error, StoreError::Unavailable { .. }) && required(global) != Some(kind)
 }
 
+/// Whether a command that only reads or copies every store (`list`, `migrate`) may go
+/// on without the store `kind`: as [`tolerable`], and also when a keyring-backed store
+/// (the OS keyring, or the Secrets store whose key lives there) did not answer within
+/// `--keyring-timeout` under options that do not need it, since `--store auto` reads the
+/// File store then too. Not for logout or saves: a copy a hung keyring may hold cannot be
+/// reported gone, and a timed-out write's outcome is unknown.
+pub(crate) fn skippable(global: &Global, kind: StoreKind, error: &StoreError) -> bool {
+    tolerable(global, kind, error)
+        || (matches!(error, StoreError::Timeout { .. })
+            && matches!(kind, StoreKind::Keyring | StoreKind::Secrets)
+            && required(global).is_none())
+}
+
 /// How [`open_with`] opens the home.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Opening {
@@ -153,18 +166,27 @@ pub(crate) fn skipped_note(skipped: &[StoreError], what: &str) -> Option<String>
     let mut kinds: Vec<&'static str> = Vec::new();
     let mut reasons: Vec<String> = Vec::new();
     for error in skipped {
-        if let StoreError::Unavailable { kind, reason } = error {
-            kinds.push(kind.as_str());
-            // The reason's first clause: the details are doctor's.
-            let short = reason
-                .split([';', '('])
-                .next()
-                .unwrap_or(reason)
-                .trim()
-                .to_owned();
-            if !reasons.contains(&short) {
-                reasons.push(short);
+        let timed_out;
+        let (kind, reason) = match error {
+            StoreError::Unavailable { kind, reason } => (kind, reason),
+            StoreError::Timeout { kind, waited, .. } => {
+                timed_out = format!("no answer within {} s", waited.as_secs_f64());
+                (kind, &timed_out)
             }
+            _ => continue,
+        };
+        if !kinds.contains(&kind.as_str()) {
+            kinds.push(kind.as_str());
+        }
+        // The reason's first clause: the details are doctor's.
+        let short = reason
+            .split([';', '('])
+            .next()
+            .unwrap_or(reason)
+            .trim()
+            .to_owned();
+        if !reasons.contains(&short) {
+            reasons.push(short);
         }
     }
     if kinds.is_empty() {

@@ -20,7 +20,8 @@ use crate::util::{
     Home, Provider, Result, SERVER, SERVER_KEY, child_role, spawn_child, wait_for_line, with,
 };
 
-const ENTRY: &str = "codex_locks::child_entry";
+/// The test that runs a child's role: also used by other modules to hold a lock file.
+pub(crate) const ENTRY: &str = "codex_locks::child_entry";
 
 /// Where Codex puts its lock files: `mcp-oauth-locks/` in `CODEX_HOME`.
 fn codex_lock_dir(home: &Path) -> PathBuf {

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use oauth_store_core::{Credential, StoreKey, StoreKind};
+use oauth_store_core::{Credential, StoreKey, StoreKind, StoreMode};
 
 use crate::rescue::RESCUE;
 
@@ -98,7 +98,19 @@ impl CredentialHandle {
         };
         match self.resolve() {
             Ok((resolution, Some(found))) => {
-                Ok(Some(newer(&found).unwrap_or((found, resolution.store))))
+                // Under an explicit keyring or Secrets mode a rescue may have put a newer
+                // copy in the File store (DESIGN.md "Persist rescue"): one more file read.
+                let file = self.inner.file.kind();
+                let rescued_to_file = (self.inner.mode != StoreMode::Auto
+                    && resolution.store != file)
+                    .then(|| self.inner.file.load(&self.key).ok().flatten())
+                    .flatten()
+                    .filter(|copy| copy.updated_at > found.updated_at);
+                let found = match rescued_to_file {
+                    Some(copy) => (copy, file),
+                    None => (found, resolution.store),
+                };
+                Ok(Some(newer(&found.0).unwrap_or(found)))
             }
             Ok((_, None)) if self.inner.file_alone() => Ok(rescued.map(|r| (r, RESCUE))),
             Ok((resolution, None)) => self

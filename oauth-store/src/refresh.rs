@@ -112,7 +112,7 @@ impl CredentialHandle {
         let target = self.save_target(pinned.map(|p| p.store), from)?;
         if adopt {
             tracing::debug!(target: "oauth_store::refresh", key = %self.key, "adopted the stored credential; no provider request");
-            if from == RESCUE {
+            if self.displaced(from) {
                 self.move_back(&stored, target);
             }
             return Ok(stored);
@@ -138,13 +138,32 @@ impl CredentialHandle {
                 source: Box::new(source),
             });
         }
+        // Room for a rescue, taken before the request: a disk that fills up while the
+        // provider answers still takes the rotated credential. A plain-text store that
+        // cannot even reserve it now would not keep it either; a protected one may.
+        let reserved = match crate::rescue::RescueStore::new(inner.locks.path()).reserve(&self.key)
+        {
+            Ok(reservation) => Some(reservation),
+            Err(source) if target == inner.file.kind() || target == RESCUE => {
+                tracing::warn!(target: "oauth_store::refresh", key = %self.key, store = %target, error = %source, "no room for a rescue; nothing sent");
+                return Err(Error::CannotKeep {
+                    key: self.key.clone(),
+                    store: target,
+                    source: Box::new(source),
+                });
+            }
+            Err(e) => {
+                tracing::debug!(target: "oauth_store::refresh", key = %self.key, error = %e, "no room reserved for a rescue");
+                None
+            }
+        };
         tracing::debug!(target: "oauth_store::refresh", key = %self.key, "refreshing at the provider");
         match refresher.refresh(&stored) {
             RefreshOutcome::Refreshed(response) => {
                 let mut fresh = stored.clone();
                 fresh.apply_token_response(&response, now);
                 fresh.updated_at = Some(inner.clock.now_ms());
-                let kept = self.persist(&fresh, target)?;
+                let kept = self.persist(&fresh, target, reserved.as_ref())?;
                 tracing::info!(target: "oauth_store::refresh", key = %self.key, store = %kept, "refreshed and saved");
                 Ok(fresh)
             }
@@ -207,7 +226,7 @@ impl CredentialHandle {
                     dropped.drop_tokens();
                     dropped.updated_at = Some(inner.clock.now_ms());
                     let target = self.save_target(self.resolution().map(|p| p.store), from)?;
-                    self.persist(&dropped, target)?;
+                    self.persist(&dropped, target, None)?;
                 }
                 Err(rejected())
             }
@@ -224,13 +243,31 @@ impl CredentialHandle {
     /// rescued, and is returned, when that store still refuses it).
     fn load_unrescued(&self) -> Result<Option<Credential>, Error> {
         let found = self.load_located()?;
-        if let Some((credential, RESCUE)) = found {
-            if let Err(e) = self.restore_rescued() {
-                tracing::debug!(target: "oauth_store::save", key = %self.key, error = %e, "the rescued credential stays rescued");
-            }
-            return Ok(Some(credential));
+        if found
+            .as_ref()
+            .is_some_and(|(_, from)| self.displaced(*from))
+            && let Err(e) = self.restore_rescued()
+        {
+            tracing::debug!(target: "oauth_store::save", key = %self.key, error = %e, "the rescued credential stays rescued");
         }
         Ok(found.map(|(credential, _)| credential))
+    }
+
+    /// Whether the newest copy, found in `from`, is out of place and a read moves it
+    /// to the store this handle writes (DESIGN.md "Persist rescue"): a copy in the
+    /// rescue file; and, under an explicit keyring or Secrets mode, a copy in any other
+    /// store, where only a rescue (or an older process) puts one: moving it into the
+    /// protected store never weakens it. Under Auto a File copy is a resolution, not a
+    /// rescue, so only the rescue file counts there.
+    fn displaced(&self, from: StoreKind) -> bool {
+        if from == RESCUE {
+            return true;
+        }
+        if self.inner.mode == StoreMode::Auto {
+            return false;
+        }
+        let explicit = self.inner.explicit_kind();
+        from != explicit && explicit != self.inner.file.kind()
     }
 
     /// Where a transaction saves: the pinned store; else the configured one in an
@@ -249,7 +286,14 @@ impl CredentialHandle {
     /// the credential was kept: `target`, or, when `target` kept refusing, the store
     /// that rescued it (DESIGN.md "Persist rescue"; the order is in the `rescue`
     /// module's docs).
-    fn persist(&self, credential: &Credential, target: StoreKind) -> Result<StoreKind, Error> {
+    ///
+    /// `reserved`, the room held for a rescue, is given back just before the rescue.
+    fn persist(
+        &self,
+        credential: &Credential,
+        target: StoreKind,
+        reserved: Option<&crate::rescue::Reservation>,
+    ) -> Result<StoreKind, Error> {
         let store = self.inner.store(target)?;
         let mut last = None;
         for pause in PERSIST_BACKOFF {
@@ -266,6 +310,9 @@ impl CredentialHandle {
             }
         }
         if let Some(source) = last {
+            if let Some(reservation) = reserved {
+                reservation.release();
+            }
             return self.rescue(credential, target, source);
         }
         let saved = Resolution {
@@ -379,8 +426,10 @@ impl CredentialHandle {
     fn restore_rescued(&self) -> Result<(), Error> {
         let inner = &*self.inner;
         let _lock = inner.coordination.credential_lock(inner, &self.key)?;
-        if let Some((credential, RESCUE)) = inner.coordination.reread(self, None)? {
-            let target = self.save_target(self.resolution().map(|p| p.store), RESCUE)?;
+        if let Some((credential, from)) = inner.coordination.reread(self, None)?
+            && self.displaced(from)
+        {
+            let target = self.save_target(self.resolution().map(|p| p.store), from)?;
             self.move_back(&credential, target);
         }
         Ok(())
@@ -391,5 +440,21 @@ impl CredentialHandle {
     /// in the pinned store again. `None` when nothing was rescued.
     pub fn rescued_in(&self) -> Option<StoreKind> {
         *self.rescued.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The plain-text file that holds the rescued copy when [`Self::rescued_in`] is the
+    /// File store (its document) or the rescue file (`<lock dir>/<sha256hex(key)>.rescued.json`),
+    /// so a caller can warn with the file named (DESIGN.md "Persist rescue": plain text
+    /// only as a last resort, with a warning). `None` when nothing was rescued, or when
+    /// it went to a protected store (the OS keyring, the Secrets store).
+    pub fn rescued_in_plain_text(&self) -> Option<std::path::PathBuf> {
+        let kind = self.rescued_in()?;
+        if kind == RESCUE {
+            Some(self.rescue_path())
+        } else if kind == self.inner.file.kind() {
+            Some(self.inner.layout.file_document())
+        } else {
+            None
+        }
     }
 }

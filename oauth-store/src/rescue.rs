@@ -12,7 +12,19 @@
 //! ([`RESCUE`], one 0600 file per credential in the lock directory), so the every-store
 //! newest-wins reread finds the copy; the next refresh, `fresh` read or saved grant
 //! moves it back to the pinned store and removes it, and logout and migration remove
-//! or move it like any other copy.
+//! or move it like any other copy. Under an explicit keyring or Secrets mode a copy
+//! rescued into another store is moved back the same way.
+//!
+//! Before a refresh is sent, room for the rescue file is reserved beside it
+//! (`<rescue file>.reserve`, 64 KiB of zeros) and given back just before a rescue, so
+//! a disk that fills up while the provider answers still takes the rotated credential.
+//! When not even the reservation can be written and the pinned store is plain text
+//! (File, rescue), the refresh is not sent.
+//!
+//! # Limitations
+//! - The reservation is room on the file system, not a claim on it: another writer
+//!   that takes the freed room between the release and the rescue's write wins it.
+//! - On a copy-on-write or compressing file system the freed room may not be enough.
 
 use std::path::{Path, PathBuf};
 
@@ -74,6 +86,52 @@ impl RescueStore {
         let record: Credential = serde_json::from_str(member("record")?.get())
             .map_err(|e| corrupt(describe_json_error(&e)))?;
         Ok(Some((StoreKey::from_raw(key), record)))
+    }
+}
+
+/// Room a refresh reserves beside the rescue file before its request is sent: far more
+/// than one credential takes.
+const RESERVE_BYTES: usize = 64 * 1024;
+
+impl RescueStore {
+    /// Reserves room for `key`'s rescue file before a refresh is sent: `RESERVE_BYTES`
+    /// zero bytes written and synced to `<rescue file>.reserve` (0600, by durable atomic
+    /// replacement). A file system that fills up while the provider answers then still
+    /// has that room for the rescue, once [`Reservation::release`] gives it back (DESIGN.md
+    /// "Persist rescue": never spend a refresh token whose successor cannot be kept).
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] (e.g. ENOSPC: the file system is full already),
+    /// [`StoreError::NotARegularFile`].
+    pub(crate) fn reserve(&self, key: &StoreKey) -> Result<Reservation, StoreError> {
+        let mut path = self.path(key).into_os_string();
+        path.push(".reserve");
+        let path = PathBuf::from(path);
+        atomic::replace(&path, &[0u8; RESERVE_BYTES]).map_err(|e| from_atomic(e, &path))?;
+        Ok(Reservation { path })
+    }
+}
+
+/// Room held for a rescue file while a refresh is at the provider; released (the file
+/// removed) by [`Reservation::release`] or when dropped.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    path: PathBuf,
+}
+
+impl Reservation {
+    /// Gives the room back, e.g. just before the rescue needs it. Best effort: a
+    /// reservation that cannot be removed only holds its bytes.
+    pub(crate) fn release(&self) {
+        if let Err(e) = atomic::remove(&self.path) {
+            tracing::debug!(target: "oauth_store::save", path = %self.path.display(), error = %e, "could not release the rescue reservation");
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 

@@ -17,14 +17,16 @@ use crate::output;
 /// characters escaped. An entry that does not parse
 /// is a warning on stderr; a store that cannot be listed (a corrupt document, a keyring
 /// that did not answer) is an error. A store that cannot be used here (no session bus)
-/// is skipped, with a note unless `--store file` was asked for; under `--store
-/// keyring|secrets` it is an error when it is that store.
+/// is skipped, with a note unless `--store file` was asked for; so is, under `--store
+/// auto|file`, a keyring that did not answer within `--keyring-timeout` (auto reads the
+/// File store then too); under `--store keyring|secrets` it is an error when it is that
+/// store.
 pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
     let store = open(global)?;
     let (mut entries, failures) = store.list();
     let mut skipped = Vec::new();
     for (kind, error) in failures {
-        if !open::tolerable(global, kind, &error) {
+        if !open::skippable(global, kind, &error) {
             return Err(error.into());
         }
         skipped.push(error);

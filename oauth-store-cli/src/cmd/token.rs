@@ -50,10 +50,17 @@ pub(crate) fn access_token(global: &Global, args: &TokenArgs) -> Result<SecretSt
 
 /// Says on stderr when the last refresh had to rescue its credential into another
 /// store because the store it belongs in refused it (DESIGN.md "Persist rescue").
+///
+/// A copy kept in plain text (the File store or the rescue file) is said to be, with
+/// the file named: a person must know where a token lies unprotected.
 pub(crate) fn note_rescue(handle: &CredentialHandle) {
     if let Some(kind) = handle.rescued_in() {
+        let plain = handle
+            .rescued_in_plain_text()
+            .map(|path| format!(", in PLAIN TEXT in {}", output::path(&path)))
+            .unwrap_or_default();
         output::warn(format!(
-            "{}: the refreshed credential could not be saved where it belongs; it was rescued into the {kind} store, where every command finds it, and the next refresh or `token` moves it back",
+            "{}: the refreshed credential could not be saved where it belongs; it was rescued into the {kind} store{plain}, where every command finds it, and the next refresh or `token` moves it back",
             handle.key()
         ));
     }
