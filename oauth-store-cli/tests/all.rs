@@ -22,3 +22,4 @@ mod sentinel;
 mod show;
 mod token;
 mod wait;
+mod writes;
