@@ -82,6 +82,9 @@
 #![deny(missing_docs)]
 
 mod document;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod sidecar;
 
 pub use oauth_lock::SIDECAR_TIMEOUT;

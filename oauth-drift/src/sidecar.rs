@@ -344,7 +344,7 @@ impl DriftSidecar {
 /// store. The reason and the time are not compared: a save after a load, or a later
 /// load, changes nothing the sidecar is for (where the key resolved, and when that
 /// changed).
-fn unchanged(last: &WireEntry, observed: &WireObservation) -> bool {
+pub(crate) fn unchanged(last: &WireEntry, observed: &WireObservation) -> bool {
     last.store_mode == observed.store_mode
         && last.keyring_backend == observed.keyring_backend
         && last.resolved_store == observed.resolved_store
@@ -355,7 +355,10 @@ fn unchanged(last: &WireEntry, observed: &WireObservation) -> bool {
 /// `previous` moves to the replaced observation whenever mode, backend or store
 /// differ, so it always names the last observation that differed; otherwise the old
 /// `previous` and `change` are kept.
-fn next_entry(last: Option<&WireEntry>, observed: &WireObservation) -> (WireEntry, RecordOutcome) {
+pub(crate) fn next_entry(
+    last: Option<&WireEntry>,
+    observed: &WireObservation,
+) -> (WireEntry, RecordOutcome) {
     let mut entry = WireEntry {
         store_mode: observed.store_mode,
         keyring_backend: observed.keyring_backend,

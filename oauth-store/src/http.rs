@@ -5,6 +5,8 @@
 
 mod classify;
 mod discovery;
+#[cfg(fuzzing)]
+mod fuzzing;
 mod transport;
 
 use std::cell::RefCell;

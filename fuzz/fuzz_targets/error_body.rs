@@ -1,0 +1,43 @@
+//! A token or revocation endpoint's 4xx body (RFC 6749 section 5.2), with the secrets
+//! the request sent. Input: the refresh token, a newline, the client secret, a newline,
+//! the body.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use oauth_store::HttpRefresher;
+use oauth_store_fuzz::split;
+
+/// A secret worth checking: long enough not to occur by chance, not part of the
+/// text that replaces it.
+fn checked(secret: &str) -> bool {
+    secret.chars().count() >= 4 && !oauth_store_core::REDACTED.contains(secret)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (refresh, Some(rest)) = split(data, b'\n') else {
+        return;
+    };
+    let (client_secret, Some(body)) = split(rest, b'\n') else {
+        return;
+    };
+    let (Ok(refresh), Ok(client_secret)) =
+        (std::str::from_utf8(refresh), std::str::from_utf8(client_secret))
+    else {
+        return;
+    };
+    let secrets = [refresh, client_secret];
+    let (error, description) = HttpRefresher::fuzz_error_body(body, &secrets);
+    if let Some(error) = &error {
+        assert!(!error.is_empty() && error.len() <= 64);
+        assert!(error.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)));
+    }
+    if let Some(description) = &description {
+        assert!(!description.chars().any(char::is_control), "a control character");
+        assert!(description.chars().count() <= 300);
+    }
+    for secret in secrets.into_iter().filter(|s| checked(s)) {
+        for shown in [&error, &description].into_iter().flatten() {
+            assert!(!shown.contains(secret), "a secret sent is shown: {shown:?}");
+        }
+    }
+});

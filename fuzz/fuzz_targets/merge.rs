@@ -1,0 +1,49 @@
+//! The merge of a token response into a stored record
+//! (`Credential::apply_token_response`), members named like record fields included.
+//! Input: a record's JSON, a NUL byte, a token response's JSON; without a NUL, the
+//! whole input is the response, merged into a record that sets every field.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use oauth_store_core::{Credential, ExposeSecret, TokenResponse};
+use oauth_store_fuzz::{member_names, split};
+
+const FULL: &str = r#"{"server_name":"srv","server_url":"https://mcp.example/mcp","client_id":"client-1","access_token":"AT-old","expires_at":1700000000000,"refresh_token":"RT-old","scopes":["read"],"issuer":"https://as.example","client_secret":"CS-1","token_endpoint_auth_method":"client_secret_basic","token_endpoint":"https://as.example/token","token_type":"Bearer","updated_at":1700000000000,"x_extra":{"a":[1,2]}}"#;
+const NOW_MS: u64 = 1_700_000_100_000;
+
+fuzz_target!(|data: &[u8]| {
+    let (record, response) = match split(data, 0) {
+        (record, Some(response)) => (record, response),
+        (response, None) => (FULL.as_bytes(), response),
+    };
+    let (Ok(mut record), Ok(response)) = (
+        serde_json::from_slice::<Credential>(record),
+        TokenResponse::from_json(response),
+    ) else {
+        return;
+    };
+    let old_refresh = record.refresh_token.clone();
+    record.apply_token_response(&response, NOW_MS);
+
+    assert_eq!(
+        record.access_token.expose_secret(),
+        response.access_token.expose_secret()
+    );
+    let refresh = response.refresh_token.as_ref().or(old_refresh.as_ref());
+    assert_eq!(
+        record.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()),
+        refresh.map(|t| t.expose_secret().to_owned()),
+        "a refresh token is never dropped"
+    );
+    let written = serde_json::to_string(&record).expect("a merged record serializes");
+    let mut names = member_names(&written);
+    let count = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), count, "a member written twice: {:?}", member_names(&written));
+    let back: Credential = serde_json::from_str(&written).expect("a merged record parses");
+    assert_eq!(
+        serde_json::to_string(&back).expect("a record serializes"),
+        written
+    );
+});
