@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(metadata) = HttpRefresher::fuzz_metadata_document(body, issuer) {
-        let stated = metadata.issuer.strip_suffix('/').unwrap_or(&metadata.issuer);
+        let stated = metadata
+            .issuer
+            .strip_suffix('/')
+            .unwrap_or(&metadata.issuer);
         assert_eq!(stated, issuer, "RFC 8414 section 3.3: the issuer asked for");
     }
 });

@@ -21,11 +21,24 @@ fuzz_target!(|data: &[u8]| {
     assert!(hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
     let secret = key.secret_name();
     let upper = secret.strip_prefix("MCP_OAUTH_").expect("the prefix");
-    assert!(upper.len() == 32 && upper.bytes().all(|b| matches!(b, b'0'..=b'9' | b'A'..=b'F')));
+    assert!(
+        upper.len() == 32
+            && upper
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'A'..=b'F'))
+    );
     let lock = key.credential_lock_file_name();
     let lower = lock.strip_suffix(".lock").expect("the suffix");
-    assert!(lower.len() == 64 && lower.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+    assert!(
+        lower.len() == 64
+            && lower
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    );
     // The hashed text holds the URL as a JSON string that reads back as the URL.
     let json = serde_json::to_string(url).expect("a str serializes");
-    assert_eq!(serde_json::from_str::<String>(&json).expect("it parses"), url);
+    assert_eq!(
+        serde_json::from_str::<String>(&json).expect("it parses"),
+        url
+    );
 });

@@ -40,14 +40,15 @@ pub fn document(bytes: &[u8]) -> Vec<Result<Credential, String>> {
     let before = view(&doc);
     let records = before.iter().map(|(_, raw)| parse_record(raw)).collect();
     // A save of the first key, as the store makes one: only that entry changes.
-    if let Some((key, _)) = before.first() {
+    if let Some(key) = before.first().map(|(k, _)| k.clone()) {
+        let key = key.as_str();
         doc.set(key, r#"{"saved":true}"#.to_owned());
         let mut saved = Vec::new();
         doc.write_into(&mut saved);
         let after = Document::parse(&saved).expect("a saved document parses");
         assert_eq!(after.get(key), Some(r#"{"saved":true}"#));
         let others = |v: Vec<(String, String)>| -> Vec<(String, String)> {
-            v.into_iter().filter(|(k, _)| k != key).collect()
+            v.into_iter().filter(|(k, _)| k.as_str() != key).collect()
         };
         assert_eq!(others(view(&after)), others(before), "other keys untouched");
         assert!(doc.remove(key));
