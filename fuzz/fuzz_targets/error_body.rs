@@ -56,11 +56,19 @@ fuzz_target!(|data: &[u8]| {
             .chars()
             .filter(|c| !c.is_control())
             .collect();
-        if skip_known() && !raw_description.contains(secret) && stripped.contains(secret) {
+        // The known finding's signature: dropping control characters makes new
+        // occurrences of the secret.
+        let made = stripped.matches(secret).count() > raw_description.matches(secret).count();
+        if skip_known() && made {
             continue;
         }
         for shown in [&error, &description].into_iter().flatten() {
-            assert!(!shown.contains(secret), "a secret sent is shown: {shown:?}");
+            // The marker itself can complete a secret with the text around it (`ed>x`
+            // after `<redact`): that reveals nothing, so look at the text between.
+            let shown_between = shown
+                .split(oauth_store_core::REDACTED)
+                .any(|piece| piece.contains(secret));
+            assert!(!shown_between, "a secret sent is shown: {shown:?}");
         }
     }
 });

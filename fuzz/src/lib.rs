@@ -23,8 +23,8 @@ fn b64token(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
 }
 
-/// The JSON string literals of `input` as written (escapes not decoded), found by a
-/// scan that needs no valid JSON.
+/// The closed JSON string literals of `input` as written (escapes not decoded), found
+/// by a scan that needs no valid JSON.
 fn literals(input: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut i = 0;
@@ -37,9 +37,12 @@ fn literals(input: &[u8]) -> Vec<&[u8]> {
         while end < input.len() && input[end] != b'"' {
             end += if input[end] == b'\\' { 2 } else { 1 };
         }
-        let end = end.min(input.len());
+        if end >= input.len() {
+            // Not a string literal: nothing closes it.
+            break;
+        }
         out.push(&input[start..end]);
-        i = (end + 1).min(input.len());
+        i = end + 1;
     }
     out
 }
