@@ -139,9 +139,19 @@ impl DriftSidecar {
     /// [`STORE_RESOLUTION_CHANGED`] counted), unless File -> keyring on
     /// `auto_save_keyring`, a migration (info, and [`STORE_MIGRATED`] counted). An
     /// explicit mode, or a change of mode or backend, is a baseline reset (debug,
-    /// nothing counted). `StoreKind::Secrets` is written as `keyring`. An observation
-    /// identical to the last one within [`UNCHANGED_REWRITE_INTERVAL`] is checked
-    /// without the lock and not written.
+    /// nothing counted). `StoreKind::Secrets` is written as `keyring`.
+    ///
+    /// Only an observation that changes what the document records is written: one
+    /// whose mode, backend or store differs from the key's entry (or a key without a
+    /// readable entry). A repeat, with another reason (a save after a load) or at a
+    /// later time, is [`RecordOutcome::Unchanged`], found by a lock-free read, so a
+    /// storm of short-lived processes neither writes nor takes the sidecar lock.
+    /// `observed_at` is therefore when the key was first seen resolving this way.
+    ///
+    /// A write is atomic but skips the directory fsync
+    /// ([`Durability::RenameMayBeLost`]): after a crash the document holds this
+    /// observation or the one before, never a broken file; a lost observation is the
+    /// same loss as a skipped one, and the next observation that differs writes again.
     pub fn record(
         &self,
         key: &StoreKey,
