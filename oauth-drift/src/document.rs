@@ -176,9 +176,11 @@ pub struct Observation {
     pub keyring_backend: KeyringBackend,
     /// Where the credential resolved.
     pub resolved_store: ResolvedStore,
-    /// Why; absent in entries written by others.
+    /// Why, as first observed (a repeat with another reason is not written); absent
+    /// in entries written by others.
     pub reason: Option<ResolutionReason>,
-    /// When, in ms since the Unix epoch; absent in entries written by others.
+    /// When this resolution was first observed, in ms since the Unix epoch (repeats
+    /// are not written); absent in entries written by others.
     pub observed_at: Option<u64>,
 }
 

@@ -12,8 +12,11 @@
 //!
 //! - Document: `{"version":1,"resolutions":{"<key>":{"store_mode","keyring_backend",
 //!   "resolved_store","reason","observed_at","change","previous"}}}`, `resolved_store`
-//!   in `file | keyring`, written by `oauth_lock::atomic::replace` under the sidecar
-//!   lock. Unknown fields of other entries and of the top level are kept.
+//!   in `file | keyring`, written by `oauth_lock::atomic::replace_with` under the
+//!   sidecar lock, and only when an observation changes what it records (mode, keyring
+//!   backend or store; a new reason or time alone is no change), so a read with
+//!   nothing to change neither writes nor takes the lock. Unknown fields of other
+//!   entries and of the top level are kept.
 //! - Drift: two Auto observations with the same keyring backend that resolved
 //!   differently, not explained by a migration: one `tracing` warning and the counter
 //!   [`STORE_RESOLUTION_CHANGED`] (labels `previous_store`, `resolved_store`,
@@ -65,16 +68,23 @@
 //!   overwrites what it cannot read (as DESIGN.md "Writes" says of every document).
 //! - An entry whose required fields do not parse (e.g. a reason this version does not
 //!   know) is reported as unreadable and replaced by the key's next observation.
-//! - Every changed observation is one fsynced atomic replacement of the whole
-//!   document (a repeated one within [`UNCHANGED_REWRITE_INTERVAL`] is a lock-free
-//!   read only, so `observed_at` is the last observation to within an hour): fine for
-//!   tens or hundreds of credentials; documents over 4 MiB are not read.
+//! - `observed_at` and `reason` are those of the observation that established the
+//!   entry's resolution, not of the latest repeat (repeats are not written): a
+//!   credential that resolves to the File store because the keyring had no entry,
+//!   and later because the keyring failed, keeps the first reason.
+//! - Every changed observation is one atomic replacement of the whole document, with
+//!   the data fsynced but not the directory (it is diagnostic: after a crash it may
+//!   hold the observation before): fine for tens or hundreds of credentials;
+//!   documents over 4 MiB are not read.
 //! - Counters go to whatever `metrics` recorder the process installed; without one
 //!   they are dropped (the `tracing` lines remain).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod document;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod sidecar;
 
 pub use oauth_lock::SIDECAR_TIMEOUT;
@@ -86,5 +96,4 @@ pub use document::{
 };
 pub use sidecar::{
     DriftSidecar, RecordOutcome, STORE_MIGRATED, STORE_RESOLUTION_CHANGED, SkipReason,
-    UNCHANGED_REWRITE_INTERVAL,
 };

@@ -1,9 +1,15 @@
 //! Recording observations and telling drift from migration and baseline resets
 //! (DESIGN.md "Drift sidecar").
 //!
-//! Each [`DriftSidecar::record`] takes the sidecar lock for at most
-//! [`SIDECAR_TIMEOUT`], rereads the document, classifies the observation against the
-//! key's last one, rewrites the document with `oauth_lock::atomic::replace`, releases
+//! Each [`DriftSidecar::record`] first reads the document without a lock: an
+//! observation that repeats the key's recorded resolution (same mode, keyring backend
+//! and store; a new reason or time alone is no change) ends there, with no lock and no
+//! write. That is safe without the lock because writers replace the document
+//! atomically: the read sees one whole version, and an observation equal to it can be
+//! ordered just after that version, which is what recording it would have produced.
+//! Otherwise it takes the sidecar lock for at most [`SIDECAR_TIMEOUT`], rereads,
+//! classifies the observation against the key's last one, rewrites the document
+//! (atomically, without the directory fsync: see [`DriftSidecar::record`]), releases
 //! the lock, and only then logs and counts what changed. Every fault is skipped with
 //! a line saying what was skipped: debug for the expected ones (lock busy, a document
 //! of another version), warn for the rest.
@@ -11,9 +17,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use oauth_lock::atomic::{read_document, replace};
+use oauth_lock::atomic::{Durability, read_document, replace_with};
 use oauth_lock::{LockDir, LockScope, LockTarget, SIDECAR_TIMEOUT};
 use oauth_store_core::{
     Clock, KeyringBackend, ResolutionReason, StoreKey, StoreKind, StoreMode, SystemClock,
@@ -32,20 +37,15 @@ pub const STORE_RESOLUTION_CHANGED: &str = "mcp.oauth.store_resolution_changed";
 /// always File -> keyring on `auto_save_keyring`.
 pub const STORE_MIGRATED: &str = "mcp.oauth.store_migrated";
 
-/// An observation identical to the key's last one (mode, backend, store and reason)
-/// rewrites the document only when the last one is older than this (1 hour): a
-/// repeated resolution then costs one lock-free read instead of a locked, fsynced
-/// write, and `observed_at` is the last observation to within this interval.
-pub const UNCHANGED_REWRITE_INTERVAL: Duration = Duration::from_secs(3600);
-
 /// What [`DriftSidecar::record`] did. Callers may ignore it: recording is best effort.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RecordOutcome {
     /// Written; nothing to report (a first observation, or the same store again).
     Recorded,
-    /// Identical to the key's last observation, made within
-    /// [`UNCHANGED_REWRITE_INTERVAL`]: nothing written, nothing to report.
+    /// The key's recorded resolution already (same mode, keyring backend and store;
+    /// the reason or time may differ): nothing written, no lock taken, nothing to
+    /// report.
     Unchanged,
     /// Written, and drift was logged at warn and counted.
     Drift {
@@ -139,9 +139,19 @@ impl DriftSidecar {
     /// [`STORE_RESOLUTION_CHANGED`] counted), unless File -> keyring on
     /// `auto_save_keyring`, a migration (info, and [`STORE_MIGRATED`] counted). An
     /// explicit mode, or a change of mode or backend, is a baseline reset (debug,
-    /// nothing counted). `StoreKind::Secrets` is written as `keyring`. An observation
-    /// identical to the last one within [`UNCHANGED_REWRITE_INTERVAL`] is checked
-    /// without the lock and not written.
+    /// nothing counted). `StoreKind::Secrets` is written as `keyring`.
+    ///
+    /// Only an observation that changes what the document records is written: one
+    /// whose mode, backend or store differs from the key's entry (or a key without a
+    /// readable entry). A repeat, with another reason (a save after a load) or at a
+    /// later time, is [`RecordOutcome::Unchanged`], found by a lock-free read, so a
+    /// storm of short-lived processes neither writes nor takes the sidecar lock.
+    /// `observed_at` is therefore when the key was first seen resolving this way.
+    ///
+    /// A write is atomic but skips the directory fsync
+    /// ([`Durability::RenameMayBeLost`]): after a crash the document holds this
+    /// observation or the one before, never a broken file; a lost observation is the
+    /// same loss as a skipped one, and the next observation that differs writes again.
     pub fn record(
         &self,
         key: &StoreKey,
@@ -185,7 +195,7 @@ impl DriftSidecar {
             .map_err(|fault| fault.into_error(self.document.clone()))
     }
 
-    /// Whether the document already holds `observed` for `key`, recently enough. Any
+    /// Whether the document already records `observed`'s resolution for `key`. Any
     /// fault answers no: the locked path reports it.
     fn unchanged_without_lock(&self, key: &StoreKey, observed: &WireObservation) -> bool {
         let Ok(Some(document)) = read_document(&self.document, MAX_DOCUMENT_BYTES) else {
@@ -277,7 +287,10 @@ impl DriftSidecar {
         let written = parsed
             .to_bytes()
             .map_err(|e| e.to_string())
-            .and_then(|bytes| replace(&self.document, &bytes).map_err(|e| e.to_string()));
+            .and_then(|bytes| {
+                replace_with(&self.document, &bytes, Durability::RenameMayBeLost)
+                    .map_err(|e| e.to_string())
+            });
         if let Err(error) = written {
             tracing::warn!(key = %key, %error, "drift sidecar: write failed; observation skipped");
             return Err(SkipReason::WriteFailed);
@@ -337,20 +350,14 @@ impl DriftSidecar {
     }
 }
 
-/// Whether `observed` repeats `last` (mode, backend, store, reason) and `last` was
-/// made within [`UNCHANGED_REWRITE_INTERVAL`]. A `last` from the future (a clock set
-/// back) is rewritten, so a wrong time does not stick.
-fn unchanged(last: &WireEntry, observed: &WireObservation) -> bool {
-    let interval = u64::try_from(UNCHANGED_REWRITE_INTERVAL.as_millis()).unwrap_or(u64::MAX);
-    let recent = match (last.observed_at, observed.observed_at) {
-        (Some(then), Some(now)) => then <= now && now - then < interval,
-        _ => false,
-    };
-    recent
-        && last.store_mode == observed.store_mode
+/// Whether `observed` repeats the resolution `last` records: same mode, backend and
+/// store. The reason and the time are not compared: a save after a load, or a later
+/// load, changes nothing the sidecar is for (where the key resolved, and when that
+/// changed).
+pub(crate) fn unchanged(last: &WireEntry, observed: &WireObservation) -> bool {
+    last.store_mode == observed.store_mode
         && last.keyring_backend == observed.keyring_backend
         && last.resolved_store == observed.resolved_store
-        && last.reason == observed.reason
 }
 
 /// The key's next entry and what the change was (DESIGN.md "Drift sidecar").
@@ -358,7 +365,10 @@ fn unchanged(last: &WireEntry, observed: &WireObservation) -> bool {
 /// `previous` moves to the replaced observation whenever mode, backend or store
 /// differ, so it always names the last observation that differed; otherwise the old
 /// `previous` and `change` are kept.
-fn next_entry(last: Option<&WireEntry>, observed: &WireObservation) -> (WireEntry, RecordOutcome) {
+pub(crate) fn next_entry(
+    last: Option<&WireEntry>,
+    observed: &WireObservation,
+) -> (WireEntry, RecordOutcome) {
     let mut entry = WireEntry {
         store_mode: observed.store_mode,
         keyring_backend: observed.keyring_backend,

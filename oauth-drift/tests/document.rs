@@ -138,10 +138,13 @@ fn unknown_fields_of_other_entries_and_the_top_level_survive_a_rewrite() -> Test
         &StoreKey::from_raw(NOTION),
         StoreMode::Auto,
         KeyringBackend::Direct,
-        StoreKind::Keyring,
-        ResolutionReason::AutoLoadKeyring,
+        StoreKind::File,
+        ResolutionReason::AutoLoadFileKeyringError,
     );
-    assert_eq!(outcome, RecordOutcome::Recorded);
+    assert!(
+        matches!(outcome, RecordOutcome::Drift { .. }),
+        "{outcome:?}"
+    );
     let after = read_json(&sidecar)?;
     assert_eq!(after["version"], 1);
     assert_eq!(after["x_top"], before["x_top"]);

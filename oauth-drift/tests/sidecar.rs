@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use oauth_drift::{
     Change, DriftSidecar, RecordOutcome, ResolvedStore, SIDECAR_TIMEOUT, STORE_MIGRATED,
-    STORE_RESOLUTION_CHANGED, SkipReason, UNCHANGED_REWRITE_INTERVAL,
+    STORE_RESOLUTION_CHANGED, SkipReason,
 };
 use oauth_store_core::{
     Credential, KeyringBackend, ResolutionReason, StoreKey, StoreKind, StoreMode,
@@ -83,12 +83,13 @@ fn drift_is_one_warning_and_one_labelled_counter() -> TestResult {
         outcomes,
         [
             RecordOutcome::Recorded,
-            RecordOutcome::Recorded,
+            // A save after a load, to the same store: nothing the sidecar records changed.
+            RecordOutcome::Unchanged,
             RecordOutcome::Drift {
                 previous: ResolvedStore::Keyring,
                 resolved: ResolvedStore::File
             },
-            RecordOutcome::Recorded,
+            RecordOutcome::Unchanged,
         ]
     );
     let labels = [
@@ -113,13 +114,17 @@ fn drift_is_one_warning_and_one_labelled_counter() -> TestResult {
 
     let entry = *sidecar.read()?.get(&key()).ok_or("entry")?;
     assert!(entry.drifted());
-    assert_eq!(entry.last.reason, Some(R::AutoSaveFileKeyringError));
+    assert_eq!(
+        entry.last.reason,
+        Some(R::AutoLoadFileKeyringError),
+        "the observation that established the resolution"
+    );
     let previous = entry.previous.ok_or("previous")?;
     assert_eq!(previous.resolved_store, ResolvedStore::Keyring);
     assert_eq!(
         previous.reason,
-        Some(R::AutoSaveKeyring),
-        "previous is the last observation before the change"
+        Some(R::AutoLoadKeyring),
+        "previous is the last recorded observation before the change"
     );
     Ok(())
 }
@@ -235,7 +240,7 @@ fn migration_is_info_and_counted_not_drift() -> TestResult {
         [
             RecordOutcome::Recorded,
             RecordOutcome::Migration,
-            RecordOutcome::Recorded
+            RecordOutcome::Unchanged
         ]
     );
     assert_eq!(seen.total(STORE_MIGRATED), 1);
@@ -314,7 +319,7 @@ fn explicit_modes_and_backend_changes_reset_the_baseline_and_count_nothing() -> 
         [
             RecordOutcome::Recorded,
             RecordOutcome::BaselineReset,
-            RecordOutcome::Recorded,
+            RecordOutcome::Unchanged,
             RecordOutcome::BaselineReset,
             RecordOutcome::BaselineReset,
             RecordOutcome::Drift {
@@ -409,38 +414,80 @@ fn every_key_keeps_its_last_observation() -> TestResult {
 }
 
 #[test]
-fn a_repeated_observation_is_written_again_only_after_the_interval() -> TestResult {
+fn a_repeated_resolution_is_never_written_again_and_takes_no_lock() -> TestResult {
     let home = tempfile::tempdir()?;
     let (sidecar, clock) = sidecar_with_clock(home.path())?;
-    let observed_at = |s: &DriftSidecar| -> Result<Option<u64>, Box<dyn std::error::Error>> {
-        Ok(s.read()?.get(&key()).and_then(|e| e.last.observed_at))
-    };
-    let again = |s: &DriftSidecar| record(s, Auto, Direct, StoreKind::Keyring, R::AutoLoadKeyring);
-    assert_eq!(again(&sidecar), RecordOutcome::Recorded);
+    let at = |s: &DriftSidecar, reason| record(s, Auto, Direct, StoreKind::Keyring, reason);
+    let (first, seen) = observe(|| at(&sidecar, R::AutoLoadKeyring));
+    assert_eq!(first, RecordOutcome::Recorded);
+    assert_eq!(
+        durable_writes(&seen),
+        [(false, sidecar.document().to_owned())]
+    );
     let bytes = std::fs::read(sidecar.document())?;
 
-    clock.advance(1_000);
-    assert_eq!(again(&sidecar), RecordOutcome::Unchanged);
+    // Later, and with the save's reason: what the sidecar records is the same.
+    clock.advance(2 * 3_600_000);
+    let (outcomes, seen) = observe(|| {
+        [
+            at(&sidecar, R::AutoLoadKeyring),
+            at(&sidecar, R::AutoSaveKeyring),
+        ]
+    });
+    assert_eq!(outcomes, [RecordOutcome::Unchanged; 2]);
+    assert_eq!(durable_writes(&seen), []);
     assert_eq!(std::fs::read(sidecar.document())?, bytes, "nothing written");
+    let entry = *sidecar.read()?.get(&key()).ok_or("entry")?;
+    assert_eq!(entry.last.observed_at, Some(START_MS), "first observed");
+    assert_eq!(entry.last.reason, Some(R::AutoLoadKeyring));
+
     // A lock held elsewhere does not matter to an unchanged observation: no lock taken.
     let mut holder = child::spawn("hold-sidecar", home.path(), "10", Privilege::Same);
     child::wait_for_line(&mut holder, "LOCKED");
-    let (outcome, elapsed) = timed(|| again(&sidecar));
+    let (outcome, elapsed) = timed(|| at(&sidecar, R::AutoSaveKeyring));
     holder.kill()?;
     holder.wait()?;
     assert_eq!(outcome, RecordOutcome::Unchanged);
     assert!(elapsed < SIDECAR_TIMEOUT, "{elapsed:?}");
 
-    let interval = u64::try_from(UNCHANGED_REWRITE_INTERVAL.as_millis())?;
-    clock.set(START_MS + interval);
-    assert_eq!(again(&sidecar), RecordOutcome::Recorded);
-    assert_eq!(observed_at(&sidecar)?, Some(START_MS + interval));
-
-    // A clock set back: the future time is not kept.
-    clock.set(START_MS);
-    assert_eq!(again(&sidecar), RecordOutcome::Recorded);
-    assert_eq!(observed_at(&sidecar)?, Some(START_MS));
+    // A change of store is written (once), without the directory fsync.
+    let (outcome, seen) = observe(|| {
+        record(
+            &sidecar,
+            Auto,
+            Direct,
+            StoreKind::File,
+            R::AutoLoadFileKeyringError,
+        )
+    });
+    assert!(
+        matches!(outcome, RecordOutcome::Drift { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        durable_writes(&seen),
+        [(false, sidecar.document().to_owned())]
+    );
     Ok(())
+}
+
+/// The `oauth_lock::write` events seen: (directory fsynced, path) per write.
+fn durable_writes(seen: &crate::capture::Seen) -> Vec<(bool, std::path::PathBuf)> {
+    seen.logs
+        .text()
+        .lines()
+        .filter(|line| line.contains("oauth_lock::write"))
+        .map(|line| {
+            let field = |name: &str| {
+                line.split(&format!(" {name}="))
+                    .nth(1)
+                    .and_then(|rest| rest.split(' ').next())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            (field("dir_synced") == "true", field("path").into())
+        })
+        .collect()
 }
 
 // ---- Faults: each skipped, within the lock bound, with a line saying what. ----

@@ -7,6 +7,23 @@
 //! time and a crash leaves at most one, which the next save reuses), created 0600
 //! whatever the umask and never through a symlink, written, fsynced, renamed over the
 //! target, then the directory fsynced. Readers never see a half-written document.
+//!
+//! # Durability
+//! [`replace`] is [`Durability::Durable`]: after `Ok` the new content survives a
+//! crash. [`replace_with`] with [`Durability::RenameMayBeLost`] skips only the
+//! directory fsync: the data is still fsynced before the rename, so after a crash the
+//! target holds the old or the new content, never an empty or half-written file, but
+//! the replacement itself may be undone. Only a diagnostic document whose last write
+//! may be lost uses it: the drift sidecar (a lost observation is written again by the
+//! next one that differs). The credential documents (File store, Secrets store, the
+//! Secrets key file) always use [`Durability::Durable`]: a lost rename there is a lost
+//! rotated refresh token.
+//!
+//! # Tracing
+//! Every completed write ([`replace`], [`replace_with`], [`remove`]) emits one `debug`
+//! event with target `oauth_lock::write` (fields: `operation` `replace` or `remove`,
+//! `path`, `dir_synced`). Tests count durable writes with it (e.g. a process run with
+//! `RUST_LOG=oauth_lock::write=debug`); disabled, it costs one callsite check.
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Read, Write};
@@ -214,9 +231,35 @@ fn parent_of(path: &Path) -> &Path {
     }
 }
 
+/// How much of a [`replace_with`] must survive a crash (see the module's
+/// "Durability").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Data fsynced, renamed over the target, directory fsynced: after `Ok` the new
+    /// content survives a crash. Every credential document.
+    Durable,
+    /// Data fsynced and renamed over the target, directory not fsynced: after a crash
+    /// the target holds the old or the new content (never a mix, never empty), but
+    /// the replacement may be lost. For diagnostic documents only (the drift sidecar).
+    RenameMayBeLost,
+}
+
+/// Reports one completed write (see the module's "Tracing").
+fn traced(operation: &'static str, target: &Path, dir_synced: bool) {
+    tracing::debug!(
+        target: "oauth_lock::write",
+        operation,
+        path = %target.display(),
+        dir_synced,
+        "write"
+    );
+}
+
 /// Replaces `target` with `bytes`, durably and atomically: after `Ok`, the new content
 /// survives a crash; at any moment a reader sees the old or the new content, never a
-/// mix. The file is 0600 whatever the umask.
+/// mix. The file is 0600 whatever the umask. [`replace_with`] with
+/// [`Durability::Durable`].
 ///
 /// The caller holds the document's store lock (the temp name is fixed).
 ///
@@ -224,6 +267,17 @@ fn parent_of(path: &Path) -> &Path {
 /// [`Error::NotARegularFile`] when a symlink, directory, FIFO or socket is at
 /// `target` (nothing is written); [`Error::Io`] naming the file that failed.
 pub fn replace(target: &Path, bytes: &[u8]) -> Result<(), Error> {
+    replace_with(target, bytes, Durability::Durable)
+}
+
+/// Replaces `target` with `bytes` atomically, as [`replace`] does, with `durability`
+/// deciding whether the directory is fsynced after the rename.
+///
+/// The caller holds the document's lock (the temp name is fixed).
+///
+/// # Errors
+/// As [`replace`].
+pub fn replace_with(target: &Path, bytes: &[u8], durability: Durability) -> Result<(), Error> {
     match fs::symlink_metadata(target) {
         Ok(meta) => {
             if let Some(what) = file_type_name(&meta) {
@@ -262,7 +316,12 @@ pub fn replace(target: &Path, bytes: &[u8]) -> Result<(), Error> {
     }
     drop(file);
     fs::rename(&temp, target).map_err(io_err(target))?;
-    sync_dir(parent_of(target))
+    let dir_synced = durability == Durability::Durable;
+    if dir_synced {
+        sync_dir(parent_of(target))?;
+    }
+    traced("replace", target, dir_synced);
+    Ok(())
 }
 
 /// Removes `target` durably (the directory is fsynced). Returns whether it existed.
@@ -289,6 +348,7 @@ pub fn remove(target: &Path) -> Result<bool, Error> {
         Err(e) => return Err(io_err(target)(e)),
     }
     sync_dir(parent_of(target))?;
+    traced("remove", target, true);
     Ok(true)
 }
 

@@ -180,3 +180,76 @@ fn remove_is_durable_and_reports_absence() -> TestResult {
     assert!(!doc.exists());
     Ok(())
 }
+
+/// The `oauth_lock::write` events of `f`, as `operation path dir_synced` lines.
+fn traced_writes(
+    f: impl FnOnce() -> TestResult,
+) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[derive(Clone, Default)]
+    struct Writes(Arc<Mutex<Vec<String>>>);
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Writes {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            if event.metadata().target() != "oauth_lock::write" {
+                return;
+            }
+            struct V(Vec<String>);
+            impl tracing::field::Visit for V {
+                fn record_debug(
+                    &mut self,
+                    field: &tracing::field::Field,
+                    value: &dyn std::fmt::Debug,
+                ) {
+                    if field.name() != "message" {
+                        self.0
+                            .push(format!("{value:?}").trim_matches('"').to_owned());
+                    }
+                }
+            }
+            let mut v = V(Vec::new());
+            event.record(&mut v);
+            self.0.lock().expect("writes").push(v.0.join(" "));
+        }
+    }
+    let writes = Writes::default();
+    let subscriber = tracing_subscriber::registry().with(writes.clone());
+    tracing::subscriber::with_default(subscriber, f)?;
+    let seen = writes.0.lock().expect("writes").clone();
+    Ok(seen)
+}
+
+#[test]
+fn every_write_is_traced_and_only_the_durable_ones_sync_the_directory() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (durable, relaxed) = (dir.path().join("durable"), dir.path().join("relaxed"));
+    let writes = traced_writes(|| {
+        atomic::replace(&durable, b"1")?;
+        atomic::replace_with(&relaxed, b"2", atomic::Durability::RenameMayBeLost)?;
+        atomic::replace_with(&relaxed, b"3", atomic::Durability::Durable)?;
+        atomic::remove(&durable)?;
+        // Refused and absent: nothing written, nothing traced.
+        let _ = atomic::replace(dir.path(), b"x");
+        atomic::remove(&durable)?;
+        Ok(())
+    })?;
+    let (d, r) = (durable.display(), relaxed.display());
+    assert_eq!(
+        writes,
+        [
+            format!("replace {d} true"),
+            format!("replace {r} false"),
+            format!("replace {r} true"),
+            format!("remove {d} true"),
+        ]
+    );
+    assert_eq!(std::fs::read(&relaxed)?, b"3");
+    assert_eq!(mode(&relaxed), 0o600);
+    assert!(!atomic::temp_path(&relaxed).exists());
+    Ok(())
+}

@@ -28,3 +28,4 @@ mod show;
 mod texts;
 mod token;
 mod wait;
+mod writes;

@@ -74,6 +74,9 @@
 
 mod check;
 mod document;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod repair;
 mod store;
 

@@ -101,6 +101,9 @@
 mod backend;
 mod entry;
 mod error;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod os;
 mod store;
 mod usability;

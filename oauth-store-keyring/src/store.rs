@@ -116,7 +116,7 @@ impl KeyringStore {
         PathBuf::from(format!("keyring:{}/{account}", self.service))
     }
 
-    fn parse(
+    pub(crate) fn parse(
         &self,
         key: &StoreKey,
         account: &str,
@@ -148,7 +148,7 @@ impl KeyringStore {
 
     /// The store key of an account, `None` when the account is not one of ours (another
     /// home's, or another user of the service).
-    fn key_of(&self, account: &str) -> Option<StoreKey> {
+    pub(crate) fn key_of(&self, account: &str) -> Option<StoreKey> {
         let key = match &self.account_prefix {
             Some(prefix) => account.strip_prefix(prefix.as_str())?.strip_prefix('/')?,
             None => account,

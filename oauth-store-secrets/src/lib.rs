@@ -81,6 +81,9 @@
 
 mod cipher;
 mod document;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod key;
 mod keyring;
 mod store;

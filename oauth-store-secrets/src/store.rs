@@ -839,7 +839,7 @@ fn load_source(source: &dyn KeySource) -> Result<Option<SecretString>, StoreErro
 }
 
 /// Parses one entry's raw value (a JSON string holding the record JSON).
-fn parse_entry(raw: &str) -> Result<Credential, String> {
+pub(crate) fn parse_entry(raw: &str) -> Result<Credential, String> {
     let Some(text) = document::string_value(raw) else {
         return Err("the value is not a JSON string holding a record".to_owned());
     };

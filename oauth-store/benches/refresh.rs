@@ -14,7 +14,13 @@
 //! - `recover_unauthorized` for an access token the store no longer holds (the one-shot
 //!   401 recovery, adopting the stored token: lock, reread, release);
 //! - with `--features tokio`: `AsyncCredentialHandle::refresh_if_needed` when nothing
-//!   is due, awaited on a current-thread runtime (a thread per call).
+//!   is due, awaited on a current-thread runtime (a thread per call);
+//! - `oauth-store token` as a whole process (start, resolve, read, print, exit) when
+//!   nothing is due, and beside it a process that does nothing (`true`), so the
+//!   process's own cost shows apart from the start-up every process pays. The binary
+//!   is `$OAUTH_STORE_BENCH_CLI` (`cargo xtask bench refresh` builds it and sets it);
+//!   without it these rows are skipped with a line saying so. Processes are sampled
+//!   every tenth round only (they take milliseconds).
 //!
 //! Samples of every row alternate round by round (each round starting at another row),
 //! so drift of the disk or the machine hits all alike; medians and p90 are reported, with each median's ratio to the
@@ -37,6 +43,8 @@ use oauth_store::{Credential, CredentialStore, OAuthStore, SecretString, StoreMo
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 /// One measured operation.
 type Op<'a> = Box<dyn FnMut() -> Result<()> + 'a>;
+/// Rows sampled only every this many rounds (whole processes).
+const PROCESS_STRIDE: usize = 10;
 
 const SERVER: &str = "bench-server";
 const URL: &str = "https://mcp.example.test/mcp";
@@ -102,9 +110,10 @@ fn bench_document(entries: usize, rounds: usize) -> Result<()> {
         .handle(SERVER, URL);
     let stale = SecretString::from("at-rejected".to_owned());
 
-    let mut rows: Vec<(&str, Op<'_>)> = vec![
+    let mut rows: Vec<(&str, usize, Op<'_>)> = vec![
         (
             "FileStore::load (baseline)",
+            1,
             Box::new(|| {
                 black_box(bare.load(&key)?.ok_or("missing")?);
                 Ok(())
@@ -112,6 +121,7 @@ fn bench_document(entries: usize, rounds: usize) -> Result<()> {
         ),
         (
             "refresh_if_needed, nothing due",
+            1,
             Box::new(|| {
                 black_box(handle.refresh_if_needed(MIN_VALID)?);
                 Ok(())
@@ -119,6 +129,7 @@ fn bench_document(entries: usize, rounds: usize) -> Result<()> {
         ),
         (
             "refresh_if_needed, adopt path",
+            1,
             Box::new(|| {
                 black_box(adopting.refresh_if_needed(MIN_VALID)?);
                 Ok(())
@@ -126,6 +137,7 @@ fn bench_document(entries: usize, rounds: usize) -> Result<()> {
         ),
         (
             "recover_unauthorized, adopt",
+            1,
             Box::new(|| {
                 black_box(handle.recover_unauthorized(&stale)?);
                 Ok(())
@@ -138,11 +150,52 @@ fn bench_document(entries: usize, rounds: usize) -> Result<()> {
         let asynch = oauth_store::AsyncCredentialHandle::new(plain.handle(SERVER, URL));
         rows.push((
             "async refresh_if_needed, nothing due",
+            1,
             Box::new(move || {
                 black_box(runtime.block_on(asynch.refresh_if_needed(MIN_VALID))?);
                 Ok(())
             }),
         ));
+    }
+
+    match std::env::var_os("OAUTH_STORE_BENCH_CLI") {
+        Some(cli) => {
+            let home_dir = plain.layout().home().to_owned();
+            rows.push((
+                "oauth-store token, process",
+                PROCESS_STRIDE,
+                Box::new(move || {
+                    let status = std::process::Command::new(&cli)
+                        .arg("--home")
+                        .arg(&home_dir)
+                        .args(["--store", "file", "token", "--server", SERVER, "--url", URL])
+                        .env_remove("RUST_LOG")
+                        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+                        .stdin(std::process::Stdio::null())
+                        .stdout(std::process::Stdio::null())
+                        .status()?;
+                    if !status.success() {
+                        return Err(format!("oauth-store token: {status}").into());
+                    }
+                    Ok(())
+                }),
+            ));
+            rows.push((
+                "a process doing nothing (true)",
+                PROCESS_STRIDE,
+                Box::new(|| {
+                    let status = std::process::Command::new("true").status()?;
+                    if !status.success() {
+                        return Err(format!("true: {status}").into());
+                    }
+                    Ok(())
+                }),
+            ));
+        }
+        None => println!(
+            "(oauth-store token rows skipped: set OAUTH_STORE_BENCH_CLI to the binary; \
+             cargo xtask bench refresh does)"
+        ),
     }
 
     let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); rows.len()];
@@ -151,7 +204,10 @@ fn bench_document(entries: usize, rounds: usize) -> Result<()> {
         // Each round starts at another row, so no row always follows the same one (the
         // async row's thread leaves the caches colder for whatever comes next).
         for i in (0..n).map(|k| (k + round) % n) {
-            let op = &mut rows[i].1;
+            if round % rows[i].1 != 0 {
+                continue;
+            }
+            let op = &mut rows[i].2;
             let start = Instant::now();
             op()?;
             let took = start.elapsed();
@@ -171,14 +227,24 @@ fn bench_document(entries: usize, rounds: usize) -> Result<()> {
         "", "median", "p90", "/ load"
     );
     let baseline = median(&mut samples[0].clone());
-    for ((name, _), mut s) in rows.iter().zip(samples) {
+    let mut process_medians = Vec::new();
+    for ((name, stride, _), mut s) in rows.iter().zip(samples) {
         let m = median(&mut s);
+        if *stride == PROCESS_STRIDE {
+            process_medians.push(m);
+        }
         let p90 = percentile(&mut s, 0.9);
         println!(
             "  {name:<40} {:>10} {:>10} {:>9.2}x",
             fmt(m),
             fmt(p90),
             m.as_secs_f64() / baseline.as_secs_f64().max(1e-9)
+        );
+    }
+    if let [token, nothing] = process_medians[..] {
+        println!(
+            "  oauth-store token, process / a process doing nothing: {:.2}x",
+            token.as_secs_f64() / nothing.as_secs_f64().max(1e-9)
         );
     }
     Ok(())

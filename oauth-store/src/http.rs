@@ -6,6 +6,8 @@
 mod classify;
 mod discovery;
 mod redact;
+#[cfg(fuzzing)]
+mod fuzzing;
 mod transport;
 
 use std::cell::RefCell;

@@ -9,6 +9,8 @@
 //! - `deps`: checks DESIGN.md's dependency-graph rules on `cargo metadata`.
 //! - `bench [lock|file|refresh|secrets]`: one benchmark, or every one that exists.
 //!   Never part of `ci`.
+//! - `fuzz [TARGET|all] [--seconds N]`: lists the fuzz targets of `fuzz/`, or runs one
+//!   or every one (cargo-fuzz, libFuzzer, one core). Never part of `ci`.
 //!
 //! Every cargo it runs inherits the environment (so `CARGO_TARGET_DIR` and `CI` pass
 //! through) and runs at the workspace root.
@@ -25,6 +27,7 @@
 
 mod bench;
 mod deps;
+mod fuzz;
 mod step;
 mod test;
 mod workspace;
@@ -39,7 +42,9 @@ usage: cargo xtask <command>
   lint               cargo fmt --check, clippy -D warnings, rustdoc -D warnings, deps
   test               the project's test run: peers, cargo test --workspace, keyring run
   deps               check DESIGN.md's dependency-graph rules
-  bench [NAME]       run benchmark NAME (lock, file, refresh, secrets), or all that exist";
+  bench [NAME]       run benchmark NAME (lock, file, refresh, secrets), or all that exist
+  fuzz [TARGET|all] [--seconds N]
+                     list the fuzz targets, or run one or all (default 120 s each)";
 
 /// Why an xtask command failed.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +87,9 @@ pub(crate) enum Error {
     /// Tests failed; the run's summary line has said how many, and which steps failed.
     #[error("tests failed (see the summary above)")]
     TestsFailed,
+    /// Fuzz targets crashed; each left its input in `fuzz/artifacts/<target>/`.
+    #[error("fuzz targets crashed: {}", .0.join(", "))]
+    Fuzz(Vec<String>),
     /// A local file operation failed (temporary directories of the keyring run).
     #[error("{what}: {source}")]
     Io {
@@ -103,6 +111,7 @@ fn main() -> ExitCode {
         ["test"] => test::run(&ws),
         ["deps"] => deps::run(&ws),
         ["bench", names @ ..] => bench::run(&ws, names),
+        ["fuzz", args @ ..] => fuzz::run(&ws, args),
         ["help" | "-h" | "--help"] => {
             println!("{USAGE}");
             Ok(())

@@ -31,6 +31,14 @@ impl Workspace {
         &self.root
     }
 
+    /// Where cargo puts build output: `$CARGO_TARGET_DIR`, else `target/` at the root.
+    pub(crate) fn target_dir(&self) -> PathBuf {
+        match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) if !dir.is_empty() => self.root.join(dir),
+            _ => self.root.join("target"),
+        }
+    }
+
     /// The cargo binary.
     pub(crate) fn cargo_program(&self) -> &OsString {
         &self.cargo

@@ -316,17 +316,24 @@ fn fetch(
         429 | 500..=599 => return Err((format!("{} answered {status}", host_of(url)), true)),
         _ => return Err((format!("{} answered {status}", host_of(url)), false)),
     }
-    let body = response.body();
+    parse_document(response.body(), issuer, sent).map_err(|reason| (reason, false))
+}
+
+/// Checks one metadata document's body: size, JSON, `issuer` equal to `issuer` (up to
+/// a trailing `/`), a `token_endpoint`. The reason quotes nothing of the body but the
+/// `issuer` it states when that is another one.
+pub(super) fn parse_document(
+    body: &[u8],
+    issuer: &str,
+    sent: &Sent<'_>,
+) -> Result<AuthorizationServerMetadata, String> {
     if body.len() > MAX_DOCUMENT {
-        return Err(("the document is too large".into(), false));
+        return Err("the document is too large".into());
     }
     let document: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        (
-            format!(
-                "the document does not parse: {}",
-                oauth_store_core::describe_json_error(&e)
-            ),
-            false,
+        format!(
+            "the document does not parse: {}",
+            oauth_store_core::describe_json_error(&e)
         )
     })?;
     let text = |name: &str| {
@@ -335,19 +342,15 @@ fn fetch(
             .and_then(serde_json::Value::as_str)
             .map(str::to_owned)
     };
-    let stated =
-        text("issuer").ok_or_else(|| ("the document names no issuer".to_owned(), false))?;
+    let stated = text("issuer").ok_or_else(|| "the document names no issuer".to_owned())?;
     if cache_key(&stated) != issuer {
-        return Err((
-            format!(
-                "the document is for another issuer ({})",
-                provider_text(&stated, sent)
-            ),
-            false,
+        return Err(format!(
+            "the document is for another issuer ({})",
+            provider_text(&stated, sent)
         ));
     }
-    let token_endpoint = text("token_endpoint")
-        .ok_or_else(|| ("the document names no token_endpoint".to_owned(), false))?;
+    let token_endpoint =
+        text("token_endpoint").ok_or_else(|| "the document names no token_endpoint".to_owned())?;
     Ok(AuthorizationServerMetadata {
         issuer: stated,
         token_endpoint,
