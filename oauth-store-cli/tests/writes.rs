@@ -53,52 +53,52 @@ fn replaced(path: PathBuf, dir_synced: bool) -> Write {
     }
 }
 
-fn token_writes_only_what_changed(home: Home) -> Result {
+fn token_writes_only_what_changed(home: &Home) -> Result {
     let provider = Provider::start(Duration::from_secs(3600));
-    provider.import(&home, None);
+    provider.import(home, None);
     let sidecar = home.path().join(".mcp-oauth-store-resolutions.json");
     let document = home.document();
     assert!(sidecar.exists(), "the import recorded its resolution");
 
     // Nothing due: nothing written, however often.
     for _ in 0..3 {
-        let (stdout, writes) = traced(&home, &with(&["token"], &provider.server()));
+        let (stdout, writes) = traced(home, &with(&["token"], &provider.server()));
         assert_eq!(stdout.trim_end(), provider.grant.access_token);
         assert_eq!(writes, [], "token with nothing due");
     }
 
     // A refresh: the document once, durably; the sidecar already records the store.
     let (stdout, writes) = traced(
-        &home,
+        home,
         &with(&["token", "--min-valid", "7200"], &provider.server()),
     );
     assert_ne!(stdout.trim_end(), provider.grant.access_token);
     assert_eq!(provider.endpoint.counters().refreshes, 1);
     assert_eq!(writes, [replaced(document.clone(), true)], "a refresh");
-    let (_, writes) = traced(&home, &with(&["token"], &provider.server()));
+    let (_, writes) = traced(home, &with(&["token"], &provider.server()));
     assert_eq!(writes, [], "token after a refresh");
 
     // A first resolution (no sidecar yet): the sidecar once, without the directory fsync.
     std::fs::remove_file(&sidecar)?;
-    let (_, writes) = traced(&home, &with(&["token"], &provider.server()));
+    let (_, writes) = traced(home, &with(&["token"], &provider.server()));
     assert_eq!(
         writes,
         [replaced(sidecar.clone(), false)],
         "a first resolution"
     );
-    let (_, writes) = traced(&home, &with(&["token"], &provider.server()));
+    let (_, writes) = traced(home, &with(&["token"], &provider.server()));
     assert_eq!(writes, [], "and only once");
     Ok(())
 }
 
 #[test]
 fn token_writes_only_what_changed_in_the_file_store() -> Result {
-    token_writes_only_what_changed(Home::new())
+    token_writes_only_what_changed(&Home::new())
 }
 
 #[test]
 fn token_writes_only_what_changed_under_auto_without_a_keyring() -> Result {
     let mut home = Home::new();
     home.options = vec!["--store".into(), "auto".into()];
-    token_writes_only_what_changed(home)
+    token_writes_only_what_changed(&home)
 }

@@ -5,9 +5,9 @@
 
 mod classify;
 mod discovery;
-mod redact;
 #[cfg(fuzzing)]
 mod fuzzing;
+mod redact;
 mod transport;
 
 use std::cell::RefCell;

@@ -95,8 +95,10 @@ const RESERVE_BYTES: usize = 64 * 1024;
 
 impl RescueStore {
     /// Reserves room for `key`'s rescue file before a refresh is sent: `RESERVE_BYTES`
-    /// zero bytes written and synced to `<rescue file>.reserve` (0600, by durable atomic
-    /// replacement). A file system that fills up while the provider answers then still
+    /// zero bytes written to `<rescue file>.reserve` (0600). Not synced: the room is
+    /// taken when the bytes are written (a full file system refuses the write), and a
+    /// reservation that a crash loses is only a leftover the next refresh reuses, so a
+    /// refresh still makes one durable write, its document's. A file system that fills up while the provider answers then still
     /// has that room for the rescue, once [`Reservation::release`] gives it back (DESIGN.md
     /// "Persist rescue": never spend a refresh token whose successor cannot be kept).
     ///
@@ -107,7 +109,31 @@ impl RescueStore {
         let mut path = self.path(key).into_os_string();
         path.push(".reserve");
         let path = PathBuf::from(path);
-        atomic::replace(&path, &[0u8; RESERVE_BYTES]).map_err(|e| from_atomic(e, &path))?;
+        // The lock directory is 0700 and ours: a check of what is there suffices.
+        if let Ok(meta) = std::fs::symlink_metadata(&path)
+            && !meta.file_type().is_file()
+        {
+            return Err(StoreError::NotARegularFile {
+                path,
+                what: "non-regular file",
+            });
+        }
+        let written = (|| {
+            use std::io::Write;
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path)?;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            file.write_all(&[0u8; RESERVE_BYTES])
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&path);
+            return Err(StoreError::io(path, e));
+        }
         Ok(Reservation { path })
     }
 }
@@ -123,7 +149,9 @@ impl Reservation {
     /// Gives the room back, e.g. just before the rescue needs it. Best effort: a
     /// reservation that cannot be removed only holds its bytes.
     pub(crate) fn release(&self) {
-        if let Err(e) = atomic::remove(&self.path) {
+        if let Err(e) = std::fs::remove_file(&self.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
             tracing::debug!(target: "oauth_store::save", path = %self.path.display(), error = %e, "could not release the rescue reservation");
         }
     }
