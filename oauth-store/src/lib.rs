@@ -90,6 +90,7 @@ mod refresh;
 mod resolution;
 mod single_flight;
 mod store;
+mod thresholds;
 
 // The public interface is:
 #[cfg(feature = "tokio")]
