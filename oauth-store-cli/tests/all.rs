@@ -16,6 +16,7 @@ mod logout;
 mod migrate;
 mod options;
 mod refresh;
+mod refresh_ahead;
 mod repair;
 mod secrets;
 mod sentinel;
