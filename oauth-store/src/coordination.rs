@@ -113,7 +113,19 @@ impl Coordination {
             Coordination::Coordinated => {
                 let scope = LockScope::current();
                 let target = LockTarget::credential(key.as_str(), key.credential_lock_file_name());
-                let guard = inner.locks.acquire(&scope, &target, timeout)?;
+                let guard = if timeout.is_zero() {
+                    // A try (refresh ahead): no contention event and no holder lookup,
+                    // which would cost more than the try itself.
+                    inner.locks.try_acquire(&scope, &target)?.ok_or_else(|| {
+                        Error::Lock(oauth_lock::Error::Timeout {
+                            path: inner.locks.lock_path(&target),
+                            waited: Duration::ZERO,
+                            holder_pid: None,
+                        })
+                    })?
+                } else {
+                    inner.locks.acquire(&scope, &target, timeout)?
+                };
                 Ok(Some(CredentialLock {
                     _entered: scope.enter(),
                     _guard: guard,

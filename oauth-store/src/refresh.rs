@@ -132,8 +132,8 @@ impl CredentialHandle {
                 tracing::debug!(target: "oauth_store::refresh", key = %self.key, "another caller in this process is refreshing; using the current access token");
                 Ok(current)
             }
-            Some(Err(Error::Lock(oauth_lock::Error::Timeout { holder_pid, .. }))) => {
-                tracing::debug!(target: "oauth_store::refresh", key = %self.key, holder_pid, "the credential lock is held (another process is refreshing); using the current access token");
+            Some(Err(Error::Lock(oauth_lock::Error::Timeout { .. }))) => {
+                tracing::debug!(target: "oauth_store::refresh", key = %self.key, "the credential lock is held (another process is refreshing); using the current access token");
                 Ok(current)
             }
             Some(Err(e @ (Error::Transient { .. } | Error::Indeterminate { .. }))) => {
