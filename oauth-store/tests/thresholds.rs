@@ -202,3 +202,34 @@ fn a_rejected_grant_is_an_error_even_ahead_of_time() -> TestResult {
     );
     Ok(())
 }
+
+#[cfg(feature = "tokio")]
+#[test]
+fn the_async_face_refreshes_ahead_as_the_store_says() -> TestResult {
+    let home = tempfile::tempdir()?;
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let provider = Counting::new(Answer::Tokens(60));
+    let store = store(home.path(), &clock, &provider)?;
+    login(&store, &clock, 60_000)?;
+    let handle = oauth_store::AsyncCredentialHandle::new(store.handle(SERVER, URL));
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    assert_eq!(
+        runtime
+            .block_on(handle.fresh())?
+            .access_token
+            .expose_secret(),
+        "at-0",
+        "just issued"
+    );
+    // 25 s left of 60: past the scaled advisory threshold (30 s), the lock is free.
+    clock.advance(35_000);
+    assert_eq!(
+        runtime
+            .block_on(handle.fresh())?
+            .access_token
+            .expose_secret(),
+        "at-1"
+    );
+    assert_eq!(provider.calls(), 1);
+    Ok(())
+}
