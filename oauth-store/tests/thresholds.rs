@@ -233,3 +233,65 @@ fn the_async_face_refreshes_ahead_as_the_store_says() -> TestResult {
     assert_eq!(provider.calls(), 1);
     Ok(())
 }
+
+/// A provider that says when a refresh started and answers only when told to.
+struct Gate {
+    started: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+    release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl TokenRefresher for Gate {
+    fn refresh(&self, _: &Credential) -> RefreshOutcome {
+        let _ = self.started.lock().expect("gate").send(());
+        let _ = self.release.lock().expect("gate").recv();
+        let mut response = TokenResponse::new("at-1".to_owned().into());
+        response.expires_in = Some(3600);
+        RefreshOutcome::Refreshed(response)
+    }
+}
+
+#[test]
+fn a_caller_of_this_process_stops_waiting_for_another_callers_refresh_when_its_token_expires()
+-> TestResult {
+    let home = tempfile::tempdir()?;
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let store = OAuthStore::builder()
+        .default_stores(false)
+        .drift_sidecar(false)
+        .home(home.path())
+        .mode(StoreMode::File)
+        .clock(clock.clone())
+        .refresher(Arc::new(Gate {
+            started: std::sync::Mutex::new(started_tx),
+            release: std::sync::Mutex::new(release_rx),
+        }))
+        .build()?;
+    // Issued for 1 s, 900 ms ago: past the mandatory threshold (250 ms), not expired.
+    login(&store, &clock, 1_000)?;
+    clock.advance(900);
+    std::thread::scope(|scope| -> TestResult {
+        let leader = scope.spawn(|| store.handle(SERVER, URL).fresh());
+        // A guard against a hang if the leader never refreshes, not a timing assertion.
+        started.recv_timeout(Duration::from_secs(60))?;
+        let err = store
+            .handle(SERVER, URL)
+            .fresh()
+            .expect_err("its token expired while the leader refreshed");
+        assert!(
+            matches!(err, Error::ExpiredWhileWaiting { holder_pid, .. } if holder_pid == Some(std::process::id())),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("expired") && !err.to_string().contains("at-"),
+            "{err}"
+        );
+        // Only now does the leader's provider answer: the follower did not wait for it.
+        release.send(())?;
+        let fresh = leader.join().expect("leader")?;
+        assert_eq!(fresh.access_token.expose_secret(), "at-1");
+        Ok(())
+    })?;
+    Ok(())
+}
