@@ -165,6 +165,48 @@ pub fn temp_path(target: &Path) -> PathBuf {
     target.with_file_name(name)
 }
 
+/// Checks, without writing anything, that [`replace`] could write `target` now: nothing
+/// but a regular file (or nothing) at `target` and at its temp name, and a directory
+/// that lets this user create files. For callers that must know before they act
+/// (a refresh that would spend a rotating refresh token).
+///
+/// # Errors
+/// [`Error::NotARegularFile`] naming the path; [`Error::Io`] when the directory is
+/// missing or not writable.
+pub fn check_replaceable(target: &Path) -> Result<(), Error> {
+    for path in [target.to_owned(), temp_path(target)] {
+        match fs::symlink_metadata(&path) {
+            Ok(meta) => {
+                if let Some(what) = file_type_name(&meta) {
+                    return Err(Error::NotARegularFile { path, what });
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+    }
+    let dir = parent_of(target);
+    let meta = fs::metadata(dir).map_err(io_err(dir))?;
+    let writable = meta.is_dir()
+        && match atomic_uid() {
+            // Owner bits for the owner, else "other" bits (groups are not looked up:
+            // a group-writable directory of another user is reported, not guessed).
+            Some(uid) if uid == meta.uid() => meta.mode() & 0o200 != 0,
+            Some(0) => true,
+            _ => meta.mode() & 0o002 != 0,
+        };
+    if !writable {
+        return Err(io_err(dir)(io::Error::from(
+            io::ErrorKind::PermissionDenied,
+        )));
+    }
+    Ok(())
+}
+
+fn atomic_uid() -> Option<u32> {
+    current_uid()
+}
+
 fn parent_of(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

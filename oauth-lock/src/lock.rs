@@ -73,6 +73,15 @@ pub enum Error {
         /// What is there.
         what: &'static str,
     },
+    /// Something other than a directory (a symlink, a regular file) is where the lock
+    /// directory belongs; a symlink is never followed.
+    #[error("lock directory {}: refused: a {what} is where the lock directory belongs", path.display())]
+    NotADirectory {
+        /// The path of the lock directory.
+        path: PathBuf,
+        /// What is there, e.g. `symlink`.
+        what: &'static str,
+    },
     /// The lock file belongs to another user (often a run under sudo).
     #[error("lock {}: owned by uid {owner}, but this process runs as uid {current} (a run under sudo?)", path.display())]
     ForeignOwner {
@@ -322,10 +331,29 @@ enum WaitState {
 impl LockDir {
     /// Opens (creating 0700 when missing) the lock directory `dir`.
     ///
+    /// A symlink at `dir` is refused, as a symlink at a document's path is: followed,
+    /// it would put every lock file in a directory chosen by whoever planted it.
+    ///
     /// # Errors
-    /// [`Error::Io`] when it cannot be created.
+    /// [`Error::NotADirectory`] when a symlink, a regular file or anything else but a
+    /// directory is at `dir`; [`Error::Io`] when it cannot be created.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, Error> {
         let dir = dir.into();
+        if let Ok(meta) = std::fs::symlink_metadata(&dir) {
+            let file_type = meta.file_type();
+            let what = if file_type.is_symlink() {
+                Some("symlink")
+            } else if file_type.is_file() {
+                Some("regular file")
+            } else if !file_type.is_dir() {
+                Some("FIFO, socket or device")
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                return Err(Error::NotADirectory { path: dir, what });
+            }
+        }
         atomic::ensure_private_dir(&dir).map_err(|e| match e {
             atomic::Error::Io { path, source } => Error::Io { path, source },
             other => Error::Io {

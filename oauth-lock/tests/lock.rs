@@ -304,3 +304,37 @@ fn contention_emits_one_debug_event_with_kind_path_and_holder() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn a_symlinked_or_file_lock_directory_is_refused_and_not_followed() -> TestResult {
+    let home = tempfile::tempdir()?;
+    let elsewhere = home.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere)?;
+    let dir = home.path().join("mcp-oauth-locks");
+    std::os::unix::fs::symlink(&elsewhere, &dir)?;
+    match LockDir::open(&dir) {
+        Err(oauth_lock::Error::NotADirectory { what, path }) => {
+            assert_eq!((what, path), ("symlink", dir.clone()));
+        }
+        other => panic!("a symlinked lock directory was accepted: {other:?}"),
+    }
+    assert_eq!(
+        std::fs::read_dir(&elsewhere)?.count(),
+        0,
+        "nothing made there"
+    );
+
+    std::fs::remove_file(&dir)?;
+    std::fs::write(&dir, b"")?;
+    assert!(matches!(
+        LockDir::open(&dir),
+        Err(oauth_lock::Error::NotADirectory {
+            what: "regular file",
+            ..
+        })
+    ));
+    std::fs::remove_file(&dir)?;
+    LockDir::open(&dir)?;
+    assert!(std::fs::symlink_metadata(&dir)?.is_dir());
+    Ok(())
+}

@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use oauth_store::{KeyringBackend, LayoutPreset, StoreMode};
+
+use crate::error::CliError;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -40,6 +42,45 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+impl Cli {
+    /// Parses the command line as clap would, with `demo --help` offering only what
+    /// `demo` takes: the global options it ignores or refuses (`--layout`, `--store`,
+    /// `--keyring-backend`, `--keyring-timeout`, `--unsafe-uncoordinated`, which its own
+    /// `--uncoordinated` replaces) are hidden there.
+    ///
+    /// # Errors
+    /// clap's error (usage, or help and version to print).
+    pub(crate) fn parse_args(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+        match Cli::command().try_get_matches_from(args) {
+            Ok(matches) => Cli::from_arg_matches(&matches),
+            Err(e)
+                if e.kind() == clap::error::ErrorKind::DisplayHelp
+                    && args.iter().skip(1).any(|a| a == "demo") =>
+            {
+                // Global options are copied into every subcommand when the command is
+                // built: hidden at the root, they are hidden in `demo`'s help too.
+                let command = DEMO_IGNORES.iter().fold(Cli::command(), |command, id| {
+                    command.mut_arg(*id, |arg| arg.hide(true))
+                });
+                match command.try_get_matches_from(args) {
+                    Err(help) => Err(help),
+                    Ok(_) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The global options `demo` does not take (it uses the File store of a fresh home).
+const DEMO_IGNORES: [&str; 5] = [
+    "layout",
+    "store",
+    "keyring_backend",
+    "keyring_timeout",
+    "unsafe_uncoordinated",
+];
+
 /// Options accepted before or after any command.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Global {
@@ -74,6 +115,18 @@ pub(crate) struct Global {
     #[arg(long, global = true, value_name = "SECS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub(crate) keyring_timeout: u64,
+    /// How long the whole provider interaction of a refresh (discovery included) may
+    /// take, for the process that holds the credential lock. Keep it long enough for slow
+    /// providers (a refresh that times out after it was sent has an unknown outcome,
+    /// exit 5) and below the --lock-timeout of the other processes.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) http_timeout: u64,
+    /// How long `logout --revoke` may spend at the provider (discovery included) before
+    /// it gives up on revoking (best effort: the local copy is removed anyway).
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) revoke_timeout: u64,
 }
 
 /// `--layout`.
@@ -154,6 +207,9 @@ pub(crate) enum Command {
     /// Print the access token, refreshing it first when it is about to expire.
     #[command(long_about = TOKEN_ABOUT)]
     Token(TokenArgs),
+    /// Print {"Authorization": "Bearer <access token>"}, after the same refresh as `token`.
+    #[command(long_about = HEADERS_ABOUT)]
+    Headers(TokenArgs),
     /// Refresh the access token when it is due (--force: now).
     Refresh(RefreshArgs),
     /// Remove the credential from every store (--revoke: revoke it at the provider first).
@@ -200,6 +256,14 @@ refreshed. If a refresh fails transiently or its outcome is unknown while the cu
 has not expired yet, the current token is printed, a warning goes to stderr, and the exit \
 code is 0. A token of unknown expiry is printed as is.";
 
+const HEADERS_ABOUT: &str = "\
+Print the access token as HTTP request headers: one JSON object, {\"Authorization\": \"Bearer \
+<access token>\"}, and a newline on stdout, nothing else (also with --json). It is what Claude \
+Code's headersHelper (in an MCP server's configuration) runs and reads. The token is the one \
+`token` would print, after the same refresh (same options, same warning when a refresh fails \
+while the current token is still valid, same exit codes: nothing stored, or a login that can \
+no longer be refreshed, is exit 3).";
+
 const MIGRATE_ABOUT: &str = "\
 Move every credential of the home, from every store that can be used here, into the store \
 --to names. Each credential is moved under its credential lock: the newest copy (by \
@@ -231,12 +295,45 @@ and the p50 and p99 latency of a `token` call. --uncoordinated adds the same sto
 /// A server, as `--server NAME --url URL`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Server {
-    /// The MCP server's name, as configured in the client.
+    /// The MCP server's name, as configured in the client (not empty, no `|`, no
+    /// control character).
     #[arg(long, value_name = "NAME")]
     pub(crate) server: String,
-    /// The MCP server's URL.
+    /// The MCP server's URL (no user info, no fragment).
     #[arg(long, value_name = "URL")]
     pub(crate) url: String,
+}
+
+impl Server {
+    /// Checks the name and the URL; every command that takes `--server` calls this
+    /// before it touches a store (clap's own validation would quote the value, and a
+    /// URL may hold a password).
+    ///
+    /// The name is the store key's first part, `NAME|<16 hex>`, so an empty name or a
+    /// `|` would make the key ambiguous, and a control character could forge a line of
+    /// `list` or `doctor`. The URL follows [`oauth_store::store_core::check_server_url`].
+    ///
+    /// # Errors
+    /// [`CliError::Usage`] (exit 2) saying what is wrong, without quoting the URL.
+    pub(crate) fn validate(&self) -> Result<(), CliError> {
+        let name = &self.server;
+        if name.is_empty() {
+            return Err(CliError::Usage("--server: the server name is empty".into()));
+        }
+        if name.contains('|') {
+            return Err(CliError::Usage(
+                "--server: a server name must not contain `|` (it separates the name from the hash in the store key)".into(),
+            ));
+        }
+        if let Some(c) = name.chars().find(|c| c.is_control()) {
+            return Err(CliError::Usage(format!(
+                "--server: the server name holds a control character (U+{:04X})",
+                u32::from(c)
+            )));
+        }
+        oauth_store::store_core::check_server_url(&self.url)
+            .map_err(|e| CliError::Usage(format!("--url: {e}")))
+    }
 }
 
 /// `import`.

@@ -25,6 +25,14 @@ pub(crate) enum CliError {
     /// The demo itself broke (exit 1): an endpoint or a worker could not be started.
     #[error("demo: {0}")]
     Demo(String),
+    /// Another failure with a hint for the person (the exit code is the failure's).
+    #[error("{source}; {hint}")]
+    Hinted {
+        /// The failure.
+        source: Box<CliError>,
+        /// What may help, e.g. a stored credential whose name or URL nearly matches.
+        hint: String,
+    },
 }
 
 /// The class of a failure: its exit code and its `--json` name.
@@ -84,6 +92,7 @@ impl CliError {
             CliError::OAuth(e) => kind_of(e),
             CliError::Store(_) | CliError::Failed(_) => Kind::Store,
             CliError::Demo(_) => Kind::Demo,
+            CliError::Hinted { source, .. } => source.kind(),
         }
     }
 
@@ -117,28 +126,33 @@ impl CliError {
     /// The command of this CLI that fixes the error, in the library's terms of what
     /// happened: the library names no command.
     fn hint(&self) -> Option<&'static str> {
-        match self.store_error()? {
-            StoreError::CorruptDocument { path, .. }
-                if path.file_name() == Some(std::ffi::OsStr::new(".credentials.json")) =>
-            {
-                Some("run `oauth-store repair` to quarantine it and keep the entries that parse")
-            }
-            StoreError::Backend { source, .. }
-                if matches!(
-                    source.downcast_ref::<oauth_store::secrets::SecretsError>(),
-                    Some(oauth_store::secrets::SecretsError::KeyMissing { .. })
-                ) =>
-            {
-                Some("put the exported key back with `oauth-store secrets import-key`")
-            }
-            _ => None,
+        store_hint(self.store_error()?)
+    }
+}
+
+/// The command of this CLI that fixes a store error, if one does.
+pub(crate) fn store_hint(error: &StoreError) -> Option<&'static str> {
+    match error {
+        StoreError::CorruptDocument { path, .. }
+            if path.file_name() == Some(std::ffi::OsStr::new(".credentials.json")) =>
+        {
+            Some("run `oauth-store repair`")
         }
+        StoreError::Backend { source, .. }
+            if matches!(
+                source.downcast_ref::<oauth_store::secrets::SecretsError>(),
+                Some(oauth_store::secrets::SecretsError::KeyMissing { .. })
+            ) =>
+        {
+            Some("put the exported key back with `oauth-store secrets import-key`")
+        }
+        _ => None,
     }
 }
 
 /// Prints one error line (or JSON object) on stderr.
 pub(crate) fn print_error(kind: Kind, message: &str, json: bool) {
-    let message = one_line(message);
+    let message = crate::output::shown(&one_line(message)).into_owned();
     if json {
         let object = serde_json::json!({ "error": kind.as_str(), "message": message });
         eprintln!("{object}");

@@ -5,8 +5,9 @@
 //! document, one OS keyring entry per credential, the encrypted Secrets document whose
 //! key lives in the keyring), works on one credential through a pinned handle, and maps
 //! the facade's [`ErrorKind`](oauth_store::ErrorKind) to an exit code. What it prints
-//! never holds a token value, except the access token that `token` prints on stdout
-//! (its job), and the Secrets key that `secrets export-key` prints (its job: a backup).
+//! never holds a token value, except the access token that `token` (and `headers`, as
+//! an `Authorization` header) prints on stdout (its job), and the Secrets key that
+//! `secrets export-key` prints (its job: a backup).
 //!
 //! | command | what |
 //! | --- | --- |
@@ -14,6 +15,7 @@
 //! | `import` | save a token response (RFC 6749 section 5.1) as the credential |
 //! | `list`, `show` | what is stored, secrets redacted |
 //! | `token` | the access token, refreshed through the serialized transaction when due |
+//! | `headers` | the same, as `{"Authorization": "Bearer …"}` (Claude Code's `headersHelper`) |
 //! | `refresh`, `logout` | refresh now; remove (and revoke, RFC 7009) |
 //! | `migrate --to STORE` | move every credential into one store, under its lock |
 //! | `repair`, `doctor` | quarantine a corrupt document; check a home and its keyring |
@@ -63,15 +65,13 @@ mod provider;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // Parsing may fail before `--json` is known; a usage error still honours it.
     let json_hint = args.iter().any(|a| a == "--json");
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match Cli::parse_args(&args) {
         Ok(cli) => cli,
         Err(e) => return error::report_clap(&e, json_hint),
     };
@@ -80,11 +80,32 @@ fn main() -> ExitCode {
         install_wait_notice();
     }
     let json = cli.global.json;
-    match cmd::run(&cli) {
-        Ok(code) => code,
-        Err(e) => {
+    // A panic is a bug, reported as one `internal` error line (exit 1), never as a
+    // backtrace dump; the payload is not shown (it may quote anything).
+    let location = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let seen = std::sync::Arc::clone(&location);
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(at) = info.location() {
+            *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(at.to_string());
+        }
+    }));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cmd::run(&cli))) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
             e.report(json);
             e.exit_code()
+        }
+        Err(_) => {
+            let at = location.lock().unwrap_or_else(|e| e.into_inner()).take();
+            error::print_error(
+                error::Kind::Internal,
+                &format!(
+                    "internal error: the command stopped on a bug{} (please report it)",
+                    at.map(|a| format!(" at {a}")).unwrap_or_default()
+                ),
+                json,
+            );
+            ExitCode::from(error::Kind::Internal.exit_code())
         }
     }
 }
@@ -116,8 +137,19 @@ fn init_tracing() {
 
 /// A person never stares at a silent hang: after about 1 s of waiting for a lock, say
 /// once what is waited for and who holds it, as cargo does.
+///
+/// Once per lock file per command: one wait of the person's can be several waits of
+/// the code (a save retried, each store of the layout tried in turn), and the second
+/// notice would say nothing new.
 fn install_wait_notice() {
-    oauth_store::lock::set_wait_notice(|notice| {
+    let said: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+    oauth_store::lock::set_wait_notice(move |notice| {
+        let mut said = said.lock().unwrap_or_else(|e| e.into_inner());
+        if said.contains(&notice.path) {
+            return;
+        }
+        said.push(notice.path.clone());
+        drop(said);
         let holder = notice
             .holder_pid
             .map(|pid| format!(" (held by pid {pid})"))
@@ -125,7 +157,7 @@ fn install_wait_notice() {
         eprintln!(
             "Blocking: waiting for the {} lock {}{holder}",
             notice.kind,
-            notice.path.display()
+            output::path(&notice.path)
         );
     });
 }

@@ -88,6 +88,19 @@ pub(crate) fn tolerable(global: &Global, kind: StoreKind, error: &StoreError) ->
     matches!(error, StoreError::Unavailable { .. }) && required(global) != Some(kind)
 }
 
+/// Whether a command that only reads or copies every store (`list`, `migrate`) may go
+/// on without the store `kind`: as [`tolerable`], and also when a keyring-backed store
+/// (the OS keyring, or the Secrets store whose key lives there) did not answer within
+/// `--keyring-timeout` under options that do not need it, since `--store auto` reads the
+/// File store then too. Not for logout or saves: a copy a hung keyring may hold cannot be
+/// reported gone, and a timed-out write's outcome is unknown.
+pub(crate) fn skippable(global: &Global, kind: StoreKind, error: &StoreError) -> bool {
+    tolerable(global, kind, error)
+        || (matches!(error, StoreError::Timeout { .. })
+            && matches!(kind, StoreKind::Keyring | StoreKind::Secrets)
+            && required(global).is_none())
+}
+
 /// How [`open_with`] opens the home.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Opening {
@@ -149,8 +162,77 @@ pub(crate) fn builder(global: &Global, how: Opening) -> Result<OAuthStoreBuilder
             .keyring_store(Arc::new(keyring_store(global, &layout)) as Arc<dyn CredentialStore>)
             .secrets_store(Arc::new(secrets_store(global, &layout)?) as Arc<dyn CredentialStore>);
     }
-    if let Some(refresher) = provider::refresher() {
+    if let Some(refresher) = provider::configured(global, &layout) {
         builder = builder.refresher(refresher);
     }
     Ok(builder)
+}
+
+/// One short note for the stores a command skipped because they cannot be used here
+/// (`keyring and secrets stores not <what>: no D-Bus session bus; ...`), or `None`
+/// when none was skipped. Said once per command: the full reason is `doctor`'s.
+pub(crate) fn skipped_note(skipped: &[StoreError], what: &str) -> Option<String> {
+    let mut kinds: Vec<&'static str> = Vec::new();
+    let mut reasons: Vec<String> = Vec::new();
+    for error in skipped {
+        let timed_out;
+        let (kind, reason) = match error {
+            StoreError::Unavailable { kind, reason } => (kind, reason),
+            StoreError::Timeout { kind, waited, .. } => {
+                timed_out = format!("no answer within {} s", waited.as_secs_f64());
+                (kind, &timed_out)
+            }
+            _ => continue,
+        };
+        if !kinds.contains(&kind.as_str()) {
+            kinds.push(kind.as_str());
+        }
+        // The reason's first clause: the details are doctor's.
+        let short = reason
+            .split([';', '('])
+            .next()
+            .unwrap_or(reason)
+            .trim()
+            .to_owned();
+        if !reasons.contains(&short) {
+            reasons.push(short);
+        }
+    }
+    if kinds.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{} store{} not {what}: {} (`oauth-store doctor` says more)",
+        kinds.join(" and "),
+        if kinds.len() == 1 { "" } else { "s" },
+        reasons.join("; ")
+    ))
+}
+
+/// Fails at once, with one line, when `target` (a store a command is about to save
+/// into) cannot be used here: the keyring, and the Secrets store whose key lives there,
+/// need a usable OS keyring. The File store is always tried.
+///
+/// # Errors
+/// [`CliError::Store`] with [`StoreError::Unavailable`] naming the store and why.
+pub(crate) fn ensure_usable(
+    global: &Global,
+    layout: &StoreLayout,
+    target: StoreKind,
+) -> Result<(), CliError> {
+    if target == StoreKind::File {
+        return Ok(());
+    }
+    let usability = keyring_store(global, layout).probe();
+    if usability.is_usable() {
+        return Ok(());
+    }
+    Err(CliError::Store(StoreError::Unavailable {
+        kind: target,
+        reason: if target == StoreKind::Secrets {
+            format!("its key lives in the OS keyring, which cannot be used here: {usability}")
+        } else {
+            usability.to_string()
+        },
+    }))
 }

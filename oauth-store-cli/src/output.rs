@@ -1,5 +1,6 @@
 //! Printing: results on stdout (text or JSON), notes and warnings on stderr.
 
+use std::borrow::Cow;
 use std::fmt::Display;
 use std::io::Write;
 
@@ -20,12 +21,52 @@ pub(crate) fn json(value: &serde_json::Value) {
 
 /// A warning on stderr (`warning: TEXT`), also under `--json`: stdout stays parseable.
 pub(crate) fn warn(text: impl Display) {
-    eprintln!("warning: {}", crate::error::one_line(&text.to_string()));
+    eprintln!(
+        "warning: {}",
+        shown(&crate::error::one_line(&text.to_string()))
+    );
 }
 
 /// A note on stderr (`note: TEXT`).
 pub(crate) fn note(text: impl Display) {
-    eprintln!("note: {}", crate::error::one_line(&text.to_string()));
+    eprintln!(
+        "note: {}",
+        shown(&crate::error::one_line(&text.to_string()))
+    );
+}
+
+/// Text as one line of output may show it: control characters (a newline that would
+/// forge a line, an escape that would drive the terminal) and the invisible Unicode
+/// marks that reorder text are written as Rust escapes (`\n`, `\u{1b}`). Names and paths
+/// come from the command line and from documents: no input decides what a line says.
+pub(crate) fn shown(text: &str) -> Cow<'_, str> {
+    let hostile = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hostile) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hostile(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A path as one line of output may show it (see [`shown`]).
+pub(crate) fn path(path: &std::path::Path) -> String {
+    shown(&path.display().to_string()).into_owned()
+}
+
+/// A server URL as output may show it: user info and query values masked
+/// ([`oauth_store::store_core::display_server_url`]), control characters escaped.
+pub(crate) fn url(url: &str) -> String {
+    shown(&oauth_store::store_core::display_server_url(url)).into_owned()
 }
 
 /// Now, in ms since the Unix epoch.
@@ -73,7 +114,12 @@ pub(crate) fn human_duration(secs: u64) -> String {
 }
 
 /// Renders rows as columns separated by two spaces, the first row being the header.
+/// Every cell is [`shown`]: no cell can break a row or add one.
 pub(crate) fn table(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| shown(c).into_owned()).collect())
+        .collect();
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -85,11 +131,16 @@ pub(crate) fn table(rows: &[Vec<String>]) -> String {
         })
         .collect();
     let mut out = String::new();
-    for row in rows {
+    for row in &rows {
         let cells: Vec<String> = row
             .iter()
             .enumerate()
-            .map(|(c, cell)| format!("{cell:<width$}", width = widths[c]))
+            // Padded by hand: `format!`'s width is limited to u16 (a stored name may be
+            // longer), and a panic is no way to print a table.
+            .map(|(c, cell)| {
+                let pad = widths[c].saturating_sub(cell.chars().count());
+                format!("{cell}{}", " ".repeat(pad))
+            })
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');

@@ -6,18 +6,23 @@
 mod util;
 
 mod codex;
+mod codex_locks;
 mod demo;
 mod doctor;
 mod errors;
+mod headers;
+mod hostile;
 mod import;
 mod key;
 mod list;
 mod logout;
 mod migrate;
 mod options;
+mod readme;
 mod refresh;
 mod refresh_ahead;
 mod repair;
+mod rescue;
 mod secrets;
 mod sentinel;
 mod show;

@@ -104,3 +104,38 @@ fn prints_one_table() -> Result {
     );
     Ok(())
 }
+
+#[test]
+fn help_offers_only_what_demo_takes() -> Result {
+    let out = run(&["demo", "--help"]).expect(0);
+    // The option lines of the help, e.g. `      --workers <N>`.
+    let offered: Vec<&str> = out
+        .stdout
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("--"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for taken in [
+        "--workers",
+        "--seconds",
+        "--uncoordinated",
+        "--home",
+        "--json",
+    ] {
+        assert!(offered.contains(&taken), "{taken}: {}", out.stdout);
+    }
+    for ignored in [
+        "--store",
+        "--layout",
+        "--keyring-backend",
+        "--keyring-timeout",
+        "--unsafe-uncoordinated",
+    ] {
+        assert!(!offered.contains(&ignored), "{ignored}: {}", out.stdout);
+    }
+    // Other commands still offer them.
+    let out = run(&["list", "--help"]).expect(0);
+    assert!(out.stdout.contains("--store"), "{}", out.stdout);
+    Ok(())
+}

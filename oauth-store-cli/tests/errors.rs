@@ -96,7 +96,7 @@ fn provider_is_5() -> Result {
 }
 
 #[test]
-fn a_failed_save_after_a_successful_refresh_is_4() -> Result {
+fn a_save_that_would_fail_is_4_and_nothing_is_sent() -> Result {
     let provider = Provider::start(Duration::from_secs(3600));
     let home = Home::new();
     provider.import(&home, None);
@@ -110,11 +110,12 @@ fn a_failed_save_after_a_successful_refresh_is_4() -> Result {
         .expect(4);
     assert_eq!(out.stdout, "");
     assert_json_error(&out, "store");
-    assert!(out.stderr.contains("saving them failed"), "{}", out.stderr);
+    // The spend guard (DESIGN.md "Persist rescue") sees it before anything is sent.
+    assert!(out.stderr.contains("was not sent"), "{}", out.stderr);
     assert_eq!(
-        provider.endpoint.counters().refreshes,
-        1,
-        "the provider did refresh"
+        provider.endpoint.counters().token_requests,
+        0,
+        "the refresh token was not spent"
     );
     let out = home
         .run(&with(&["refresh", "--force"], &provider.server()))
@@ -146,5 +147,66 @@ fn rust_log_drives_tracing_on_stderr() -> Result {
         traced.stderr
     );
     assert_eq!(traced.stdout, quiet.stdout, "logs never go to stdout");
+    Ok(())
+}
+
+#[test]
+fn nothing_stored_names_a_near_match() -> Result {
+    let home = Home::new();
+    home.run_with_stdin(
+        &[
+            "import",
+            "--server",
+            "notion",
+            "--url",
+            "https://mcp.notion.com/mcp/",
+        ],
+        r#"{"access_token":"at-1"}"#,
+    )
+    .expect(0);
+    // The same URL but for the trailing slash, and the same name with another URL.
+    for args in [
+        [
+            "token",
+            "--server",
+            "notion",
+            "--url",
+            "https://mcp.notion.com/mcp",
+        ],
+        [
+            "show",
+            "--server",
+            "notion",
+            "--url",
+            "https://other.example/mcp",
+        ],
+        [
+            "refresh",
+            "--server",
+            "other",
+            "--url",
+            "https://mcp.notion.com/mcp",
+        ],
+    ] {
+        let out = home.run(&args).expect(3);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("no credential is stored")
+                && out.stderr.contains("notion|")
+                && out.stderr.contains("--url https://mcp.notion.com/mcp/"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    let out = home
+        .run(&[
+            "token",
+            "--server",
+            "else",
+            "--url",
+            "https://else.example/mcp",
+        ])
+        .expect(3);
+    assert!(!out.stderr.contains("similar"), "{}", out.stderr);
     Ok(())
 }

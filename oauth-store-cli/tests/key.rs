@@ -58,3 +58,53 @@ fn matches_the_fixture_vectors() -> Result {
     }
     Ok(())
 }
+
+#[test]
+fn an_empty_name_a_bar_or_a_control_character_is_refused_by_every_server_command() -> Result {
+    let home = Home::new();
+    for name in ["", "a|b", "line\nforged"] {
+        for command in ["key", "import", "show", "token", "refresh", "logout"] {
+            let out = home
+                .run_with_stdin(
+                    &[command, "--server", name, "--url", "https://x.example/mcp"],
+                    r#"{"access_token":"a"}"#,
+                )
+                .expect(2);
+            assert!(
+                out.stderr.starts_with("error: --server: ") && out.stderr.lines().count() == 1,
+                "{command} {name:?}: {}",
+                out.stderr
+            );
+        }
+    }
+    assert!(!home.path().exists(), "refused before any store is opened");
+    Ok(())
+}
+
+#[test]
+fn a_url_with_user_info_or_a_fragment_is_refused_without_printing_it() -> Result {
+    let home = Home::new();
+    for url in [
+        "https://user:PASSWORD@host.example/mcp?token=QUERYSECRET",
+        "https://host.example/mcp?token=QUERYSECRET#frag",
+    ] {
+        for command in ["key", "import", "show", "token"] {
+            let out = home
+                .run_with_stdin(
+                    &[command, "--server", "s", "--url", url, "--json"],
+                    r#"{"access_token":"a"}"#,
+                )
+                .expect(2);
+            assert_eq!(out.json_error()["error"], "usage");
+            assert!(
+                !out.stderr.contains("PASSWORD") && !out.stderr.contains("QUERYSECRET"),
+                "{}",
+                out.stderr
+            );
+        }
+    }
+    let out = run(&["key", "--server", "s", "--url", "https://h.example/mcp#x"]).expect(2);
+    assert!(out.stderr.contains("fragment"), "{}", out.stderr);
+    assert!(!home.path().exists());
+    Ok(())
+}

@@ -2,7 +2,7 @@
 
 use crate::util::{Home, Result, SERVER, SERVER_KEY, with};
 
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "client_id",
     "expires_at_ms",
     "expires_in_s",
@@ -10,6 +10,7 @@ const KEYS: [&str; 9] = [
     "issuer",
     "server_name",
     "server_url",
+    "status",
     "store",
     "store_key",
 ];
@@ -74,7 +75,9 @@ fn json_is_an_array_of_objects_with_exactly_the_listed_keys() -> Result {
             .is_some_and(|s| (100..120).contains(&s))
     );
     assert!(notion["expires_at_ms"].as_u64().is_some());
+    assert_eq!(notion["status"], "valid");
     let never = by_name("never");
+    assert_eq!(never["status"], "valid", "unknown expiry: used as is");
     assert_eq!(never["expires_at_ms"], serde_json::Value::Null);
     assert_eq!(never["expires_in_s"], serde_json::Value::Null);
     assert_eq!(never["has_refresh_token"], false);
@@ -84,6 +87,7 @@ fn json_is_an_array_of_objects_with_exactly_the_listed_keys() -> Result {
         old["expires_in_s"].as_i64().is_some_and(|s| s < 0),
         "expired: negative: {old}"
     );
+    assert_eq!(old["status"], "login_required", "expired, no refresh token");
     assert!(!out.stdout.contains("at-1") && !out.stdout.contains("rt-1"));
     Ok(())
 }
@@ -144,5 +148,115 @@ fn an_entry_that_does_not_parse_is_a_warning() -> Result {
         "{}",
         out.stderr
     );
+    Ok(())
+}
+
+#[test]
+fn the_status_column_says_what_each_credential_needs() -> Result {
+    let home = Home::new();
+    for (name, response) in [
+        (
+            "fresh",
+            r#"{"access_token":"a","refresh_token":"r","expires_in":3600}"#,
+        ),
+        (
+            "due",
+            r#"{"access_token":"a","refresh_token":"r","expires_in":5}"#,
+        ),
+        ("stale", r#"{"access_token":"a","expires_in":0}"#),
+    ] {
+        let url = format!("https://{name}.example/mcp");
+        home.run_with_stdin(&["import", "--server", name, "--url", &url], response)
+            .expect(0);
+    }
+    let rows = home.run(&["list", "--json"]).expect(0).json();
+    let status = |name: &str| {
+        rows.as_array()
+            .and_then(|r| r.iter().find(|r| r["server_name"] == name))
+            .map(|r| r["status"].clone())
+    };
+    assert_eq!(status("fresh"), Some("valid".into()));
+    assert_eq!(status("due"), Some("refreshable".into()));
+    assert_eq!(status("stale"), Some("login_required".into()));
+    let text = home.run(&["list"]).expect(0).stdout;
+    let header = text.lines().next().expect("a header");
+    assert!(header.contains(" STATUS "), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("stale|") && l.contains("login required")),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_keyring_note_is_one_short_line() -> Result {
+    let mut home = Home::new();
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#)
+        .expect(0);
+    home.options = vec!["--store".into(), "auto".into()];
+    let out = home.run(&["list"]).expect(0);
+    let notes: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(notes.len(), 1, "{}", out.stderr);
+    assert!(
+        notes[0].starts_with("note: keyring store not listed: no D-Bus session bus")
+            && notes[0].len() < 120,
+        "{}",
+        notes[0]
+    );
+    Ok(())
+}
+
+#[test]
+fn a_stored_name_or_url_cannot_forge_a_row_or_leak_url_secrets() -> Result {
+    let home = Home::new();
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#)
+        .expect(0);
+    // A document written by another program: a newline and an escape in the name, a
+    // password and a query value in the URL.
+    let mut document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.document())?)?;
+    document["evil\nnotion|0000000000000000  file  valid\u{1b}[2J|0123456789abcdef"] = serde_json::json!({
+        "server_name": "evil\nforged",
+        "server_url": "https://user:PASSWORD@host/mcp?token=QUERYSECRET",
+        "access_token": "a",
+    });
+    std::fs::write(home.document(), document.to_string())?;
+    let out = home.run(&["list"]).expect(0);
+    assert_eq!(
+        out.stdout.lines().count(),
+        3,
+        "a header and two rows: {}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("\\n") && out.stdout.contains("\\u{1b}"),
+        "{}",
+        out.stdout
+    );
+    let json = home.run(&["list", "--json"]).expect(0).stdout;
+    for text in [&out.stdout, &json] {
+        assert!(
+            !text.contains("PASSWORD") && !text.contains("QUERYSECRET"),
+            "{text}"
+        );
+    }
+    assert!(json.contains("https://***@host/mcp?token=***"), "{json}");
+    Ok(())
+}
+
+#[test]
+fn a_name_longer_than_any_format_width_is_listed_not_a_panic() -> Result {
+    let home = Home::new();
+    let name = "a".repeat(70_000);
+    home.run_with_stdin(
+        &["import", "--server", &name, "--url", "https://x.test/"],
+        r#"{"access_token":"at-1"}"#,
+    )
+    .expect(0);
+    let listed = home.run(&["list"]).expect(0);
+    assert!(listed.stdout.contains(&name));
+    home.run(&["doctor"]).expect_any(&[0, 6]);
     Ok(())
 }

@@ -92,28 +92,25 @@ fn into_a_keyring_that_cannot_be_used_is_one_line_and_moves_nothing() -> Result 
 }
 
 #[test]
-fn into_secrets_whose_key_cannot_be_read_moves_nothing_and_is_4() -> Result {
+fn into_secrets_whose_key_cannot_be_read_is_one_line_and_moves_nothing() -> Result {
     let home = with_two();
     let before = std::fs::read(home.document())?;
     let out = home.run(&["migrate", "--to", "secrets"]).expect(4);
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert_eq!(out.stdout, "", "no line per credential");
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     assert!(
-        lines
-            .iter()
-            .all(|l| l.contains("NOT MOVED") && l.ends_with("it stays where it was")),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stderr.lines().last().is_some_and(|l| l
-            .starts_with("error: migrate: 2 of 2 credentials were not")
-            && l.contains("no credential was lost")),
+        out.stderr
+            .starts_with("error: secrets store unavailable: its key lives in the OS keyring")
+            && out.stderr.contains("no D-Bus session bus"),
         "{}",
         out.stderr
     );
     assert_eq!(std::fs::read(home.document())?, before, "nothing moved");
     assert!(!home.path().join("secrets/mcp_oauth.age").exists());
+    let out = home
+        .run(&["migrate", "--to", "secrets", "--json"])
+        .expect(4);
+    assert_eq!(out.json_error()["error"], "store");
     Ok(())
 }
 

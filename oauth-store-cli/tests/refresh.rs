@@ -80,3 +80,30 @@ fn nothing_stored_is_exit_3() -> Result {
     home.run(&with(&["refresh"], &SERVER)).expect(3);
     Ok(())
 }
+
+#[test]
+fn the_resource_indicator_has_no_fragment_and_no_user_info() -> Result {
+    let provider = Provider::start(Duration::from_secs(3600));
+    let home = Home::new();
+    provider.import(&home, None);
+    // A record written before the URL rules (or by another program): its key stays,
+    // its URL holds user info and a fragment.
+    let text = std::fs::read_to_string(home.document())?;
+    let hostile = provider.url.replacen("http://", "http://user:PASSWORD@", 1) + "#frag";
+    std::fs::write(
+        home.document(),
+        text.replace(&format!("\"{}\"", provider.url), &format!("\"{hostile}\"")),
+    )?;
+    let out = home
+        .run(&with(&["refresh", "--force"], &provider.server()))
+        .expect(0);
+    assert!(!out.stdout.contains("PASSWORD"), "{}", out.stdout);
+    let requests = provider.endpoint.requests();
+    let last = requests.last().expect("one refresh");
+    assert_eq!(
+        last.resources,
+        vec![provider.url.clone()],
+        "RFC 8707 section 2"
+    );
+    Ok(())
+}

@@ -52,7 +52,12 @@ fn quarantines_and_rebuilds() -> Result {
     assert_eq!(rows[0]["store_key"], SERVER_KEY);
     // Repairing a healthy document changes nothing.
     let out = home.run(&["repair"]).expect(0);
-    assert!(out.stdout.contains("nothing to repair"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("parses (1 entry); nothing to quarantine"),
+        "{}",
+        out.stdout
+    );
     Ok(())
 }
 
@@ -72,7 +77,12 @@ fn text_output_names_the_quarantine() -> Result {
 fn no_document_nothing_to_repair() -> Result {
     let home = Home::new();
     let out = home.run(&["repair"]).expect(0);
-    assert!(out.stdout.starts_with("no document at "), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("no File store document at ")
+            && out.stdout.contains("File store only"),
+        "{}",
+        out.stdout
+    );
     Ok(())
 }
 
@@ -86,5 +96,74 @@ fn doctor_after_repair_notes_the_quarantined_copy() -> Result {
         report["notes"].to_string().contains(".corrupt-"),
         "{report}"
     );
+    Ok(())
+}
+
+#[test]
+fn an_entry_that_is_json_but_not_a_record_is_named_with_its_fix() -> Result {
+    let home = Home::new();
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"at-1"}"#)
+        .expect(0);
+    let mut document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.document())?)?;
+    let bad = oauth_store::compute_store_key("bad", "https://bad.example/mcp");
+    document[bad.as_str()] =
+        serde_json::json!({"server_name": 5, "server_url": "https://bad.example/mcp"});
+    std::fs::write(home.document(), document.to_string())?;
+    let out = home.run(&["repair"]).expect(0);
+    assert!(!out.stdout.contains("nothing to repair"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("1 not a record")
+            && out.stdout.contains(&format!(
+                "{bad}: parses as JSON but not as a credential record"
+            ))
+            && out
+                .stdout
+                .contains("oauth-store logout --server 'bad' --url 'https://bad.example/mcp'")
+            && out.stdout.contains("File store only"),
+        "{}",
+        out.stdout
+    );
+    let report = home.run(&["repair", "--json"]).expect(0).json();
+    assert_eq!(report["unrepairable"][0]["store_key"], bad.as_str());
+    // The fix it names works.
+    home.run(&[
+        "logout",
+        "--server",
+        "bad",
+        "--url",
+        "https://bad.example/mcp",
+    ])
+    .expect(0);
+    let report = home.run(&["repair", "--json"]).expect(0).json();
+    assert_eq!(report["unrepairable"], serde_json::json!([]));
+    assert_eq!(report["kept"], 1);
+    Ok(())
+}
+
+#[test]
+fn a_document_over_64_mib_is_set_aside_and_its_first_part_kept() -> Result {
+    let home = Home::new();
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"at-1"}"#)
+        .expect(0);
+    let text = std::fs::read_to_string(home.document())?;
+    let cut = text.trim_end().strip_suffix('}').expect("an object");
+    // The good entry, then one that runs past 64 MiB.
+    let filler = "x".repeat(65 * 1024 * 1024);
+    std::fs::write(
+        home.document(),
+        format!(r#"{cut},"big|0000000000000000":{{"server_name":"{filler}"}}}}"#),
+    )?;
+    home.run(&["list"]).expect(4);
+    let out = home.run(&["repair"]).expect(0);
+    assert!(
+        out.stdout.contains("over the size limit")
+            && out.stdout.contains("set aside whole")
+            && out.stdout.contains("1 entry kept"),
+        "{}",
+        out.stdout
+    );
+    let rows = home.run(&["list", "--json"]).expect(0).json();
+    assert_eq!(rows[0]["store_key"], SERVER_KEY);
     Ok(())
 }

@@ -179,6 +179,27 @@ fn no_command_prints_a_token_value() -> Result {
         "token (refreshing)",
     );
     assert!(provider.endpoint.access_token_is_active(&refreshed));
+    // `headers`: the same token, as the one header on stdout, refreshed the same way.
+    let headers = traced(
+        &home,
+        &with(&["headers", "--min-valid", "120"], &server),
+        None,
+    )
+    .expect(0);
+    clean(
+        &Run {
+            code: headers.code,
+            stdout: String::new(),
+            stderr: headers.stderr.clone(),
+        },
+        "headers (stderr)",
+    );
+    let object = headers.json();
+    let bearer = object["Authorization"].as_str().expect("Authorization");
+    let header_token = bearer.strip_prefix("Bearer ").expect("Bearer");
+    assert!(header_token.starts_with(SENTINEL) && header_token != refreshed);
+    assert_eq!(object.as_object().map(|o| o.len()), Some(1));
+    assert!(provider.endpoint.access_token_is_active(header_token));
 
     // Provider failures while the token is valid: printed with a warning.
     for fault in [Fault::Status500, Fault::Status429, Fault::Unreachable] {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use oauth_store::compute_store_key;
 use oauth_store::lock::{LockDir, LockScope, LockTarget};
 
-use crate::util::{Home, Result, SERVER, with};
+use crate::util::{Home, Provider, Result, SERVER, with};
 
 #[test]
 fn a_wait_past_a_second_is_reported_once_with_the_holder() -> Result {
@@ -59,5 +59,31 @@ fn a_short_wait_is_silent() -> Result {
     let out = home.run(&with(&["logout"], &SERVER)).expect(0);
     release.join().expect("release thread");
     assert_eq!(out.stderr, "");
+    Ok(())
+}
+
+#[test]
+fn one_wait_of_a_command_is_one_notice_even_when_the_code_waits_again() -> Result {
+    use oauth_store::lock::StoreLock;
+    // A due credential, and a stopped process holding the File store's lock past the
+    // timeout: the refresh's save is tried again, each try a wait of its own.
+    let provider = Provider::start(Duration::from_secs(3600));
+    let home = Home::new();
+    provider.import(&home, Some(5));
+    let locks = LockDir::open(home.path().join("mcp-oauth-locks"))?;
+    let guard = locks.acquire(
+        &LockScope::new(),
+        &LockTarget::Store(StoreLock::File),
+        Duration::from_secs(5),
+    )?;
+    let out = home.run(&with(&["--lock-timeout", "2", "token"], &provider.server()));
+    drop(guard);
+    let notices: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("Blocking: "))
+        .collect();
+    assert_eq!(notices.len(), 1, "{}", out.stderr);
+    assert!(notices[0].contains("file-store.lock"), "{}", notices[0]);
     Ok(())
 }

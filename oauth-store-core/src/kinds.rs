@@ -47,7 +47,7 @@ pub struct UnknownName {
 /// (a database, a vault) under a name of its own.
 ///
 /// `#[non_exhaustive]`: match with a wildcard arm. Names are stable: they appear on
-/// the command line, in the drift sidecar, in `--json` output and in logs.
+/// documents (the drift sidecar), in output and in logs.
 ///
 /// ```
 /// use oauth_store_core::{BackendName, StoreKind};

@@ -10,6 +10,9 @@
 //!   responses ([`Credential::apply_token_response`]).
 //! - [`CredentialStore`] is the synchronous, object-safe store interface, with
 //!   [`StoreError`] as its error.
+//! - [`check_server_url`], [`display_server_url`] and [`resource_indicator`] are the
+//!   rules for a server URL: no user info, no fragment (RFC 8707 section 2), shown
+//!   without user info or query values, sent as a resource without either.
 //!
 //! ```
 //! use oauth_store_core::{compute_store_key, Credential, TokenResponse};
@@ -42,6 +45,7 @@ mod clock;
 mod key;
 mod kinds;
 mod record;
+mod server_url;
 mod store;
 
 // The public interface is:
@@ -49,10 +53,12 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use key::{StoreKey, compute_store_key, sha256_hex};
 pub use kinds::{BackendName, KeyringBackend, ResolutionReason, StoreKind, StoreMode, UnknownName};
 pub use record::{
-    Credential, CredentialBuilder, ExtraFields, REDACTED, TokenEndpointAuthMethod, TokenResponse,
-    TokenResponseError, is_secret_field, redact_value, tokens_equal,
+    Credential, CredentialBuilder, ExtraFields, MAX_EXPIRES_IN, RECORD_FIELDS, REDACTED,
+    TokenEndpointAuthMethod, TokenResponse, TokenResponseError, is_b64token, is_record_field,
+    is_secret_field, is_vschar_token, redact_value, repeated_members, tokens_equal,
 };
 pub use secrecy::{self, ExposeSecret, SecretString};
+pub use server_url::{ServerUrlError, check_server_url, display_server_url, resource_indicator};
 pub use store::{CredentialStore, ListedCredential, StoreError};
 
 /// Describes a serde_json error by its category and position only: serde's own text

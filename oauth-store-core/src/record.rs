@@ -36,6 +36,57 @@ fn opt_tokens_equal(a: Option<&SecretString>, b: Option<&SecretString>) -> bool 
     }
 }
 
+/// The members a record models, by their document names. A member of one of these names
+/// is always taken as that field (or dropped), never kept among the unknown fields, so a
+/// record is never written with a member twice.
+pub const RECORD_FIELDS: [&str; 13] = [
+    "server_name",
+    "server_url",
+    "client_id",
+    "client_secret",
+    "token_endpoint_auth_method",
+    "issuer",
+    "token_endpoint",
+    "token_type",
+    "access_token",
+    "refresh_token",
+    "scopes",
+    "expires_at",
+    "updated_at",
+];
+
+/// Whether `name` is one of the [`RECORD_FIELDS`].
+pub fn is_record_field(name: &str) -> bool {
+    RECORD_FIELDS.contains(&name)
+}
+
+/// The longest `expires_in` taken from a token response: 10 years (of 365 days), in
+/// seconds. Longer values (up to `1e308`) are clamped to it, so an absurd lifetime never
+/// overflows or reads as "never expires"; a negative one counts as 0 (expired on receipt).
+pub const MAX_EXPIRES_IN: u64 = 10 * 365 * 86_400;
+
+/// Whether `token` is a non-empty RFC 6750 section 2.1 `b64token`:
+/// `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`. An access token
+/// must be one, since it is sent as `Authorization: Bearer <token>` and printed for
+/// shells to put into such a header; anything else (a line break, a space, a terminal
+/// escape) could forge a header or a terminal line.
+pub fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+/// Whether `token` is a non-empty RFC 6749 appendix A.17 refresh token: `1*VSCHAR`,
+/// printable ASCII and space (`%x20-7E`). The refresh token is checked against this
+/// wider set rather than [`is_b64token`]: it is only ever sent form-encoded in a request
+/// body and never printed, and real providers issue refresh tokens with `!`, `*` or `$`
+/// in them (Microsoft accounts do), which a stricter check would make impossible to keep.
+pub fn is_vschar_token(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
 /// How the client authenticates at the token endpoint (RFC 7591 section 2,
 /// `token_endpoint_auth_method`; RFC 6749 section 2.3.1).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -234,9 +285,24 @@ impl Credential {
 
     /// Merges a refresh or token response into this record (RFC 6749 section 5.1 and
     /// section 6): the access token is replaced; the refresh token and scopes are kept
-    /// when the response omits them; `expires_in` (seconds) becomes `expires_at` =
-    /// `now_ms` + `expires_in` x 1000, saturating, or unknown when omitted; the client
-    /// registration is untouched; unknown response fields are kept in [`Self::extra`].
+    /// when the response omits them; `expires_in` (seconds, at most [`MAX_EXPIRES_IN`])
+    /// becomes `expires_at` = `now_ms` + `expires_in` x 1000, saturating, or unknown when
+    /// omitted; the client registration is untouched.
+    ///
+    /// The response's unknown members are kept in [`Self::extra`] (replacing one of the
+    /// same name in place), except those named like a record field ([`RECORD_FIELDS`]),
+    /// which never become unknown fields (the record would then hold the member twice):
+    /// - `expires_at` (Strava answers one: seconds since the Unix epoch; a value of 10^11
+    ///   or more is taken as ms) is taken when the response has no `expires_in`, clamped
+    ///   to at most [`MAX_EXPIRES_IN`] from `now_ms`; otherwise dropped;
+    /// - `scopes` (an array of strings) is taken when the response has no `scope`;
+    ///   otherwise dropped;
+    /// - every other record field (`server_name`, `server_url`, `client_id`,
+    ///   `client_secret`, `token_endpoint_auth_method`, `issuer`, `token_endpoint`,
+    ///   `updated_at`, and the tokens themselves) is dropped: a token response does not
+    ///   change the credential's identity or registration.
+    ///
+    /// A pure function of its inputs (no clock, no I/O), so fuzz targets can call it.
     pub fn apply_token_response(&mut self, response: &TokenResponse, now_ms: u64) {
         self.access_token = response.access_token.clone();
         if let Some(refresh) = &response.refresh_token {
@@ -250,9 +316,27 @@ impl Credential {
         }
         self.expires_at = response
             .expires_in
-            .map(|secs| now_ms.saturating_add(secs.saturating_mul(1000)));
+            .map(|secs| now_ms.saturating_add(secs.min(MAX_EXPIRES_IN).saturating_mul(1000)));
         for (name, value) in &response.extra {
-            set_extra(&mut self.extra, name, value.clone());
+            if !is_record_field(name) {
+                set_extra(&mut self.extra, name, value.clone());
+                continue;
+            }
+            match name.as_str() {
+                "expires_at" if response.expires_in.is_none() => {
+                    if let Some(at) = provider_expires_at(value, now_ms) {
+                        self.expires_at = Some(at);
+                    }
+                }
+                "scopes" if response.scope.is_none() => {
+                    if let Ok(scopes) = serde_json::from_str::<Vec<String>>(value.get()) {
+                        self.scopes = scopes;
+                    }
+                }
+                _ => {}
+            }
+            // A member of a record field's name that an older version kept as unknown.
+            self.extra.retain(|(n, _)| n != name);
         }
     }
 
@@ -298,6 +382,23 @@ fn set_extra(extra: &mut ExtraFields, name: &str, value: Box<RawValue>) {
         Some(slot) => slot.1 = value,
         None => extra.push((name.to_owned(), value)),
     }
+}
+
+/// A provider's `expires_at` (seconds since the Unix epoch, or ms when 10^11 or more)
+/// as ms, clamped to at most [`MAX_EXPIRES_IN`] after `now_ms`; `None` unless a number.
+fn provider_expires_at(value: &RawValue, now_ms: u64) -> Option<u64> {
+    let seconds_or_ms = match serde_json::from_str::<serde_json::Value>(value.get()).ok()? {
+        serde_json::Value::Number(n) => n.as_f64()?,
+        _ => return None,
+    };
+    let ms = if seconds_or_ms >= 1e11 {
+        seconds_or_ms
+    } else {
+        seconds_or_ms * 1000.0
+    };
+    let latest = now_ms.saturating_add(MAX_EXPIRES_IN * 1000);
+    // `as` saturates: a negative time is 0 (long expired), a huge one the maximum.
+    Some((ms as u64).min(latest))
 }
 
 impl fmt::Debug for Credential {
@@ -388,9 +489,17 @@ impl CredentialBuilder {
         self.0.updated_at = Some(ms);
         self
     }
-    /// Adds (or replaces) a field this version does not model, as raw JSON.
+    /// Adds (or replaces) a field this version does not model, as raw JSON. A name of
+    /// one of the [`RECORD_FIELDS`] sets that field instead when the value parses as it,
+    /// and is dropped otherwise: a record never holds a member twice.
     pub fn extra(mut self, name: impl Into<String>, value: Box<RawValue>) -> Self {
-        set_extra(&mut self.0.extra, &name.into(), value);
+        let name = name.into();
+        if is_record_field(&name) {
+            // A value that does not parse as the field is dropped; the field is unchanged.
+            let _ = assign(&mut self.0, &name, &value);
+        } else {
+            set_extra(&mut self.0.extra, &name, value);
+        }
         self
     }
     /// The finished record.
@@ -431,7 +540,9 @@ impl Serialize for Credential {
         if let Some(updated_at) = &self.updated_at {
             map.serialize_entry("updated_at", updated_at)?;
         }
-        for (name, value) in &self.extra {
+        // An unknown field named like a modelled one (only a caller filling `extra` by
+        // hand makes one) is left out: the member would otherwise appear twice.
+        for (name, value) in self.extra.iter().filter(|(n, _)| !is_record_field(n)) {
             map.serialize_entry(name, value)?;
         }
         map.end()
@@ -471,112 +582,113 @@ impl<'de> Deserialize<'de> for RawObject {
     }
 }
 
-/// Parses one member's raw value; the error names the field and the expected type but
-/// never echoes the value (it may be a token).
-fn field<'a, T: Deserialize<'a>, E: de::Error>(
-    name: &str,
-    raw: &'a RawValue,
-    expected: &str,
-) -> Result<T, E> {
-    serde_json::from_str(raw.get())
-        .map_err(|_| E::custom(format_args!("field `{name}`: expected {expected}")))
-}
-
 impl<'de> Deserialize<'de> for Credential {
+    /// Parses a record. A member that appears more than once counts by its last
+    /// occurrence, as for any duplicate JSON member (serde_json's `Value`, the Codex
+    /// CLI): earlier occurrences of a modelled field are not even type-checked, so an
+    /// entry written twice by an older version stays readable and the next save writes
+    /// it once.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let RawObject(members) = RawObject::deserialize(deserializer)?;
-        let mut server_name: Option<String> = None;
-        let mut server_url: Option<String> = None;
-        let mut access_token: Option<SecretString> = None;
-        let mut record = Credential::builder("", "", SecretString::from(String::new())).build();
-        let mut seen: Vec<&'static str> = Vec::new();
-        for (name, raw) in &members {
-            let known: &'static str = match name.as_str() {
-                "server_name" => {
-                    server_name = Some(field(name, raw, "a string")?);
-                    "server_name"
-                }
-                "server_url" => {
-                    server_url = Some(field(name, raw, "a string")?);
-                    "server_url"
-                }
-                "client_id" => {
-                    record.client_id =
-                        field::<Option<String>, _>(name, raw, "a string")?.unwrap_or_default();
-                    "client_id"
-                }
-                "client_secret" => {
-                    record.client_secret =
-                        field::<Option<String>, _>(name, raw, "a string or null")?
-                            .map(SecretString::from);
-                    "client_secret"
-                }
-                "token_endpoint_auth_method" => {
-                    record.token_endpoint_auth_method = field(name, raw, "a string or null")?;
-                    "token_endpoint_auth_method"
-                }
-                "issuer" => {
-                    record.issuer = field(name, raw, "a string or null")?;
-                    "issuer"
-                }
-                "token_endpoint" => {
-                    record.token_endpoint = field(name, raw, "a string or null")?;
-                    "token_endpoint"
-                }
-                "token_type" => {
-                    record.token_type = field(name, raw, "a string or null")?;
-                    "token_type"
-                }
-                "access_token" => {
-                    access_token = Some(SecretString::from(
-                        field::<Option<String>, _>(name, raw, "a string")?.unwrap_or_default(),
-                    ));
-                    "access_token"
-                }
-                "refresh_token" => {
-                    record.refresh_token =
-                        field::<Option<String>, _>(name, raw, "a string or null")?
-                            .map(SecretString::from);
-                    "refresh_token"
-                }
-                "scopes" => {
-                    record.scopes =
-                        field::<Option<Vec<String>>, _>(name, raw, "an array of strings")?
-                            .unwrap_or_default();
-                    "scopes"
-                }
-                "expires_at" => {
-                    record.expires_at = field(name, raw, "ms since the Unix epoch or null")?;
-                    "expires_at"
-                }
-                "updated_at" => {
-                    record.updated_at = field(name, raw, "ms since the Unix epoch or null")?;
-                    "updated_at"
-                }
-                _ => {
-                    record.extra.push((name.clone(), raw.clone()));
-                    continue;
-                }
-            };
-            if seen.contains(&known) {
-                return Err(de::Error::custom(format_args!(
-                    "field `{known}` appears twice"
-                )));
+        let mut last = [None; RECORD_FIELDS.len()];
+        for (i, (name, _)) in members.iter().enumerate() {
+            if let Some(field) = RECORD_FIELDS.iter().position(|f| f == name) {
+                last[field] = Some(i);
             }
-            seen.push(known);
         }
-        record.server_name = server_name.ok_or_else(|| de::Error::missing_field("server_name"))?;
-        record.server_url = server_url.ok_or_else(|| de::Error::missing_field("server_url"))?;
-        record.access_token =
-            access_token.ok_or_else(|| de::Error::missing_field("access_token"))?;
+        let mut record = Credential::builder("", "", SecretString::from(String::new())).build();
+        for (i, (name, raw)) in members.iter().enumerate() {
+            match RECORD_FIELDS.iter().position(|f| f == name) {
+                Some(field) if last[field] == Some(i) => {
+                    assign(&mut record, name, raw).map_err(de::Error::custom)?;
+                }
+                Some(_) => {}
+                None => record.extra.push((name.clone(), raw.clone())),
+            }
+        }
+        for required in ["server_name", "server_url", "access_token"] {
+            if !members.iter().any(|(name, _)| name == required) {
+                return Err(de::Error::missing_field(required));
+            }
+        }
         Ok(record)
     }
+}
+
+/// Sets the modelled field `name` of `record` from its raw JSON; `Ok(false)` when `name`
+/// is not a record field. The error names the field and the expected type, never the
+/// value (it may be a token).
+fn assign(record: &mut Credential, name: &str, raw: &RawValue) -> Result<bool, String> {
+    fn parse<'a, T: Deserialize<'a>>(
+        name: &str,
+        raw: &'a RawValue,
+        expected: &str,
+    ) -> Result<T, String> {
+        serde_json::from_str(raw.get()).map_err(|_| format!("field `{name}`: expected {expected}"))
+    }
+    let secret = |value: Option<String>| value.map(SecretString::from);
+    match name {
+        "server_name" => record.server_name = parse(name, raw, "a string")?,
+        "server_url" => record.server_url = parse(name, raw, "a string")?,
+        "client_id" => {
+            record.client_id = parse::<Option<String>>(name, raw, "a string")?.unwrap_or_default();
+        }
+        "client_secret" => record.client_secret = secret(parse(name, raw, "a string or null")?),
+        "token_endpoint_auth_method" => {
+            record.token_endpoint_auth_method = parse(name, raw, "a string or null")?;
+        }
+        "issuer" => record.issuer = parse(name, raw, "a string or null")?,
+        "token_endpoint" => record.token_endpoint = parse(name, raw, "a string or null")?,
+        "token_type" => record.token_type = parse(name, raw, "a string or null")?,
+        "access_token" => {
+            record.access_token = SecretString::from(
+                parse::<Option<String>>(name, raw, "a string")?.unwrap_or_default(),
+            );
+        }
+        "refresh_token" => record.refresh_token = secret(parse(name, raw, "a string or null")?),
+        "scopes" => {
+            record.scopes =
+                parse::<Option<Vec<String>>>(name, raw, "an array of strings")?.unwrap_or_default();
+        }
+        "expires_at" => record.expires_at = parse(name, raw, "ms since the Unix epoch or null")?,
+        "updated_at" => record.updated_at = parse(name, raw, "ms since the Unix epoch or null")?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The names of the members that appear more than once at the top level of the JSON
+/// object `json`, each once, in order of their second appearance; empty when `json` is
+/// not an object. A record read from such text counts each by its last occurrence
+/// ([`Credential`]'s `Deserialize`); the File store's repair rewrites it with each once.
+pub fn repeated_members(json: &str) -> Vec<String> {
+    let Ok(RawObject(members)) = serde_json::from_str::<RawObject>(json) else {
+        return Vec::new();
+    };
+    let mut seen = std::collections::HashSet::with_capacity(members.len());
+    let mut repeated = Vec::new();
+    for (name, _) in &members {
+        if !seen.insert(name.as_str()) && !repeated.contains(name) {
+            repeated.push(name.clone());
+        }
+    }
+    repeated
+}
+
+/// `expires_in` seconds as kept: clamped to `0..=MAX_EXPIRES_IN` (negative: expired on
+/// receipt; fractions cut).
+fn clamp_expires_in(seconds: f64) -> u64 {
+    // `as` saturates (negative -> 0); the minimum bounds absurd lifetimes like 1e308.
+    (seconds as u64).min(MAX_EXPIRES_IN)
 }
 
 /// A successful token response (RFC 6749 section 5.1), from a refresh or a login.
 ///
 /// `expires_in` is in seconds (a numeric string is accepted, as some providers send
-/// one); members this version does not model are kept in `extra`, byte-exact.
+/// one), clamped to `0..=`[`MAX_EXPIRES_IN`]: a negative one is 0 (the token counts as
+/// expired on receipt), a larger one (`1e308`) the maximum. Members this version does
+/// not model are kept in `extra`, byte-exact. [`TokenResponse::from_json`] checks the
+/// tokens ([`TokenResponse::check`]).
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct TokenResponse {
@@ -641,20 +753,19 @@ impl TokenResponse {
                 "expires_in" => {
                     let value: serde_json::Value = serde_json::from_str(raw.get())
                         .map_err(|_| bad("expires_in", "a number"))?;
-                    response.expires_in = match value {
+                    let seconds = match value {
                         serde_json::Value::Null => None,
-                        serde_json::Value::Number(n) => Some(
-                            n.as_u64()
-                                .or_else(|| n.as_f64().map(|f| f.max(0.0) as u64))
-                                .ok_or_else(|| bad("expires_in", "a number of seconds"))?,
-                        ),
+                        serde_json::Value::Number(n) => n.as_f64(),
                         serde_json::Value::String(s) => Some(
                             s.trim()
-                                .parse()
-                                .map_err(|_| bad("expires_in", "a number of seconds"))?,
+                                .parse::<f64>()
+                                .ok()
+                                .filter(|f| f.is_finite())
+                                .ok_or_else(|| bad("expires_in", "a number of seconds"))?,
                         ),
                         _ => return Err(bad("expires_in", "a number of seconds")),
                     };
+                    response.expires_in = seconds.map(clamp_expires_in);
                 }
                 _ => response.extra.push((name, raw)),
             }
@@ -662,7 +773,39 @@ impl TokenResponse {
         response.access_token = access_token.ok_or_else(|| TokenResponseError {
             reason: "missing field `access_token`".to_owned(),
         })?;
+        response.check()?;
         Ok(response)
+    }
+
+    /// Checks the tokens before anything is saved or shown: the access token is a
+    /// non-empty RFC 6750 section 2.1 `b64token` ([`is_b64token`]), a refresh token a
+    /// non-empty RFC 6749 appendix A.17 `1*VSCHAR` ([`is_vschar_token`]). The
+    /// [`TokenResponse::from_json`] parser calls it; call it on a response built by hand.
+    ///
+    /// # Errors
+    /// [`TokenResponseError`] naming the field and what is wrong, never the value.
+    pub fn check(&self) -> Result<(), TokenResponseError> {
+        let bad = |reason: &str| {
+            Err(TokenResponseError {
+                reason: reason.to_owned(),
+            })
+        };
+        let access = self.access_token.expose_secret();
+        if access.is_empty() {
+            return bad("field `access_token` is empty");
+        }
+        if !is_b64token(access) {
+            return bad(
+                "field `access_token` holds characters outside RFC 6750's b64token set (section 2.1)",
+            );
+        }
+        match self.refresh_token.as_ref().map(ExposeSecret::expose_secret) {
+            Some("") => bad("field `refresh_token` is empty"),
+            Some(refresh) if !is_vschar_token(refresh) => bad(
+                "field `refresh_token` holds characters outside RFC 6749's VSCHAR set (appendix A.17)",
+            ),
+            _ => Ok(()),
+        }
     }
 }
 

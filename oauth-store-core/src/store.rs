@@ -34,6 +34,21 @@ pub trait CredentialStore: Send + Sync {
     /// never replaced by a save.
     fn save(&self, key: &StoreKey, credential: &Credential) -> Result<(), StoreError>;
 
+    /// Checks, without changing anything, that a save of `key` could be kept right now:
+    /// the backend answers and is unlocked, its key is reachable, its document and lock
+    /// are usable. The facade calls it before it sends a refresh token, because a
+    /// provider that answers has rotated it: a refresh whose result cannot be kept loses
+    /// the login (DESIGN.md "Persist rescue"). The default says yes; a backend that can
+    /// tell should.
+    ///
+    /// # Errors
+    /// Why a save would fail now ([`StoreError::Unavailable`], [`StoreError::Timeout`],
+    /// [`StoreError::NotARegularFile`], a lock error, ...).
+    fn prepare_save(&self, key: &StoreKey) -> Result<(), StoreError> {
+        let _ = key;
+        Ok(())
+    }
+
     /// Removes the credential under `key`. Returns whether there was one.
     ///
     /// # Errors

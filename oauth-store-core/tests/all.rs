@@ -6,5 +6,6 @@ mod clock;
 mod key;
 mod kinds;
 mod record;
+mod server_url;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;

@@ -1,8 +1,9 @@
 use std::collections::BTreeMap;
 
 use oauth_store_core::{
-    Credential, ExposeSecret, REDACTED, SecretString, TokenEndpointAuthMethod as Method,
-    TokenResponse, describe_json_error, is_secret_field, tokens_equal,
+    Credential, ExposeSecret, MAX_EXPIRES_IN, REDACTED, SecretString,
+    TokenEndpointAuthMethod as Method, TokenResponse, describe_json_error, is_secret_field,
+    tokens_equal,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -198,21 +199,157 @@ fn wrongly_typed_fields_are_errors_naming_the_field_not_the_value() -> TestResul
 }
 
 #[test]
-fn duplicate_known_field_and_missing_fields_are_errors() {
+fn a_duplicate_member_counts_by_its_last_occurrence_and_missing_fields_are_errors() -> TestResult {
+    // As an older version wrote a refresh answer carrying `expires_at` (issue 19 item 1):
+    // readable, the last one wins, and the record is written with each member once.
     let twice = format!(
-        r#"{{"server_name":"s","server_url":"u","access_token":"{AT}","access_token":"{RT}"}}"#
+        r#"{{"server_name":"s","server_url":"u","access_token":"{AT}","expires_at":5,"refresh_token":"{RT}","expires_at":"bad","id":1,"expires_at":7,"access_token":"at-2"}}"#
     );
-    let text = serde_json::from_str::<Credential>(&twice)
-        .expect_err("duplicate")
+    let record = serde_json::from_str::<Credential>(&twice)?;
+    assert_eq!(record.expires_at, Some(7));
+    assert_eq!(record.access_token.expose_secret(), "at-2");
+    assert_eq!(exposed(record.refresh_token.as_ref()), Some(RT));
+    assert_eq!(extra_names(&record), ["id"]);
+    let written = serde_json::to_string(&record)?;
+    assert!(
+        oauth_store_core::repeated_members(&written).is_empty(),
+        "{written}"
+    );
+    assert_eq!(
+        oauth_store_core::repeated_members(&twice),
+        ["expires_at", "access_token"]
+    );
+    // The last occurrence is still type-checked.
+    let bad_last = r#"{"server_name":"s","server_url":"u","access_token":"a","expires_at":7,"expires_at":"x"}"#;
+    let text = serde_json::from_str::<Credential>(bad_last)
+        .expect_err("bad last")
         .to_string();
-    assert!(text.contains("`access_token` appears twice"), "{text}");
-    assert_no_sentinel(&text);
+    assert!(text.contains("field `expires_at`"), "{text}");
 
     let missing = format!(r#"{{"server_name":"s","server_url":"u","refresh_token":"{RT}"}}"#);
     let text = serde_json::from_str::<Credential>(&missing)
         .expect_err("missing")
         .to_string();
     assert!(text.contains("missing field `access_token`"), "{text}");
+    assert_no_sentinel(&text);
+    Ok(())
+}
+
+#[test]
+fn members_named_like_record_fields_never_become_unknown_fields() -> TestResult {
+    // Strava answers `expires_at` (seconds since the epoch) beside `expires_in`; others
+    // send registration or bookkeeping members. None is kept as an unknown field.
+    let body = br#"{"access_token":"at-2","expires_in":60,"expires_at":1700000000,"client_id":"evil","issuer":"https://evil","scopes":["x"],"updated_at":1,"server_name":"other","server_url":"https://other","client_secret":"s","token_endpoint":"https://evil/token","token_endpoint_auth_method":"none","athlete":{"id":1}}"#;
+    let mut record = full();
+    record.apply_token_response(&TokenResponse::from_json(body)?, 1_000);
+    assert_eq!(record.expires_at, Some(61_000), "expires_in wins");
+    assert_eq!(
+        (record.server_name.as_str(), record.server_url.as_str()),
+        ("notion", "https://mcp.notion.com/mcp"),
+        "the identity is untouched"
+    );
+    assert_eq!(record.client_id, "client-1");
+    assert_eq!(record.issuer.as_deref(), Some("https://auth.example"));
+    assert_eq!(
+        record.scopes,
+        ["x"],
+        "scopes taken: the response has no scope"
+    );
+    assert_eq!(record.updated_at, Some(4_000));
+    assert_eq!(exposed(record.client_secret.as_ref()), Some(CS));
+    assert_eq!(extra_names(&record), ["kept", "id_token", "athlete"]);
+    let written = serde_json::to_string(&record)?;
+    assert!(
+        oauth_store_core::repeated_members(&written).is_empty(),
+        "{written}"
+    );
+    let again: Credential = serde_json::from_str(&written)?;
+    assert_eq!(fields(&again), fields(&record));
+
+    // Without expires_in / scope, a provider's expires_at (seconds, or ms from 1e11 on)
+    // and scopes array are taken, clamped to MAX_EXPIRES_IN; unparsable ones dropped.
+    let now = 1_700_000_000_000;
+    for (value, expected) in [
+        ("1700000060", Some(1_700_000_060_000)),
+        ("1700000060000", Some(1_700_000_060_000)),
+        ("1e308", Some(now + MAX_EXPIRES_IN * 1000)),
+        ("-5", Some(0)),
+        (r#""soon""#, None),
+    ] {
+        let body = format!(r#"{{"access_token":"a","expires_at":{value},"scopes":["p","q"]}}"#);
+        let mut record = full();
+        record.apply_token_response(&TokenResponse::from_json(body.as_bytes())?, now);
+        assert_eq!(record.expires_at, expected, "{value}");
+        assert_eq!(record.scopes, ["p", "q"]);
+        assert!(!extra_names(&record).contains(&"expires_at"), "{value}");
+    }
+
+    // A record whose extras an older version filled with a record field's name: the
+    // merge removes it, and serialization never writes it twice anyway.
+    let mut record = full();
+    record.extra.push(("expires_at".to_owned(), raw("1")));
+    assert!(oauth_store_core::repeated_members(&serde_json::to_string(&record)?).is_empty());
+    record.apply_token_response(
+        &TokenResponse::from_json(br#"{"access_token":"b","expires_at":2}"#)?,
+        0,
+    );
+    assert_eq!(
+        (record.expires_at, extra_names(&record)),
+        (Some(2_000), vec!["kept", "id_token"])
+    );
+
+    // The builder takes a record field's name as that field, or drops it.
+    let built = Credential::builder("s", "u", secret("a"))
+        .extra("expires_at", raw("9"))
+        .extra("client_id", raw("[1]"))
+        .build();
+    assert_eq!((built.expires_at, built.client_id.as_str()), (Some(9), ""));
+    assert!(built.extra.is_empty());
+    Ok(())
+}
+
+#[test]
+fn tokens_outside_their_character_sets_are_errors_naming_the_field_only() {
+    for (body, field) in [
+        (r#"{"access_token":""}"#.to_owned(), "access_token"),
+        (
+            format!(r#"{{"access_token":"{AT}\r\nX-Injected: evil"}}"#),
+            "access_token",
+        ),
+        (
+            format!(r#"{{"access_token":"{AT}\u001b]0;x\u0007"}}"#),
+            "access_token",
+        ),
+        (format!(r#"{{"access_token":"{AT} x"}}"#), "access_token"),
+        (format!(r#"{{"access_token":"a=b{AT}"}}"#), "access_token"),
+        (format!(r#"{{"access_token":"{AT}é"}}"#), "access_token"),
+        (
+            r#"{"access_token":"a","refresh_token":""}"#.to_owned(),
+            "refresh_token",
+        ),
+        (
+            format!(r#"{{"access_token":"a","refresh_token":"{RT}\n"}}"#),
+            "refresh_token",
+        ),
+        (
+            format!(r#"{{"access_token":"a","refresh_token":"{RT}\u0000"}}"#),
+            "refresh_token",
+        ),
+    ] {
+        let err = TokenResponse::from_json(body.as_bytes()).expect_err(&body);
+        let text = err.to_string();
+        assert!(text.contains(&format!("`{field}`")), "{text}");
+        assert_no_sentinel(&text);
+    }
+    // What RFC 6750 and RFC 6749 allow passes: base64url, dots, trailing '=', and a
+    // refresh token with the punctuation Microsoft's carry.
+    for body in [
+        r#"{"access_token":"eyJh.eyJz.c2ln-_~+/=="}"#,
+        r#"{"access_token":"a","refresh_token":"M.C5_BAY.0.U.-Cg!3z*x$$"}"#,
+        r#"{"access_token":"a","refresh_token":null}"#,
+    ] {
+        assert!(TokenResponse::from_json(body.as_bytes()).is_ok(), "{body}");
+    }
 }
 
 #[test]
@@ -418,13 +555,17 @@ fn a_full_response_is_merged_field_by_field() -> TestResult {
 }
 
 #[test]
-fn expires_at_saturates_at_u64_max() {
-    for (now, expires_in) in [(0, u64::MAX), (1, u64::MAX / 1000 + 1), (u64::MAX - 500, 1)] {
+fn expires_in_is_clamped_and_expires_at_saturates() {
+    for (now, expires_in, expected) in [
+        (0, u64::MAX, MAX_EXPIRES_IN * 1000),
+        (1, u64::MAX / 1000 + 1, 1 + MAX_EXPIRES_IN * 1000),
+        (u64::MAX - 500, 1, u64::MAX),
+    ] {
         let mut record = full();
         let mut response = TokenResponse::new(secret("at-2"));
         response.expires_in = Some(expires_in);
         record.apply_token_response(&response, now);
-        assert_eq!(record.expires_at, Some(u64::MAX), "{now} + {expires_in} s");
+        assert_eq!(record.expires_at, Some(expected), "{now} + {expires_in} s");
     }
 }
 
@@ -436,6 +577,13 @@ fn token_response_expires_in_is_a_number_or_a_numeric_string() -> TestResult {
         (r#"" 3600 ""#, Some(3600)),
         ("3600.9", Some(3600)),
         ("null", None),
+        // Issue 19 item 11: an absurd lifetime is clamped, a negative one is expired.
+        ("1e308", Some(MAX_EXPIRES_IN)),
+        (r#""1e308""#, Some(MAX_EXPIRES_IN)),
+        ("18446744073709551615", Some(MAX_EXPIRES_IN)),
+        ("-60", Some(0)),
+        (r#""-60""#, Some(0)),
+        ("-1e308", Some(0)),
     ] {
         let body = format!(r#"{{"access_token":"a","expires_in":{value}}}"#);
         assert_eq!(
@@ -444,7 +592,7 @@ fn token_response_expires_in_is_a_number_or_a_numeric_string() -> TestResult {
             "{value}"
         );
     }
-    for bad in [r#""soon""#, "true", "[]"] {
+    for bad in [r#""soon""#, "true", "[]", r#""NaN""#, r#""inf""#] {
         let body = format!(r#"{{"access_token":"a","expires_in":{bad}}}"#);
         let err = TokenResponse::from_json(body.as_bytes()).expect_err(bad);
         assert!(err.to_string().contains("`expires_in`"), "{err}");
@@ -656,6 +804,30 @@ proptest! {
         if let Ok(record) = serde_json::from_str::<Credential>(&text) {
             let again = serde_json::to_string(&record)?;
             prop_assert_eq!(serde_json::to_string(&serde_json::from_str::<Credential>(&again)?)?, again);
+        }
+    }
+}
+
+proptest! {
+    /// Issue 19 item 1: whatever members a token response carries (record field names
+    /// included), the merged record is written with each member once and reads back the
+    /// same.
+    #[test]
+    fn merging_any_response_members_never_writes_a_member_twice(
+        record in credential(),
+        members in prop::collection::vec((prop_oneof![prop::sample::select(KNOWN.to_vec()).prop_map(str::to_owned), any::<String>()], json_value()), 0..8),
+        now in any::<u64>(),
+    ) {
+        let mut body = vec![r#""access_token":"a""#.to_owned()];
+        body.extend(members.iter().map(|(n, v)| format!("{}:{v}", json!(n))));
+        let text = format!("{{{}}}", body.join(","));
+        if let Ok(response) = TokenResponse::from_json(text.as_bytes()) {
+            let mut merged = record.clone();
+            merged.apply_token_response(&response, now);
+            let written = serde_json::to_string(&merged)?;
+            prop_assert!(oauth_store_core::repeated_members(&written).iter().all(|n| !oauth_store_core::is_record_field(n)), "{}", written);
+            let again: Credential = serde_json::from_str(&written)?;
+            prop_assert_eq!(fields(&again), fields(&merged));
         }
     }
 }

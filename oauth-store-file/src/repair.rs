@@ -27,6 +27,15 @@ pub struct RepairReport {
     /// left out of the rebuilt document and stay in the quarantined copy. Entries after
     /// the break are not counted: only the quarantined copy has them.
     pub dropped: usize,
+    /// Entries that parsed but held a member more than once (an older version wrote a
+    /// provider's `expires_at` after the record's own): rewritten with each member once,
+    /// its last occurrence kept, as readers take it. No copy is quarantined for these:
+    /// nothing is lost.
+    pub rewritten: usize,
+    /// The size in bytes of a document too large to read (over the size cap): it was
+    /// set aside whole, and `kept` counts the entries rebuilt from its first size-cap
+    /// bytes. `None` for a document that could be read.
+    pub too_large: Option<u64>,
 }
 
 impl FileStore {
@@ -36,11 +45,14 @@ impl FileStore {
     /// whose record parses (or removes it when none does).
     ///
     /// A document that parses is left as it is, even when some of its entries do not
-    /// (each is an error for its key alone and is kept unchanged).
+    /// (each is an error for its key alone and is kept unchanged), except that an entry
+    /// holding a member more than once is rewritten with each member once (the last
+    /// occurrence, which is what every reader sees): [`RepairReport::rewritten`].
     ///
-    /// # Errors
-    /// A document over the size cap cannot be read, so it is set aside whole (a hard
-    /// link to the quarantine name, then removed) and nothing is kept.
+    /// A document over the size cap cannot be read whole, so it is set aside whole (a
+    /// hard link to the quarantine name) and the document is rebuilt from the complete
+    /// entries of its first size-cap bytes whose record parses (removed when none
+    /// does); [`RepairReport::too_large`] says so.
     ///
     /// # Errors
     /// [`StoreError::Lock`]; [`StoreError::NotARegularFile`],
@@ -50,7 +62,9 @@ impl FileStore {
         let read = match self.read() {
             // Too large to read: set the whole file aside so the home works again; its
             // entries stay in the quarantined copy.
-            Err(StoreError::TooLarge { .. }) => return self.quarantine_unread(),
+            Err(StoreError::TooLarge { size, cap, .. }) => {
+                return self.quarantine_unread(size, cap);
+            }
             other => other?,
         };
         let Some(read) = read else {
@@ -58,25 +72,30 @@ impl FileStore {
                 quarantined: None,
                 kept: 0,
                 dropped: 0,
+                rewritten: 0,
+                too_large: None,
             });
         };
-        if let Ok(doc) = Document::parse(&read.bytes) {
+        if let Ok(mut doc) = Document::parse(&read.bytes) {
+            let rewritten = rewrite_repeated(&mut doc);
+            if rewritten > 0 {
+                self.write(&doc)?;
+                tracing::warn!(
+                    path = %self.path.display(),
+                    rewritten,
+                    "rewrote credentials whose entries held a member twice"
+                );
+            }
             return Ok(RepairReport {
                 quarantined: None,
                 kept: doc.unique().len(),
                 dropped: 0,
+                rewritten,
+                too_large: None,
             });
         }
-        let salvaged = Document::salvage(&read.bytes);
-        let mut rebuilt = Document::default();
-        let mut dropped = 0;
-        for entry in salvaged.unique() {
-            if document::parse_record(&entry.raw).is_ok() {
-                rebuilt.push(entry.clone());
-            } else {
-                dropped += 1;
-            }
-        }
+        let (mut rebuilt, dropped) = rebuild(&read.bytes);
+        let rewritten = rewrite_repeated(&mut rebuilt);
         let kept = rebuilt.unique().len();
         let quarantined = quarantine(&self.path, &read.bytes)?;
         self.write(&rebuilt)?;
@@ -91,14 +110,53 @@ impl FileStore {
             quarantined: Some(quarantined),
             kept,
             dropped,
+            rewritten,
+            too_large: None,
         })
     }
 }
 
+/// A document of the entries of `bytes` before any damage whose record parses, and
+/// how many entries before the damage were left out because theirs does not.
+fn rebuild(bytes: &[u8]) -> (Document<'_>, usize) {
+    let salvaged = Document::salvage(bytes);
+    let mut rebuilt = Document::default();
+    let mut dropped = 0;
+    for entry in salvaged.unique() {
+        if document::parse_record(&entry.raw).is_ok() {
+            rebuilt.push(entry.clone());
+        } else {
+            dropped += 1;
+        }
+    }
+    (rebuilt, dropped)
+}
+
+/// Rewrites, in place, each entry readers see that parses as a record but holds a
+/// member more than once, as the record serializes (each member once); returns how
+/// many. Entries that do not parse are left as they are.
+fn rewrite_repeated(doc: &mut Document<'_>) -> usize {
+    let fixed: Vec<(String, String)> = doc
+        .unique()
+        .into_iter()
+        .filter(|entry| !oauth_store_core::repeated_members(&entry.raw).is_empty())
+        .filter_map(|entry| {
+            let record = document::parse_record(&entry.raw).ok()?;
+            let raw = serde_json::to_string(&record).ok()?;
+            Some((entry.key.to_string(), raw))
+        })
+        .collect();
+    for (key, raw) in &fixed {
+        doc.set(key, raw.clone());
+    }
+    fixed.len()
+}
+
 impl FileStore {
-    /// Moves a document too large to read to `<document>.corrupt-<ms>` (a hard link,
-    /// then the document is removed durably), keeping nothing.
-    fn quarantine_unread(&self) -> Result<RepairReport, StoreError> {
+    /// Moves a document too large to read to `<document>.corrupt-<ms>` (a hard link),
+    /// then rebuilds the document from the complete entries in its first size-cap
+    /// bytes whose record parses, or removes it when none does.
+    fn quarantine_unread(&self, size: u64, cap: u64) -> Result<RepairReport, StoreError> {
         let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
@@ -109,8 +167,14 @@ impl FileStore {
             .unwrap_or_default();
         let io = |path: &Path| {
             let path = path.to_owned();
-            move |source| StoreError::Io { path, source }
+            move |source: std::io::Error| StoreError::Io {
+                path,
+                source: source.into(),
+            }
         };
+        let prefix = read_prefix(&self.path, cap).map_err(io(&self.path))?;
+        let (rebuilt, dropped) = rebuild(&prefix);
+        let kept = rebuilt.unique().len();
         let mut attempt = 0u32;
         let quarantined = loop {
             let suffix = if attempt == 0 {
@@ -126,24 +190,50 @@ impl FileStore {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
                     attempt += 1;
                 }
-                Err(e) => return Err(io(&path)(e.into())),
+                Err(e) => return Err(io(&path)(e)),
             }
         };
         oauth_lock::atomic::remove(&self.path).map_err(|e| StoreError::Io {
             path: self.path.clone(),
             source: std::io::Error::other(e.to_string()).into(),
         })?;
+        if kept > 0 {
+            self.write(&rebuilt)?;
+        } else {
+            oauth_lock::atomic::remove(&self.path).map_err(|e| StoreError::Io {
+                path: self.path.clone(),
+                source: std::io::Error::other(e.to_string()).into(),
+            })?;
+        }
         tracing::warn!(
             path = %self.path.display(),
             quarantined = %quarantined.display(),
-            "set aside a credentials document too large to read"
+            size,
+            kept,
+            dropped,
+            "set aside a credentials document too large to read; rebuilt from its first part"
         );
         Ok(RepairReport {
             quarantined: Some(quarantined),
-            kept: 0,
-            dropped: 0,
+            kept,
+            dropped,
+            rewritten: 0,
+            too_large: Some(size),
         })
     }
+}
+
+/// The first `cap` bytes of `path`, opened without following a symlink or blocking
+/// (the caller's read already refused anything but a regular file).
+fn read_prefix(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let mut bytes = Vec::new();
+    file.take(cap).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Writes `bytes` durably to a new `<document>.corrupt-<ms>` file (0600) beside the

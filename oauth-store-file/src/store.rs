@@ -239,6 +239,18 @@ impl CredentialStore for FileStore {
             .map_err(|reason| self.corrupt_entry(key, reason))
     }
 
+    /// Checks that a save could be kept now, without writing: the store lock can be
+    /// taken within the lock timeout (a stopped holder, a symlink or FIFO at the lock
+    /// file are errors here), and the document, its temp name and its directory are
+    /// usable for an atomic replace.
+    ///
+    /// # Errors
+    /// [`StoreError::Lock`], [`StoreError::NotARegularFile`], [`StoreError::Io`].
+    fn prepare_save(&self, _key: &StoreKey) -> Result<(), StoreError> {
+        let _guard = self.lock()?;
+        atomic::check_replaceable(&self.path).map_err(|e| from_atomic(e, &self.path))
+    }
+
     /// Saves `credential` under `key`: store lock, reread, replace this one entry (or
     /// append it), durable atomic replace, release.
     ///

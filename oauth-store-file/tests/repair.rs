@@ -161,7 +161,93 @@ fn a_document_over_the_size_cap_is_set_aside_whole_so_the_home_works_again() -> 
     );
     assert!(!store.path().exists());
     assert_eq!((report.kept, report.dropped), (0, 0));
+    assert_eq!(report.too_large, Some(700));
     store.save(&key("a"), &record("a", "at-a"))?;
     assert!(store.load(&key("a"))?.is_some());
+    Ok(())
+}
+
+#[test]
+fn an_entry_holding_a_member_twice_loads_and_repair_rewrites_it_once() -> TestResult {
+    // As an older version wrote a refresh answer carrying `expires_at` (issue 19 item 1).
+    let home = tempfile::tempdir()?;
+    let store = store_in(home.path());
+    store.save(&key("other"), &record("other", "at-other"))?;
+    let good = serde_json::to_string(&record("a", "at-a"))?;
+    let broken = good.replacen('}', r#","expires_at":1700000000,"updated_at":5}"#, 1);
+    let other = std::fs::read_to_string(store.path())?;
+    let text = other.replacen(
+        '{',
+        &format!(
+            r#"{{{}:{broken},"#,
+            serde_json::to_string(key("a").as_str())?
+        ),
+        1,
+    );
+    std::fs::write(store.path(), &text)?;
+
+    let loaded = store
+        .load(&key("a"))?
+        .expect("readable: the last occurrence wins");
+    assert_eq!(
+        (loaded.expires_at, loaded.updated_at),
+        (Some(1_700_000_000), Some(5))
+    );
+    let report = store.repair()?;
+    assert_eq!(
+        (
+            report.quarantined.is_none(),
+            report.kept,
+            report.dropped,
+            report.rewritten
+        ),
+        (true, 2, 0, 1)
+    );
+    let after = std::fs::read_to_string(store.path())?;
+    let value: serde_json::Value = serde_json::from_str(&after)?;
+    let entry = serde_json::to_string(&value[key("a").as_str()])?;
+    assert!(
+        oauth_store_core::repeated_members(&entry).is_empty(),
+        "{after}"
+    );
+    assert!(
+        after.contains(&other[1..other.len() - 1]),
+        "the other entry is byte-exact"
+    );
+    let again = store.load(&key("a"))?.expect("still there");
+    assert_eq!(
+        (again.expires_at, again.updated_at, crate::token_of(&again)),
+        (Some(1_700_000_000), Some(5), "at-a".to_owned())
+    );
+    assert_eq!(store.repair()?.rewritten, 0, "nothing left to rewrite");
+    Ok(())
+}
+
+#[test]
+fn a_document_over_the_size_cap_keeps_the_entries_of_its_first_part() -> TestResult {
+    let home = tempfile::tempdir()?;
+    let store = store_in(home.path());
+    store.save(&key("a"), &record("a", "at-a"))?;
+    store.save(&key("b"), &record("b", "at-b"))?;
+    let text = std::fs::read_to_string(store.path())?;
+    let cap = text.len() as u64 + 10;
+    // The two entries, then a third that runs past the cap.
+    let grown = format!(
+        "{},\"c|0000000000000000\":{{\"server_name\":\"{}\"}}}}",
+        text.trim_end().strip_suffix('}').expect("an object"),
+        "x".repeat(200)
+    );
+    std::fs::write(store.path(), &grown)?;
+    let store = store.with_size_cap(cap);
+    let report = store.repair()?;
+    assert_eq!(report.too_large, Some(grown.len() as u64));
+    assert_eq!(report.kept, 2, "{report:?}");
+    let quarantined = report.quarantined.expect("set aside");
+    assert_eq!(
+        std::fs::read_to_string(quarantined)?,
+        grown,
+        "the whole file is kept aside"
+    );
+    assert!(store.load(&key("a"))?.is_some() && store.load(&key("b"))?.is_some());
     Ok(())
 }

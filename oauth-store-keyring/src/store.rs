@@ -162,6 +162,27 @@ impl CredentialStore for KeyringStore {
         StoreKind::Keyring
     }
 
+    /// Checks that a save could be kept now: [`KeyringStore::probe`] (never writes; no
+    /// D-Bus call and no daemon when there is no session bus).
+    ///
+    /// # Errors
+    /// [`StoreError::Timeout`] when the keyring did not answer within the bound;
+    /// [`StoreError::Unavailable`] with the reason otherwise.
+    fn prepare_save(&self, _key: &StoreKey) -> Result<(), StoreError> {
+        match self.probe() {
+            Usability::Usable => Ok(()),
+            Usability::TimedOut { waited } => Err(StoreError::Timeout {
+                kind: StoreKind::Keyring,
+                operation: "probe",
+                waited,
+            }),
+            other => Err(StoreError::Unavailable {
+                kind: StoreKind::Keyring,
+                reason: other.to_string(),
+            }),
+        }
+    }
+
     fn load(&self, key: &StoreKey) -> Result<Option<Credential>, StoreError> {
         let account = self.account(key);
         let value = self

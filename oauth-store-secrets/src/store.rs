@@ -863,6 +863,23 @@ impl CredentialStore for SecretsStore {
         StoreKind::Secrets
     }
 
+    /// Checks that a save could be kept now, without writing: the store lock can be
+    /// taken, the key source answers (an OS keyring without a session bus, or hung,
+    /// fails here) and holds the document's key (or there is no document yet), and the
+    /// document's path is usable for an atomic replace.
+    ///
+    /// # Errors
+    /// The key source's errors ([`StoreError::Unavailable`], [`StoreError::Timeout`]),
+    /// [`SecretsError::KeyMissing`], [`StoreError::Lock`], [`StoreError::NotARegularFile`],
+    /// [`StoreError::Io`].
+    fn prepare_save(&self, _key: &StoreKey) -> Result<(), StoreError> {
+        let _guard = self.lock()?;
+        if self.source_key()?.is_none() && self.path.exists() {
+            return Err(self.key_missing());
+        }
+        atomic::check_replaceable(&self.path).map_err(|e| from_atomic(e, &self.path))
+    }
+
     /// Loads `key`'s record: decrypts the document and parses only that entry.
     ///
     /// # Errors

@@ -1,5 +1,6 @@
 //! The running endpoint: its threads, its state, and what a test can ask of it.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::Ipv4Addr;
@@ -9,7 +10,10 @@ use std::time::Duration;
 
 use crate::front::{Connections, Front};
 use crate::grants::State;
-use crate::{ClientRegistration, Counters, EndpointConfig, Fault, IssuedTokens, RecordedRequest};
+use crate::{
+    ClientRegistration, Counters, EndpointConfig, Fault, IssuedTokens, RecordedRequest,
+    ScriptedAnswer,
+};
 
 /// What the request handlers share with the [`TokenEndpoint`] handle.
 pub(crate) struct Shared {
@@ -17,8 +21,38 @@ pub(crate) struct Shared {
     pub(crate) issuer: String,
     pub(crate) state: Mutex<State>,
     pub(crate) connections: Arc<Connections>,
+    /// Scripted answers and request counts, by path.
+    pub(crate) scripts: Mutex<Scripts>,
     stopping: Mutex<bool>,
     wake: Condvar,
+}
+
+/// The answers scripted per path, and how many requests each path got.
+#[derive(Default)]
+pub(crate) struct Scripts {
+    answers: HashMap<String, ScriptedAnswer>,
+    hits: HashMap<String, u32>,
+}
+
+impl Scripts {
+    /// Counts a request for `path` and takes its scripted answer, if any (one use of it).
+    pub(crate) fn take(&mut self, path: &str) -> Option<ScriptedAnswer> {
+        *self.hits.entry(path.to_owned()).or_default() += 1;
+        let answer = self.answers.get_mut(path)?;
+        let found = answer.clone();
+        match &mut answer.times {
+            Some(0) => {
+                self.answers.remove(path);
+                return None;
+            }
+            Some(1) => {
+                self.answers.remove(path);
+            }
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        Some(found)
+    }
 }
 
 impl Shared {
@@ -70,6 +104,7 @@ impl TokenEndpoint {
             issuer: format!("http://{}", front.addr()),
             state: Mutex::new(State::default()),
             connections: Arc::clone(front.connections()),
+            scripts: Mutex::new(Scripts::default()),
             stopping: Mutex::new(false),
             wake: Condvar::new(),
         });
@@ -135,6 +170,30 @@ impl TokenEndpoint {
     /// every token request counts, whatever its outcome would have been.
     pub fn set_fault_times(&self, fault: Fault, times: u32) {
         lock(&self.shared.state).set_fault(Some(fault), Some(times));
+    }
+
+    /// Answers requests for `path` (e.g. `/token`, `/revoke`,
+    /// `/.well-known/oauth-authorization-server`, or any other path) as `answer` says,
+    /// replacing an earlier script for it; see [`ScriptedAnswer`].
+    pub fn script(&self, path: &str, answer: ScriptedAnswer) {
+        lock(&self.shared.scripts)
+            .answers
+            .insert(path.to_owned(), answer);
+    }
+
+    /// Removes the script of `path`: it behaves as usual again.
+    pub fn unscript(&self, path: &str) {
+        lock(&self.shared.scripts).answers.remove(path);
+    }
+
+    /// How many requests `path` got (any method, scripted or not; the query is not part
+    /// of the path).
+    pub fn hits(&self, path: &str) -> u32 {
+        lock(&self.shared.scripts)
+            .hits
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Every token request so far, oldest first.

@@ -9,7 +9,7 @@ use tiny_http::{Header, Method, Request, Response};
 
 use crate::endpoint::{Shared, lock};
 use crate::grants::{ClientAuth, Minted, OAuthError, TokenRequest, now_ms};
-use crate::{AuthMethod, Fault};
+use crate::{AuthMethod, Fault, ScriptedAnswer};
 
 /// Larger bodies answer `invalid_request`; a refresh is a few hundred bytes.
 const MAX_BODY: usize = 64 * 1024;
@@ -33,6 +33,10 @@ pub(crate) fn handle(request: Request, shared: &Shared) {
         .next()
         .unwrap_or_default()
         .to_owned();
+    let scripted = lock(&shared.scripts).take(&path);
+    if let Some(scripted) = scripted {
+        return scripted_answer(request, shared, &scripted);
+    }
     let known = path == "/token" || path == "/revoke" || DISCOVERY.contains(&path.as_str());
     match (request.method(), path.as_str()) {
         (Method::Post, "/token") => token(request, shared),
@@ -100,6 +104,23 @@ fn token(mut request: Request, shared: &Shared) {
         }
         Err(e) => error_answer(request, &e),
     }
+}
+
+/// A scripted answer: the request is read whole first, as a real server would.
+fn scripted_answer(mut request: Request, shared: &Shared, scripted: &ScriptedAnswer) {
+    let mut sink = Vec::new();
+    let limit = u64::try_from(MAX_BODY + 1).unwrap_or(u64::MAX);
+    let _ = request.as_reader().take(limit).read_to_end(&mut sink);
+    if !scripted.delay.is_zero() {
+        shared.pause(scripted.delay);
+    }
+    let mut response = Response::from_data(scripted.body.clone()).with_status_code(scripted.status);
+    for (name, value) in &scripted.headers {
+        if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            response.add_header(header);
+        }
+    }
+    let _ = request.respond(response);
 }
 
 fn revoke(mut request: Request, shared: &Shared) {

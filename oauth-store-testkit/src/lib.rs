@@ -22,9 +22,11 @@
 //! - `POST /revoke` (RFC 7009): `token=...`; a refresh token revokes its grant, an access
 //!   token only itself; always 200 unless `token` is missing.
 //!
-//! A test reads what happened from [`TokenEndpoint::counters`] and
-//! [`TokenEndpoint::requests`], and makes the provider misbehave with
-//! [`TokenEndpoint::set_fault`] (see [`Fault`] for what each answers).
+//! A test reads what happened from [`TokenEndpoint::counters`],
+//! [`TokenEndpoint::requests`] and [`TokenEndpoint::hits`], and makes the provider
+//! misbehave with [`TokenEndpoint::set_fault`] (see [`Fault`] for what each answers), or
+//! turns it into a hostile provider with [`TokenEndpoint::script`]: any status, headers,
+//! body and delay on any path ([`ScriptedAnswer`]).
 //!
 //! # Limitations
 //! - Plain HTTP on loopback only; no TLS.
@@ -73,9 +75,11 @@ mod fault;
 mod front;
 mod grants;
 mod http;
+mod script;
 
 // The public interface is:
 pub use config::{AuthMethod, ClientRegistration, EndpointConfig};
 pub use endpoint::TokenEndpoint;
 pub use fault::Fault;
 pub use grants::{Counters, IssuedTokens, RecordedRequest};
+pub use script::ScriptedAnswer;

@@ -4,4 +4,5 @@ mod endpoint;
 mod fault;
 mod grants;
 mod http;
+mod script;
 mod util;

@@ -253,6 +253,8 @@ impl OAuthStoreBuilder {
             }
             None => None,
         };
+        let rescue: Arc<dyn CredentialStore> =
+            Arc::new(crate::rescue::RescueStore::new(locks.path()));
         Ok(OAuthStore {
             inner: Arc::new(Inner {
                 layout,
@@ -268,6 +270,7 @@ impl OAuthStoreBuilder {
                 refresher: self.refresher,
                 observer,
                 coordination: self.coordination,
+                rescue,
             }),
         })
     }

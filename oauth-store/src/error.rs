@@ -141,19 +141,41 @@ pub enum Error {
         /// What happened; never the body.
         reason: String,
     },
-    /// The provider answered with new tokens but persisting them failed after
-    /// retries. The new credential is carried here (its refresh token may be the only
-    /// valid one now: the old one was rotated away), so the caller can use it and
-    /// try [`crate::CredentialHandle::save_grant`] with it later.
-    #[error("{key}: the provider issued new tokens but saving them failed: {source}")]
+    /// The provider answered with new tokens but neither the store this handle writes
+    /// (after retries) nor any store of the rescue order could keep them (DESIGN.md
+    /// "Persist rescue"). The new credential is carried here (its refresh token may be
+    /// the only valid one now: the old one was rotated away), so the caller can use it
+    /// and try [`crate::CredentialHandle::save_grant`] with it later.
+    #[error(
+        "{key}: the provider issued new tokens but saving them failed: {source}; the rescue also failed in {}",
+        describe_tried(rescue_tried)
+    )]
     PersistFailed {
         /// The credential.
         key: StoreKey,
         /// The refreshed credential that could not be saved.
         credential: Box<Credential>,
-        /// The last save error.
+        /// The last save error of the store this handle writes.
         #[source]
         source: StoreError,
+        /// Every other store tried, in order, with its error.
+        rescue_tried: Box<[(StoreKind, StoreError)]>,
+    },
+    /// The store this handle writes cannot keep a refreshed credential now (a keyring
+    /// without a session bus, a Secrets key out of reach, a document path or lock that
+    /// cannot be used), so the refresh token was NOT sent: a provider that answers
+    /// rotates it, and its successor would be lost. Nothing changed.
+    #[error(
+        "{key}: the {store} store cannot keep a refreshed credential now ({source}); the refresh token was not sent and nothing changed"
+    )]
+    CannotKeep {
+        /// The credential.
+        key: StoreKey,
+        /// The store that cannot take the save.
+        store: StoreKind,
+        /// Why.
+        #[source]
+        source: Box<StoreError>,
     },
     /// Logout could not remove every copy; the outcomes name what stayed.
     #[error("{key}: logout incomplete: {}", describe_outcomes(outcomes))]
@@ -170,6 +192,17 @@ pub enum Error {
     /// was changed beyond what it had persisted. Report it.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn describe_tried(tried: &[(StoreKind, StoreError)]) -> String {
+    if tried.is_empty() {
+        return "no other store".to_owned();
+    }
+    tried
+        .iter()
+        .map(|(kind, e)| format!("{kind} ({e})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn describe_outcomes(outcomes: &[StoreOutcome]) -> String {
@@ -193,6 +226,7 @@ impl Error {
             | Error::Lock(_)
             | Error::ExpiredWhileWaiting { .. }
             | Error::PersistFailed { .. }
+            | Error::CannotKeep { .. }
             | Error::LogoutIncomplete { .. } => ErrorKind::Store,
             Error::Transient { .. } | Error::Indeterminate { .. } => ErrorKind::Provider,
             Error::Config(_) => ErrorKind::Config,

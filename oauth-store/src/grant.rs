@@ -33,7 +33,8 @@ impl CredentialHandle {
         Ok(resolution)
     }
 
-    /// Removes every copy of the credential from every store of the layout, under the
+    /// Removes every copy of the credential from every store of the layout (a rescued
+    /// copy included, DESIGN.md "Persist rescue", so it never comes back), under the
     /// credential lock, and reports each store's outcome. Nothing stored is not an error.
     /// A store that cannot be used here ([`StoreError::Unavailable`], e.g. no session
     /// bus) is reported in its outcome but fails the logout only when the mode needs
@@ -56,6 +57,8 @@ impl CredentialHandle {
                 store,
                 result: s.delete(&self.key),
             })
+            // The rescue file is reported only when it held a copy or failed.
+            .filter(|o| o.store != crate::rescue::RESCUE || !matches!(o.result, Ok(false)))
             .collect();
         let needed = (self.inner.mode != StoreMode::Auto).then(|| self.inner.explicit_kind());
         let failed = outcomes.iter().any(|o| match &o.result {

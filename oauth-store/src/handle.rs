@@ -4,19 +4,23 @@
 
 use std::sync::{Arc, Mutex};
 
-use oauth_store_core::{Credential, StoreKey, StoreKind};
+use oauth_store_core::{Credential, StoreKey, StoreKind, StoreMode};
+
+use crate::rescue::RESCUE;
 
 use crate::error::{AuthorizationReason, Error};
 use crate::resolution::Resolution;
 use crate::store::Inner;
 
-/// One MCP server's credential in an [`OAuthStore`]. The first operation resolves the
+/// One MCP server's credential in an [`OAuthStore`](crate::OAuthStore). The first operation resolves the
 /// store (DESIGN.md "Auto resolution") and pins it: reads start there, and writes go
 /// there for the handle's life.
 pub struct CredentialHandle {
     pub(crate) inner: Arc<Inner>,
     pub(crate) key: StoreKey,
     pub(crate) pinned: Mutex<Option<Resolution>>,
+    /// Where the last refresh rescued its credential ([`CredentialHandle::rescued_in`]).
+    pub(crate) rescued: Mutex<Option<StoreKind>>,
 }
 
 impl std::fmt::Debug for CredentialHandle {
@@ -66,7 +70,7 @@ impl CredentialHandle {
     /// store of the layout.
     ///
     /// # Errors
-    /// Store errors of the pinned store ([`StoreError::CorruptEntry`] and the like).
+    /// Store errors of the pinned store ([`StoreError::CorruptEntry`](oauth_store_core::StoreError::CorruptEntry) and the like).
     pub fn load(&self) -> Result<Option<Credential>, Error> {
         Ok(self.load_located()?.map(|(credential, _)| credential))
     }
@@ -77,15 +81,46 @@ impl CredentialHandle {
     /// # Errors
     /// As [`CredentialHandle::load`].
     pub fn load_located(&self) -> Result<Option<(Credential, StoreKind)>, Error> {
-        let (resolution, found) = self.resolve()?;
-        if let Some(found) = found {
-            return Ok(Some((found, resolution.store)));
+        // A rescued copy (DESIGN.md "Persist rescue") is newer than any other when it
+        // exists; looking costs one failed open of a file in the lock directory.
+        let rescued = match self.inner.rescue.load(&self.key) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::debug!(target: "oauth_store::save", key = %self.key, error = %e, "the rescue file does not read");
+                None
+            }
+        };
+        let newer = |found: &Credential| {
+            rescued
+                .as_ref()
+                .filter(|r| r.updated_at > found.updated_at)
+                .map(|r| (r.clone(), RESCUE))
+        };
+        match self.resolve() {
+            Ok((resolution, Some(found))) => {
+                // Under an explicit keyring or Secrets mode a rescue may have put a newer
+                // copy in the File store (DESIGN.md "Persist rescue"): one more file read.
+                let file = self.inner.file.kind();
+                let rescued_to_file = (self.inner.mode != StoreMode::Auto
+                    && resolution.store != file)
+                    .then(|| self.inner.file.load(&self.key).ok().flatten())
+                    .flatten()
+                    .filter(|copy| copy.updated_at > found.updated_at);
+                let found = match rescued_to_file {
+                    Some(copy) => (copy, file),
+                    None => (found, resolution.store),
+                };
+                Ok(Some(newer(&found.0).unwrap_or(found)))
+            }
+            Ok((_, None)) if self.inner.file_alone() => Ok(rescued.map(|r| (r, RESCUE))),
+            Ok((resolution, None)) => self
+                .inner
+                .authoritative_read(&self.key, Some(resolution.store)),
+            // The store this handle resolves to cannot be read (a document replaced by
+            // a directory, say) but a rescued copy exists: it serves.
+            Err(Error::Store(_)) if rescued.is_some() => Ok(rescued.map(|r| (r, RESCUE))),
+            Err(e) => Err(e),
         }
-        if self.inner.stores().len() == 1 {
-            return Ok(None);
-        }
-        self.inner
-            .authoritative_read(&self.key, Some(resolution.store))
     }
 
     pub(crate) fn require_tokens(&self, found: Option<Credential>) -> Result<Credential, Error> {

@@ -5,10 +5,12 @@
 
 mod classify;
 mod discovery;
+mod redact;
 mod transport;
 
 use std::cell::RefCell;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use oauth_store_core::{Credential, ExposeSecret, TokenEndpointAuthMethod};
 use oauth2::basic::BasicClient;
@@ -19,6 +21,7 @@ use oauth2::{
 };
 
 pub use self::discovery::AuthorizationServerMetadata;
+use self::redact::Sent;
 use self::transport::{Failure, Transport};
 use crate::provider::{RefreshOutcome, TokenRefresher};
 
@@ -98,10 +101,18 @@ pub enum HttpError {
 ///   refused without sending anything.
 /// - `resource` = the record's `server_url` on every refresh (RFC 8707 section 2): a
 ///   server that bound the grant to its URL otherwise answers `invalid_target` from the
-///   first expiry on.
+///   first expiry on. It is sent as [`oauth_store_core::resource_indicator`] gives it:
+///   without a fragment (which the RFC forbids) and without user info.
 /// - The token endpoint is the record's `token_endpoint`, else discovered from its
-///   `issuer` (RFC 8414, then OpenID Connect Discovery) and cached for the process.
-/// - One timeout per request (default 30 s, connection included); redirects are never
+///   `issuer` (RFC 8414, then OpenID Connect Discovery) and cached for the process. A
+///   failed discovery is remembered for [`HttpRefresher::DISCOVERY_FAILURE_MEMORY`] (60 s): in the process, and
+///   across processes with [`HttpRefresher::with_discovery_memory`].
+/// - One time budget for the whole provider interaction of a refresh, discovery
+///   included ([`HttpRefresher::with_timeout`], default 30 s: half the default credential
+///   lock timeout, so the holder of the credential lock lets go before other processes
+///   stop waiting for it); discovery may use at most half of it, so the token request
+///   always keeps the other half. Revocation has its own, shorter budget
+///   ([`HttpRefresher::with_revoke_timeout`], default 10 s). Redirects are never
 ///   followed; each request gets a fresh connection.
 /// - Plain `http` only to a loopback host (`localhost`, 127.0.0.0/8, `::1`); `https`
 ///   needs the `rustls` feature. Anything else is refused before a token leaves.
@@ -134,8 +145,12 @@ pub enum HttpError {
 /// A failure after the connection was made counts as sent, the side that never claims
 /// the provider did nothing when it may have rotated the refresh token (a TLS handshake
 /// failure included: ureq reports it as plain I/O). An `error_description` is kept with
-/// any token or secret that was sent cut out; a 2xx body is wiped after parsing and never
-/// quoted, logged or put into an error.
+/// any token or secret that was sent cut out (control and invisible format characters
+/// removed first, so none can split a secret); a 2xx body is wiped after parsing and
+/// never quoted, logged or put into an error. A 2xx whose access token is empty or not
+/// an RFC 6750 `b64token`, or whose refresh token is empty or not RFC 6749 `VSCHAR`s
+/// ([`TokenResponse::check`](oauth_store_core::TokenResponse::check)), is
+/// `Indeterminate`: nothing is saved.
 ///
 /// # Logging
 /// Events go to the `oauth_store::http` target (host, status, outcome; never a body or
@@ -160,6 +175,9 @@ pub enum HttpError {
 #[derive(Debug, Clone)]
 pub struct HttpRefresher {
     transport: Transport,
+    timeout: Duration,
+    revoke_timeout: Duration,
+    discovery_memory: Option<PathBuf>,
 }
 
 impl Default for HttpRefresher {
@@ -169,29 +187,80 @@ impl Default for HttpRefresher {
 }
 
 impl HttpRefresher {
-    /// The request timeout of [`HttpRefresher::new`]: 30 s.
+    /// How long a failed discovery is remembered (60 s): within it, a new attempt for
+    /// the same issuer fails at once with the remembered reason instead of asking again.
+    /// Long enough that a queue of processes waiting on one credential lock does not ask
+    /// again one after the other, short enough that a provider back up is found within a
+    /// minute.
+    pub const DISCOVERY_FAILURE_MEMORY: Duration = discovery::FAILURE_MEMORY;
+
+    /// The file, in the directory of [`HttpRefresher::with_discovery_memory`], that
+    /// remembers failed discoveries across processes: `discovery-failures.json`, holding
+    /// `{"version":1,"failures":{"<sha256 hex of the issuer>":{"until_ms","transient","reason"}}}`
+    /// (0600; no token, no URL).
+    pub const DISCOVERY_FAILURE_FILE: &'static str = discovery::FAILURE_FILE;
+
+    /// The time budget of a refresh in [`HttpRefresher::new`]: 30 s.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-    /// A refresher with the [default timeout](Self::DEFAULT_TIMEOUT).
+    /// The time budget of a revocation in [`HttpRefresher::new`]: 10 s (revocation is
+    /// best effort; a logout does not wait long for it).
+    pub const DEFAULT_REVOKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// A refresher with the [default timeout](Self::DEFAULT_TIMEOUT) and
+    /// [revocation timeout](Self::DEFAULT_REVOKE_TIMEOUT), remembering failed
+    /// discoveries in this process only.
     pub fn new() -> HttpRefresher {
         HttpRefresher {
-            transport: Transport::new(Self::DEFAULT_TIMEOUT),
+            transport: Transport::new(),
+            timeout: Self::DEFAULT_TIMEOUT,
+            revoke_timeout: Self::DEFAULT_REVOKE_TIMEOUT,
+            discovery_memory: None,
         }
     }
 
-    /// The same refresher with each request (discovery, refresh, revocation) bounded by
-    /// `timeout`, connecting included. A refresh that was sent and then timed out is
-    /// [`RefreshOutcome::Indeterminate`].
+    /// The same refresher with the whole provider interaction of a refresh (discovery,
+    /// when needed, and the token request, connecting included) bounded by `timeout`;
+    /// discovery may use at most half of it. A refresh that was sent and then ran out
+    /// of time is [`RefreshOutcome::Indeterminate`] (the provider may have rotated), so
+    /// keep it long enough for slow providers, and shorter than the credential lock
+    /// timeout other processes wait with (60 s by default). [`HttpRefresher::discover`]
+    /// is bounded by it too.
     #[must_use = "with_timeout returns a new refresher"]
-    pub fn with_timeout(self, timeout: Duration) -> HttpRefresher {
-        HttpRefresher {
-            transport: Transport::new(timeout),
-        }
+    pub fn with_timeout(mut self, timeout: Duration) -> HttpRefresher {
+        self.timeout = timeout;
+        self
     }
 
-    /// The request timeout.
+    /// The same refresher with a revocation ([`HttpRefresher::revoke`], discovery
+    /// included) bounded by `timeout` as a whole.
+    #[must_use = "with_revoke_timeout returns a new refresher"]
+    pub fn with_revoke_timeout(mut self, timeout: Duration) -> HttpRefresher {
+        self.revoke_timeout = timeout;
+        self
+    }
+
+    /// The same refresher remembering failed discoveries for other processes too, in
+    /// `dir/`[`HttpRefresher::DISCOVERY_FAILURE_FILE`] (0600; issuers hashed, no token, no URL): a process that
+    /// finds a failure younger than [`HttpRefresher::DISCOVERY_FAILURE_MEMORY`] there fails at once instead of
+    /// asking again, so a queue of processes waiting on one credential lock does not
+    /// each wait out an unreachable issuer. A directory private to the user is expected
+    /// (the home's lock directory); failing to read or write the file only loses the
+    /// memory.
+    #[must_use = "with_discovery_memory returns a new refresher"]
+    pub fn with_discovery_memory(mut self, dir: impl Into<PathBuf>) -> HttpRefresher {
+        self.discovery_memory = Some(dir.into());
+        self
+    }
+
+    /// The time budget of a refresh.
     pub fn timeout(&self) -> Duration {
-        self.transport.timeout()
+        self.timeout
+    }
+
+    /// The time budget of a revocation.
+    pub fn revoke_timeout(&self) -> Duration {
+        self.revoke_timeout
     }
 
     /// The authorization server metadata of `issuer` (RFC 8414 section 3, then OpenID
@@ -202,14 +271,24 @@ impl HttpRefresher {
     /// no document answered, parsed, matched the issuer and named a token endpoint.
     pub fn discover(&self, issuer: &str) -> Result<AuthorizationServerMetadata, HttpError> {
         checked_url(issuer, "issuer")?;
-        discovery::discover(&self.transport, issuer).map(|m| (*m).clone())
+        discovery::discover(
+            &self.transport,
+            issuer,
+            Instant::now() + self.timeout,
+            &Sent::nothing(),
+            self.discovery_memory.as_deref(),
+        )
+        .map(|m| (*m).clone())
     }
 
     /// Revokes the credential's refresh token, else its access token, at the issuer's
     /// `revocation_endpoint` (RFC 7009 section 2, with `token_type_hint`), authenticating
     /// the client as for a refresh. Best effort: nothing is stored or changed here, and
     /// a credential without tokens is `Ok` at once. A 200 answer is success (RFC 7009
-    /// section 2.2: also for a token the server did not know).
+    /// section 2.2: also for a token the server did not know). Bounded as a whole,
+    /// discovery included, by the [revocation timeout](Self::with_revoke_timeout);
+    /// provider text in an error has the credential's secrets cut out (a server may
+    /// answer `{"error":"<the refresh token>"}`).
     ///
     /// # Errors
     /// [`HttpError::NoIssuer`], [`HttpError::Discovery`],
@@ -228,7 +307,15 @@ impl HttpRefresher {
         };
         let issuer = credential.issuer.as_deref().ok_or(HttpError::NoIssuer)?;
         checked_url(issuer, "issuer")?;
-        let metadata = discovery::discover(&self.transport, issuer)?;
+        let start = Instant::now();
+        let sent = Sent::of(credential);
+        let metadata = discovery::discover(
+            &self.transport,
+            issuer,
+            start + self.revoke_timeout / 2,
+            &sent,
+            self.discovery_memory.as_deref(),
+        )?;
         let endpoint = metadata.revocation_endpoint.as_deref().ok_or_else(|| {
             HttpError::NoRevocationEndpoint {
                 issuer: issuer.to_owned(),
@@ -242,7 +329,7 @@ impl HttpRefresher {
         let mut spelled = url.clone();
         let _ = spelled.set_scheme("https");
         let client = oauth_client(credential)?.set_revocation_url(RevocationUrl::from_url(spelled));
-        let recorder = Recorder::new(&self.transport, url);
+        let recorder = Recorder::new(&self.transport, url, start + self.revoke_timeout);
         let request = client
             .revoke_token(token)
             .map_err(|e| HttpError::Endpoint {
@@ -268,7 +355,7 @@ impl HttpRefresher {
             }
             Ok(response) => {
                 let status = response.status().as_u16();
-                let (error, _) = classify::error_fields(response.body(), &[]);
+                let (error, _) = classify::error_fields(response.body(), &sent);
                 Err(HttpError::Status {
                     host,
                     status,
@@ -288,6 +375,7 @@ impl HttpRefresher {
     fn token_endpoint(
         &self,
         credential: &Credential,
+        deadline: Instant,
     ) -> Result<(Url, Option<String>), RefreshOutcome> {
         if let Some(endpoint) = &credential.token_endpoint {
             return checked_url(endpoint, "token endpoint")
@@ -300,7 +388,14 @@ impl HttpRefresher {
                 "the credential names neither a token endpoint nor an issuer",
             ));
         };
-        let metadata = discovery::discover(&self.transport, issuer).map_err(|e| match e {
+        let metadata = discovery::discover(
+            &self.transport,
+            issuer,
+            deadline,
+            &Sent::of(credential),
+            self.discovery_memory.as_deref(),
+        )
+        .map_err(|e| match e {
             HttpError::Discovery { reason, .. } => RefreshOutcome::Transient {
                 reason: format!(
                     "the token endpoint of issuer {issuer} could not be discovered: {reason}"
@@ -319,7 +414,11 @@ impl TokenRefresher for HttpRefresher {
         let Some(refresh_token) = &credential.refresh_token else {
             return refused_locally("invalid_request", "the credential holds no refresh token");
         };
-        let (url, discovered_from) = match self.token_endpoint(credential) {
+        // One budget for the whole interaction, so the holder of the credential lock
+        // lets go in time; discovery gets at most half, the token request the rest.
+        let start = Instant::now();
+        let (url, discovered_from) = match self.token_endpoint(credential, start + self.timeout / 2)
+        {
             Ok(found) => found,
             Err(outcome) => return outcome,
         };
@@ -337,11 +436,14 @@ impl TokenRefresher for HttpRefresher {
         let host = host_of(&url);
         let client = client.set_token_uri(TokenUrl::from_url(url.clone()));
         let refresh = RefreshToken::new(refresh_token.expose_secret().to_owned());
-        let recorder = Recorder::new(&self.transport, url);
+        let recorder = Recorder::new(&self.transport, url, start + self.timeout);
         tracing::debug!(target: "oauth_store::http", host, method = %credential.effective_auth_method(), "sending the refresh request");
         let result = client
             .exchange_refresh_token(&refresh)
-            .add_extra_param("resource", credential.server_url.as_str())
+            .add_extra_param(
+                "resource",
+                oauth_store_core::resource_indicator(&credential.server_url),
+            )
             .request(&recorder);
         let Some(answer) = recorder.take() else {
             return refused_locally(
@@ -353,15 +455,7 @@ impl TokenRefresher for HttpRefresher {
             );
         };
         let status = answer.as_ref().map(|r| r.status().as_u16()).ok();
-        let secrets = [
-            refresh_token.expose_secret(),
-            credential.access_token.expose_secret(),
-            credential
-                .client_secret
-                .as_ref()
-                .map_or("", |s| s.expose_secret()),
-        ];
-        let outcome = classify::token_answer(answer, &host, &secrets);
+        let outcome = classify::token_answer(answer, &host, &Sent::of(credential));
         if let (Some(issuer), Some(404)) = (&discovered_from, status) {
             discovery::forget(issuer);
         }
@@ -376,6 +470,7 @@ impl TokenRefresher for HttpRefresher {
 struct Recorder<'a> {
     transport: &'a Transport,
     send_to: Url,
+    deadline: Instant,
     answer: RefCell<Option<Result<HttpResponse, Failure>>>,
 }
 
@@ -385,10 +480,11 @@ struct Recorder<'a> {
 struct Recorded;
 
 impl<'a> Recorder<'a> {
-    fn new(transport: &'a Transport, send_to: Url) -> Self {
+    fn new(transport: &'a Transport, send_to: Url, deadline: Instant) -> Self {
         Recorder {
             transport,
             send_to,
+            deadline,
             answer: RefCell::new(None),
         }
     }
@@ -406,7 +502,8 @@ impl SyncHttpClient for Recorder<'_> {
         let answer = match self.send_to.as_str().parse::<http::Uri>() {
             Ok(uri) => {
                 parts.uri = uri;
-                self.transport.call(http::Request::from_parts(parts, body))
+                self.transport
+                    .call(http::Request::from_parts(parts, body), self.deadline)
             }
             Err(_) => Err(Failure {
                 sent: false,

@@ -52,11 +52,16 @@
 //! `invalid_grant` (and may revoke the grant), which then drops the tokens and asks
 //! for a new authorization. The body of such a 200 is never logged: it holds tokens.
 //!
-//! # Persist failures
-//! If saving fails after the provider issued new tokens, the save is retried briefly
-//! (3 attempts over about 0.5 s) and then [`Error::PersistFailed`] is returned carrying
-//! the new credential: the old refresh token has been rotated away, so dropping the
-//! new one would force a new authorization.
+//! # Persist failures (DESIGN.md "Persist rescue")
+//! A refresh token is sent only when the store the transaction writes can keep its
+//! successor ([`CredentialStore::prepare_save`]); otherwise [`Error::CannotKeep`] and
+//! nothing is sent. If saving still fails after the provider issued new tokens, the save
+//! is retried briefly (3 attempts over about 0.5 s) and the new credential is then
+//! rescued into another store of the layout, or a 0600 rescue file ([`RESCUE`]) beside
+//! the locks, where every read finds it and the next read or refresh moves it back
+//! ([`CredentialHandle::rescued_in`] says where). Only when nothing can keep it is
+//! [`Error::PersistFailed`] returned, carrying the new credential: the old refresh token
+//! has been rotated away, so dropping the new one would force a new authorization.
 //!
 //! # Features
 //! None is on by default.
@@ -76,8 +81,12 @@
 //!   on NFS, or shared between machines, are not coordinated.
 //! - Single-flight covers callers in one process using the same home path; two paths
 //!   to one home (symlinks) still exclude each other through the credential lock.
-//! - The codex preset shares a home with the Codex CLI, which does not take these
-//!   locks: its writes are not coordinated with ours.
+//! - The codex preset shares a home with the Codex CLI, which takes the same lock files
+//!   from version 0.154.0 on (the credential lock across refresh and logout,
+//!   `file-store.lock` across its writes; tested with 0.171.0 and its File store).
+//!   Earlier versions take fewer (0.145-0.153: none across logout; 0.144: only the
+//!   store lock) or none (0.143 and before), and their writes are not coordinated with
+//!   ours.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -94,6 +103,7 @@ mod layout;
 mod migrate;
 mod provider;
 mod refresh;
+mod rescue;
 mod resolution;
 mod single_flight;
 mod store;
@@ -112,6 +122,7 @@ pub use http::{AuthorizationServerMetadata, HttpError, HttpRefresher};
 pub use layout::{LayoutPreset, StoreLayout};
 pub use migrate::Migration;
 pub use provider::{RefreshOutcome, TokenRefresher};
+pub use rescue::RESCUE;
 pub use resolution::{Resolution, ResolutionObserver};
 pub use store::{ListedEntry, OAuthStore};
 

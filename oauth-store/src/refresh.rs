@@ -4,12 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use oauth_store_core::{Credential, ResolutionReason, SecretString, StoreKind, StoreMode};
+use oauth_store_core::{
+    Credential, ResolutionReason, SecretString, StoreError, StoreKind, StoreMode,
+};
 
 use crate::error::{AuthorizationReason, Error};
 use crate::handle::CredentialHandle;
 use crate::layout::LayoutPreset;
 use crate::provider::RefreshOutcome;
+use crate::rescue::RESCUE;
 use crate::resolution::Resolution;
 use crate::thresholds::{Thresholds, Zone};
 
@@ -88,7 +91,7 @@ impl CredentialHandle {
     }
 
     fn refresh_within(&self, thresholds: Thresholds) -> Result<Credential, Error> {
-        let current = self.load()?;
+        let current = self.load_unrescued()?;
         let current = self.require_tokens(current)?;
         let now = self.inner.clock.now_ms();
         match thresholds.zone(&current, now) {
@@ -246,8 +249,12 @@ impl CredentialHandle {
                 !stored.access_token_is(rejected) && !stored.is_due(now, 0)
             }
         };
+        let target = self.save_target(pinned.map(|p| p.store), from)?;
         if adopt {
             tracing::debug!(target: "oauth_store::refresh", key = %self.key, "adopted the stored credential; no provider request");
+            if self.displaced(from) {
+                self.move_back(&stored, target);
+            }
             return Ok(stored);
         }
         if stored.refresh_token.is_none() {
@@ -260,15 +267,44 @@ impl CredentialHandle {
             .refresher
             .as_ref()
             .ok_or_else(|| Error::Config("no token refresher is configured".into()))?;
+        // The spend guard (DESIGN.md "Persist rescue"): a provider that answers has
+        // rotated the refresh token, so it is never sent when its successor could not
+        // be kept where this handle writes.
+        if let Err(source) = inner.store(target)?.prepare_save(&self.key) {
+            tracing::warn!(target: "oauth_store::refresh", key = %self.key, store = %target, error = %source, "the store cannot keep a refreshed credential now; nothing sent");
+            return Err(Error::CannotKeep {
+                key: self.key.clone(),
+                store: target,
+                source: Box::new(source),
+            });
+        }
+        // Room for a rescue, taken before the request: a disk that fills up while the
+        // provider answers still takes the rotated credential. A plain-text store that
+        // cannot even reserve it now would not keep it either; a protected one may.
+        let reserved = match crate::rescue::RescueStore::new(inner.locks.path()).reserve(&self.key)
+        {
+            Ok(reservation) => Some(reservation),
+            Err(source) if target == inner.file.kind() || target == RESCUE => {
+                tracing::warn!(target: "oauth_store::refresh", key = %self.key, store = %target, error = %source, "no room for a rescue; nothing sent");
+                return Err(Error::CannotKeep {
+                    key: self.key.clone(),
+                    store: target,
+                    source: Box::new(source),
+                });
+            }
+            Err(e) => {
+                tracing::debug!(target: "oauth_store::refresh", key = %self.key, error = %e, "no room reserved for a rescue");
+                None
+            }
+        };
         tracing::debug!(target: "oauth_store::refresh", key = %self.key, "refreshing at the provider");
         match refresher.refresh(&stored) {
             RefreshOutcome::Refreshed(response) => {
                 let mut fresh = stored.clone();
                 fresh.apply_token_response(&response, now);
                 fresh.updated_at = Some(inner.clock.now_ms());
-                let target = pinned.map_or(from, |p| p.store);
-                self.persist(&fresh, target)?;
-                tracing::info!(target: "oauth_store::refresh", key = %self.key, store = %target, "refreshed and saved");
+                let kept = self.persist(&fresh, target, reserved.as_ref())?;
+                tracing::info!(target: "oauth_store::refresh", key = %self.key, store = %kept, "refreshed and saved");
                 Ok(fresh)
             }
             RefreshOutcome::Rejected { description } => {
@@ -329,8 +365,8 @@ impl CredentialHandle {
                     let mut dropped = current;
                     dropped.drop_tokens();
                     dropped.updated_at = Some(inner.clock.now_ms());
-                    let target = self.resolution().map_or(from, |p| p.store);
-                    self.persist(&dropped, target)?;
+                    let target = self.save_target(self.resolution().map(|p| p.store), from)?;
+                    self.persist(&dropped, target, None)?;
                 }
                 Err(rejected())
             }
@@ -342,8 +378,62 @@ impl CredentialHandle {
         }
     }
 
-    /// Saves with brief retries, then removes older copies elsewhere.
-    fn persist(&self, credential: &Credential, target: StoreKind) -> Result<(), Error> {
+    /// [`CredentialHandle::load`], moving a rescued copy back to the store this handle
+    /// writes first when that is where the newest copy is (best effort: it stays
+    /// rescued, and is returned, when that store still refuses it).
+    fn load_unrescued(&self) -> Result<Option<Credential>, Error> {
+        let found = self.load_located()?;
+        if found
+            .as_ref()
+            .is_some_and(|(_, from)| self.displaced(*from))
+            && let Err(e) = self.restore_rescued()
+        {
+            tracing::debug!(target: "oauth_store::save", key = %self.key, error = %e, "the rescued credential stays rescued");
+        }
+        Ok(found.map(|(credential, _)| credential))
+    }
+
+    /// Whether the newest copy, found in `from`, is out of place and a read moves it
+    /// to the store this handle writes (DESIGN.md "Persist rescue"): a copy in the
+    /// rescue file; and, under an explicit keyring or Secrets mode, a copy in any other
+    /// store, where only a rescue (or an older process) puts one: moving it into the
+    /// protected store never weakens it. Under Auto a File copy is a resolution, not a
+    /// rescue, so only the rescue file counts there.
+    fn displaced(&self, from: StoreKind) -> bool {
+        if from == RESCUE {
+            return true;
+        }
+        if self.inner.mode == StoreMode::Auto {
+            return false;
+        }
+        let explicit = self.inner.explicit_kind();
+        from != explicit && explicit != self.inner.file.kind()
+    }
+
+    /// Where a transaction saves: the pinned store; else the configured one in an
+    /// explicit mode; else (Auto) the store the copy came from, or, for a copy found
+    /// only in the rescue file, the store Auto resolution picks.
+    fn save_target(&self, pinned: Option<StoreKind>, from: StoreKind) -> Result<StoreKind, Error> {
+        match pinned {
+            Some(store) => Ok(store),
+            None if self.inner.mode != StoreMode::Auto => Ok(self.inner.explicit_kind()),
+            None if from != RESCUE => Ok(from),
+            None => Ok(self.resolve()?.0.store),
+        }
+    }
+
+    /// Saves with brief retries, then removes older copies elsewhere, and returns where
+    /// the credential was kept: `target`, or, when `target` kept refusing, the store
+    /// that rescued it (DESIGN.md "Persist rescue"; the order is in the `rescue`
+    /// module's docs).
+    ///
+    /// `reserved`, the room held for a rescue, is given back just before the rescue.
+    fn persist(
+        &self,
+        credential: &Credential,
+        target: StoreKind,
+        reserved: Option<&crate::rescue::Reservation>,
+    ) -> Result<StoreKind, Error> {
         let store = self.inner.store(target)?;
         let mut last = None;
         for pause in PERSIST_BACKOFF {
@@ -360,11 +450,10 @@ impl CredentialHandle {
             }
         }
         if let Some(source) = last {
-            return Err(Error::PersistFailed {
-                key: self.key.clone(),
-                credential: Box::new(credential.clone()),
-                source,
-            });
+            if let Some(reservation) = reserved {
+                reservation.release();
+            }
+            return self.rescue(credential, target, source);
         }
         let saved = Resolution {
             store: target,
@@ -384,6 +473,128 @@ impl CredentialHandle {
         self.inner
             .coordination
             .after_save(&self.inner, &self.key, target);
+        *self.rescued.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(target)
+    }
+
+    /// The pinned store refused `credential` (the `refused` error): keeps it in the
+    /// first store of the rescue order that takes it, with a warning (naming the file
+    /// when it is plain text and the pinned store was not), or fails with everything
+    /// that was tried.
+    fn rescue(
+        &self,
+        credential: &Credential,
+        target: StoreKind,
+        refused: StoreError,
+    ) -> Result<StoreKind, Error> {
+        let inner = &*self.inner;
+        let protected = |kind: StoreKind| kind != inner.file.kind() && kind != RESCUE;
+        let mut order: Vec<(
+            StoreKind,
+            &std::sync::Arc<dyn oauth_store_core::CredentialStore>,
+        )> = inner
+            .stores()
+            .into_iter()
+            .filter(|(k, _)| *k != target)
+            .collect();
+        if protected(target) {
+            // Protected stores first, then the File store, the rescue file last.
+            order.sort_by_key(|(k, _)| (!protected(*k), *k == RESCUE));
+        } else {
+            // The rescue file first (as plain as the File store), then the others.
+            order.sort_by_key(|(k, _)| *k != RESCUE);
+        }
+        let mut tried = vec![(target, refused)];
+        for (kind, store) in order {
+            match store.save(&self.key, credential) {
+                Ok(()) => {
+                    let location = if kind == RESCUE {
+                        format!(" ({})", self.rescue_path().display())
+                    } else if kind == inner.file.kind() {
+                        format!(" ({})", inner.layout.file_document().display())
+                    } else {
+                        String::new()
+                    };
+                    if protected(target) && !protected(kind) {
+                        tracing::warn!(target: "oauth_store::save", key = %self.key, pinned = %target, store = %kind, "the {target} store refused the refreshed credential; it is kept in PLAIN TEXT in the {kind} store{location} until the next refresh moves it back");
+                    } else {
+                        tracing::warn!(target: "oauth_store::save", key = %self.key, pinned = %target, store = %kind, "the {target} store refused the refreshed credential; it is kept in the {kind} store{location} until the next refresh moves it back");
+                    }
+                    *self.rescued.lock().unwrap_or_else(|e| e.into_inner()) = Some(kind);
+                    return Ok(kind);
+                }
+                Err(e) => tried.push((kind, e)),
+            }
+        }
+        let (_, source) = tried.remove(0);
+        Err(Error::PersistFailed {
+            key: self.key.clone(),
+            credential: Box::new(credential.clone()),
+            source,
+            rescue_tried: tried.into_boxed_slice(),
+        })
+    }
+
+    /// The rescue file of this credential.
+    fn rescue_path(&self) -> std::path::PathBuf {
+        crate::rescue::RescueStore::new(self.inner.locks.path()).path(&self.key)
+    }
+
+    /// Moves a rescued copy back to `target` (under the credential lock the caller
+    /// holds); if `target` still refuses it, it stays rescued.
+    fn move_back(&self, credential: &Credential, target: StoreKind) {
+        let Ok(store) = self.inner.store(target) else {
+            return;
+        };
+        match store.save(&self.key, credential) {
+            Ok(()) => {
+                tracing::info!(target: "oauth_store::save", key = %self.key, store = %target, "moved the rescued credential back");
+                self.inner
+                    .coordination
+                    .after_save(&self.inner, &self.key, target);
+                *self.rescued.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            }
+            Err(e) => {
+                tracing::debug!(target: "oauth_store::save", key = %self.key, store = %target, error = %e, "the rescued credential stays rescued");
+            }
+        }
+    }
+
+    /// Moves a copy that the rescue file holds back to the store this handle writes,
+    /// under the credential lock; what a read finds there is rescued (DESIGN.md
+    /// "Persist rescue"). Nothing happens when no rescued copy is the newest.
+    fn restore_rescued(&self) -> Result<(), Error> {
+        let inner = &*self.inner;
+        let _lock = inner.coordination.credential_lock(inner, &self.key)?;
+        if let Some((credential, from)) = inner.coordination.reread(self, None)?
+            && self.displaced(from)
+        {
+            let target = self.save_target(self.resolution().map(|p| p.store), from)?;
+            self.move_back(&credential, target);
+        }
         Ok(())
+    }
+
+    /// Where the last refresh of this handle had to keep its credential because the
+    /// pinned store refused it (DESIGN.md "Persist rescue"), until a later save lands
+    /// in the pinned store again. `None` when nothing was rescued.
+    pub fn rescued_in(&self) -> Option<StoreKind> {
+        *self.rescued.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The plain-text file that holds the rescued copy when [`Self::rescued_in`] is the
+    /// File store (its document) or the rescue file (`<lock dir>/<sha256hex(key)>.rescued.json`),
+    /// so a caller can warn with the file named (DESIGN.md "Persist rescue": plain text
+    /// only as a last resort, with a warning). `None` when nothing was rescued, or when
+    /// it went to a protected store (the OS keyring, the Secrets store).
+    pub fn rescued_in_plain_text(&self) -> Option<std::path::PathBuf> {
+        let kind = self.rescued_in()?;
+        if kind == RESCUE {
+            Some(self.rescue_path())
+        } else if kind == self.inner.file.kind() {
+            Some(self.inner.layout.file_document())
+        } else {
+            None
+        }
     }
 }

@@ -192,7 +192,7 @@ impl Inner {
             // Nothing found, and the store this handle is pinned to (or the only one)
             // failed: that is an error, not "nothing stored".
             (None, Some((kind, e)))
-                if Some(kind) == prefer || self.stores().len() == 1 || e.is_entry_error() =>
+                if Some(kind) == prefer || self.file_alone() || e.is_entry_error() =>
             {
                 Err(e.into())
             }

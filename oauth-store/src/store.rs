@@ -32,6 +32,8 @@ pub(crate) struct Inner {
     pub(crate) refresher: Option<Arc<dyn TokenRefresher>>,
     pub(crate) observer: Option<Arc<dyn ResolutionObserver>>,
     pub(crate) coordination: Coordination,
+    /// The rescue file store (DESIGN.md "Persist rescue"), a store of the layout like the others.
+    pub(crate) rescue: Arc<dyn CredentialStore>,
 }
 
 /// Credentials of one home, shared safely by any number of processes.
@@ -111,6 +113,7 @@ impl OAuthStore {
             inner: Arc::clone(&self.inner),
             key,
             pinned: Mutex::new(None),
+            rescued: Mutex::new(None),
         }
     }
 
@@ -135,13 +138,19 @@ impl OAuthStore {
 
 impl Inner {
     /// Every store of the layout with the kind it reports, File's place first, then
-    /// the keyring's and the Secrets store's.
+    /// the keyring's, the Secrets store's and the rescue file.
     pub(crate) fn stores(&self) -> Vec<(StoreKind, &Arc<dyn CredentialStore>)> {
         std::iter::once(&self.file)
             .chain(&self.keyring)
             .chain(&self.secrets)
+            .chain(std::iter::once(&self.rescue))
             .map(|s| (s.kind(), s))
             .collect()
+    }
+
+    /// Whether the File store is the only store of the layout (the rescue file aside).
+    pub(crate) fn file_alone(&self) -> bool {
+        self.keyring.is_none() && self.secrets.is_none()
     }
 
     /// The store that reports `kind` (the first, in [`Inner::stores`]'s order).

@@ -309,19 +309,49 @@ fn persist_failure_after_a_successful_refresh_is_retried_then_carries_the_new_cr
             .same_tokens(&fresh)
     );
 
-    // Always failing: the error carries the new credential.
+    // Always failing: the new credential is rescued (DESIGN.md "Persist rescue"), and
+    // a new handle, as a new process would have, finds it.
     let mut due = fresh.clone();
     due.expires_at = Some(now_ms() - 1);
     store.handle(SERVER, URL).save_grant(due.clone())?;
     failing.fail_saves.store(100, Ordering::SeqCst);
+    let handle = store.handle(SERVER, URL);
+    let rescued = handle.refresh_if_needed(SECOND)?;
+    assert_eq!(handle.rescued_in(), Some(oauth_store::RESCUE));
+    assert!(!rescued.same_tokens(&due));
+    assert!(
+        store
+            .handle(SERVER, URL)
+            .load()?
+            .expect("found")
+            .same_tokens(&rescued)
+    );
+
+    // Nothing can keep it (the rescue file's place is taken by a directory): the error
+    // carries the new credential and names what was tried.
+    let mut due = rescued.clone();
+    due.expires_at = Some(now_ms() - 1);
+    failing.fail_saves.store(0, Ordering::SeqCst);
+    store.handle(SERVER, URL).save_grant(due.clone())?;
+    failing.fail_saves.store(100, Ordering::SeqCst);
+    let rescue_file = home.path().join("mcp-oauth-locks").join(format!(
+        "{}.rescued.json",
+        oauth_store_core::sha256_hex(due.store_key().as_str().as_bytes())
+    ));
+    std::fs::create_dir(&rescue_file)?;
     let err = store
         .handle(SERVER, URL)
         .refresh_if_needed(SECOND)
         .expect_err("persist fails");
     match &err {
-        Error::PersistFailed { credential, .. } => {
+        Error::PersistFailed {
+            credential,
+            rescue_tried,
+            ..
+        } => {
             assert!(!credential.same_tokens(&due) && !credential.same_tokens(&old));
             assert!(ep.access_token_is_active(credential.access_token.expose_secret()));
+            assert_eq!(rescue_tried.len(), 1, "{rescue_tried:?}");
         }
         other => panic!("{other:?}"),
     }
@@ -371,5 +401,81 @@ fn force_refresh_adopts_a_token_refreshed_since_the_callers_copy() -> TestResult
     );
     assert_eq!(ep.counters().refreshes, 2);
     assert_eq!(ep.counters().reuse_detections, 0);
+    Ok(())
+}
+
+/// Under an explicit keyring mode, a refreshed credential the keyring refused is
+/// rescued into the File store (plain text, the file named by
+/// `rescued_in_plain_text`), where a lock-free read finds it; the next `token`-style
+/// read, once the keyring takes saves again, moves it back into the keyring and removes
+/// the File copy (DESIGN.md "Persist rescue").
+#[test]
+fn a_credential_rescued_out_of_the_keyring_is_moved_back_by_the_next_read() -> TestResult {
+    let home = tempfile::tempdir()?;
+    let ep = endpoint(Duration::from_secs(60));
+    let keyring = Arc::new(FailingSaves {
+        inner: crate::support::stores::keyring_standin(home.path()),
+        fail_saves: AtomicU32::new(0),
+        attempts: AtomicU32::new(0),
+    });
+    let file: Arc<dyn CredentialStore> = Arc::new(FileStore::in_home(home.path())?);
+    let store = OAuthStore::builder()
+        .default_stores(false)
+        .home(home.path())
+        .mode(StoreMode::Keyring)
+        .file_store(file.clone())
+        .keyring_store(keyring.clone())
+        .refresher(Arc::new(TestkitRefresher::new(Duration::from_secs(2))))
+        .build()?;
+    let due = login_due(&store, &ep);
+    let key = due.store_key();
+
+    keyring.fail_saves.store(100, Ordering::SeqCst);
+    let handle = store.handle(SERVER, URL);
+    let fresh = handle.refresh_if_needed(SECOND)?;
+    assert_eq!(handle.rescued_in(), Some(oauth_store::StoreKind::File));
+    assert_eq!(
+        handle.rescued_in_plain_text(),
+        Some(home.path().join(".credentials.json"))
+    );
+    assert!(file.load(&key)?.expect("rescued").same_tokens(&fresh));
+
+    // A lock-free read, as a new process's, finds it (not the keyring's older copy).
+    let found = store.handle(SERVER, URL).load()?.expect("found");
+    assert!(found.same_tokens(&fresh));
+
+    // The next `token`-style read, once the keyring takes saves again, moves it back.
+    keyring.fail_saves.store(0, Ordering::SeqCst);
+    let read = store.handle(SERVER, URL).refresh_if_needed(SECOND)?;
+    assert!(read.same_tokens(&fresh), "no new refresh");
+    assert!(keyring.load(&key)?.expect("moved back").same_tokens(&fresh));
+    assert!(file.load(&key)?.is_none(), "the plain-text copy is gone");
+    assert_eq!(ep.counters().refreshes, 1);
+    Ok(())
+}
+
+/// The spend guard's reservation (DESIGN.md "Persist rescue"): when the room for a
+/// rescue cannot be reserved beside the locks under the File store, nothing is sent.
+#[test]
+fn no_room_for_a_rescue_under_the_file_store_means_nothing_is_sent() -> TestResult {
+    let home = tempfile::tempdir()?;
+    let ep = endpoint(Duration::from_secs(60));
+    let store = file_store(home.path());
+    let due = login_due(&store, &ep);
+    let reserve = home.path().join("mcp-oauth-locks").join(format!(
+        "{}.rescued.json.reserve",
+        oauth_store_core::sha256_hex(due.store_key().as_str().as_bytes())
+    ));
+    std::fs::create_dir(&reserve)?;
+    let err = store
+        .handle(SERVER, URL)
+        .refresh_if_needed(SECOND)
+        .expect_err("not sent");
+    assert!(matches!(err, Error::CannotKeep { .. }), "{err:?}");
+    assert_eq!(ep.counters().token_requests, 0);
+    std::fs::remove_dir(&reserve)?;
+    store.handle(SERVER, URL).refresh_if_needed(SECOND)?;
+    assert!(!reserve.exists(), "given back after the save");
+    assert_eq!(ep.counters().refreshes, 1);
     Ok(())
 }

@@ -79,6 +79,9 @@ pub(crate) enum Error {
         /// The command that installs it.
         install: &'static str,
     },
+    /// Tests failed; the run's summary line has said how many, and which steps failed.
+    #[error("tests failed (see the summary above)")]
+    TestsFailed,
     /// A local file operation failed (temporary directories of the keyring run).
     #[error("{what}: {source}")]
     Io {
@@ -112,6 +115,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The summary line was the last word; it stays the last line.
+        Err(Error::TestsFailed) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("\nxtask {}: error: {e}", args.first().unwrap_or(&""));
             ExitCode::FAILURE
@@ -134,6 +139,19 @@ fn lint(ws: &Workspace) -> Result<(), Error> {
         "clippy",
         "--workspace",
         "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // The CLI's keyring test target builds only with its feature (it runs in the keyring
+    // session): lint it too.
+    step::run(ws.cargo(&[
+        "clippy",
+        "-p",
+        "oauth-store-cli",
+        "--all-targets",
+        "--features",
+        "keyring-session",
         "--",
         "-D",
         "warnings",

@@ -1,20 +1,23 @@
 //! `cargo xtask test`: the project's test run, the command README.md gives.
 //!
-//! 1. One line per external test peer: present, or how to install it. The OAuth peer
-//!    (`oidc-provider` from npm) is installed here when its lock file is there and
-//!    `npm` is on `PATH`, so the command works on a fresh machine.
-//! 2. `cargo test --workspace`: every crate, all test targets and doctests. Tests that
-//!    need a peer check for it themselves: without it they print one loud line naming
-//!    the install command and skip, or fail when `CI=true`.
+//! 1. One line per external test peer: present, or how to install it. The npm peers
+//!    ([`NPM_PEERS`]: the OAuth server, the MCP server, the Codex CLI) are installed here
+//!    when their lock file is there and `npm` is on `PATH`, so the command works on a
+//!    fresh machine.
+//! 2. `cargo test --workspace --no-fail-fast`: every crate, all test targets and
+//!    doctests. Tests that need a peer check for it themselves: without it they print
+//!    one loud line naming the install command and skip, or fail when `CI=true`. Then
+//!    the facade's doctests alone, without the features other members turn on for it.
 //! 3. The keyring session ([`keyring_tests`]): the crates whose tests need a Secret
 //!    Service (`oauth-store-keyring`, `oauth-store-secrets`, left out of step 2) and the
-//!    CLI's `keyring` test target, inside one private D-Bus session with an unlocked
-//!    gnome-keyring.
+//!    CLI's `keyring` test target (feature `keyring-session`, so step 2 leaves it out),
+//!    inside one private D-Bus session with an unlocked gnome-keyring.
+//! 4. One line, `N passed, N failed, N skipped`, over every step ([`Tally`]).
 
 use std::path::{Path, PathBuf};
 
 use crate::Error;
-use crate::step::{self, Step};
+use crate::step::{self, Step, Tally};
 use crate::workspace::{Metadata, Workspace};
 
 /// The crate whose tests need a Secret Service (gnome-keyring on a D-Bus session).
@@ -24,13 +27,45 @@ const KEYRING_CRATE: &str = "oauth-store-keyring";
 /// leaves them out rather than running them twice).
 const SESSION_CRATES: [&str; 2] = [KEYRING_CRATE, "oauth-store-secrets"];
 /// A test target run in the keyring session, besides [`SESSION_CRATES`]: (package,
-/// `[[test]]` name). The workspace run runs it too, where its session tests skip.
-const SESSION_TARGET: (&str, &str) = ("oauth-store-cli", "keyring");
+/// `[[test]]` name, the feature it requires). The workspace run does not enable the
+/// feature, so cargo leaves the target out there: it runs once, in the session.
+const SESSION_TARGET: (&str, &str, &str) = ("oauth-store-cli", "keyring", "keyring-session");
 /// Set to `1` in the keyring run: the tests may rely on an unlocked Secret Service.
 const KEYRING_SESSION_ENV: &str = "OAUTH_STORE_TEST_KEYRING_SESSION";
 
-const OIDC_DIR: &str = "test-peers/oidc";
-const OIDC_INSTALL: &str = "npm ci --prefix test-peers/oidc";
+/// A test peer installed from the npm registry with `npm ci --prefix DIR`.
+struct NpmPeer {
+    /// Its directory (package.json and package-lock.json), from the workspace root.
+    dir: &'static str,
+    /// A file under `dir` that exists once it is installed.
+    marker: &'static str,
+    /// How the peer line names it.
+    label: &'static str,
+    /// Whether it runs on node (the Codex CLI is a static binary that does not).
+    needs_node: bool,
+}
+
+/// The npm peers, in the order their lines are printed.
+const NPM_PEERS: [NpmPeer; 3] = [
+    NpmPeer {
+        dir: "test-peers/oidc",
+        marker: "node_modules/oidc-provider/package.json",
+        label: "peer oidc (npm oidc-provider in test-peers/oidc/node_modules, node >= 20)",
+        needs_node: true,
+    },
+    NpmPeer {
+        dir: "test-peers/mcp-server",
+        marker: "node_modules/@modelcontextprotocol/sdk/package.json",
+        label: "peer mcp-server (npm @modelcontextprotocol/sdk in test-peers/mcp-server/node_modules)",
+        needs_node: true,
+    },
+    NpmPeer {
+        dir: "test-peers/codex",
+        marker: "node_modules/@openai/codex/package.json",
+        label: "peer codex (npm @openai/codex, the released Codex CLI, in test-peers/codex/node_modules)",
+        needs_node: false,
+    },
+];
 const KEYRING_INSTALL: &str = "apt-get install -y dbus gnome-keyring libsecret-tools";
 
 /// Whether this run is CI (`CI` set to anything but empty, `0` or `false`): there a
@@ -51,11 +86,15 @@ fn which(name: &str) -> Option<PathBuf> {
         })
 }
 
-/// `cargo xtask test`.
+/// `cargo xtask test`: every step runs (also after one failed, and `cargo test` with
+/// `--no-fail-fast`), and the run ends with one line, `N passed, N failed, N skipped`,
+/// counting every test of every step, the keyring session's included (a build that
+/// fails counts as one failure; a test that skips itself for a missing peer, or
+/// libtest's ignored ones, as skipped).
 ///
 /// # Errors
-/// The first failing step; [`Error::PeerMissing`] only under `CI=true` for a peer a
-/// step requires.
+/// [`Error::TestsFailed`] (already reported by the summary line) when a step failed;
+/// [`Error::PeerMissing`] only under `CI=true` for a peer a step requires.
 pub(crate) fn run(ws: &Workspace) -> Result<(), Error> {
     let ci = is_ci();
     let metadata = ws.metadata()?;
@@ -68,43 +107,67 @@ pub(crate) fn run(ws: &Workspace) -> Result<(), Error> {
             ""
         }
     ));
-    oidc_peer(ws, ci)?;
+    for peer in &NPM_PEERS {
+        npm_peer(ws, ci, peer)?;
+    }
     keyring_peer_line(keyring_crate);
 
-    // The session crates run in step 3, inside the keyring session.
-    let mut args = vec!["test", "--workspace"];
+    let mut tally = Tally::default();
+    let mut failed: Vec<String> = Vec::new();
+    // The session crates run in step 3, inside the keyring session; the CLI's keyring
+    // target needs its feature, so the workspace run leaves it out by itself.
+    let mut args = vec!["test", "--workspace", "--no-fail-fast"];
     for krate in SESSION_CRATES {
         if metadata.has_member(krate) {
             args.extend(["--exclude", krate]);
         }
     }
-    step::run(ws.cargo(&args))?;
+    if let Err(e) = step::run_counted(ws.cargo(&args), &mut tally) {
+        failed.push(e.to_string());
+    }
     // The facade alone, without the features other members turn on for it: its
     // doctests hold the compile-fail proof that coordination cannot be switched off
     // without the `dangerous-uncoordinated` feature.
-    step::run(ws.cargo(&["test", "-p", "oauth-store", "--doc"]))?;
-    keyring_tests(ws, &metadata, ci)?;
-    Ok(())
+    if let Err(e) = step::run_counted(
+        ws.cargo(&["test", "-p", "oauth-store", "--doc"]),
+        &mut tally,
+    ) {
+        failed.push(e.to_string());
+    }
+    match keyring_tests(ws, &metadata, ci, &mut tally) {
+        Ok(()) => {}
+        Err(e @ Error::PeerMissing { .. }) => return Err(e),
+        Err(e) => failed.push(e.to_string()),
+    }
+    println!();
+    for failure in &failed {
+        println!("FAILED: {failure}");
+    }
+    println!("{}", tally.line());
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::TestsFailed)
+    }
 }
 
-fn oidc_present(root: &Path) -> bool {
-    root.join(OIDC_DIR)
-        .join("node_modules/oidc-provider/package.json")
-        .is_file()
+fn npm_peer_present(root: &Path, peer: &NpmPeer) -> bool {
+    root.join(peer.dir).join(peer.marker).is_file()
 }
 
-/// Reports the OAuth peer, installing it first when that is possible.
-fn oidc_peer(ws: &Workspace, ci: bool) -> Result<(), Error> {
+/// Reports an npm peer, installing it first when that is possible.
+fn npm_peer(ws: &Workspace, ci: bool, peer: &NpmPeer) -> Result<(), Error> {
     let root = ws.root();
-    let label = "peer oidc (npm oidc-provider in test-peers/oidc/node_modules, node >= 20)";
+    let label = peer.label;
+    let install_command = format!("npm ci --prefix {}", peer.dir);
     let can_install =
-        root.join(OIDC_DIR).join("package-lock.json").is_file() && which("npm").is_some();
-    if !oidc_present(root) && can_install {
+        root.join(peer.dir).join("package-lock.json").is_file() && which("npm").is_some();
+    if !npm_peer_present(root, peer) && can_install {
         println!("{label}: missing; installing it");
         let mut install = Step::new(
             "npm",
             "npm",
-            &["ci", "--prefix", OIDC_DIR, "--no-audit", "--no-fund"],
+            &["ci", "--prefix", peer.dir, "--no-audit", "--no-fund"],
         );
         install.command_mut().current_dir(root);
         if let Err(e) = step::run(install) {
@@ -114,9 +177,11 @@ fn oidc_peer(ws: &Workspace, ci: bool) -> Result<(), Error> {
             println!("WARNING: {e}");
         }
     }
-    if !oidc_present(root) {
-        println!("{label}: MISSING: its tests skip (fail under CI=true); install: {OIDC_INSTALL}");
-    } else if which("node").is_none() {
+    if !npm_peer_present(root, peer) {
+        println!(
+            "{label}: MISSING: its tests skip (fail under CI=true); install: {install_command}"
+        );
+    } else if peer.needs_node && which("node").is_none() {
         println!(
             "{label}: installed, but `node` is not on PATH: its tests skip (fail under CI=true)"
         );
@@ -149,14 +214,14 @@ fn keyring_peer_line(keyring_crate: bool) {
 /// The `cargo test` commands of the keyring session: the session crates that exist,
 /// then the CLI's keyring target when it exists.
 fn session_commands(metadata: &Metadata) -> Vec<Vec<&'static str>> {
-    let mut crates = vec!["test"];
+    let mut crates = vec!["test", "--no-fail-fast"];
     for krate in SESSION_CRATES {
         if metadata.has_member(krate) {
             crates.extend(["-p", krate]);
         }
     }
     let mut commands = vec![crates];
-    let (package, target) = SESSION_TARGET;
+    let (package, target, feature) = SESSION_TARGET;
     let has_target = metadata
         .member(package)
         .and_then(|p| p.get("targets"))
@@ -170,7 +235,16 @@ fn session_commands(metadata: &Metadata) -> Vec<Vec<&'static str>> {
             })
         });
     if has_target {
-        commands.push(vec!["test", "-p", package, "--test", target]);
+        commands.push(vec![
+            "test",
+            "--no-fail-fast",
+            "-p",
+            package,
+            "--test",
+            target,
+            "--features",
+            feature,
+        ]);
     }
     commands
 }
@@ -209,7 +283,12 @@ done
 ///
 /// # Errors
 /// The failing step; [`Error::PeerMissing`] under `CI=true` without the peer.
-fn keyring_tests(ws: &Workspace, metadata: &Metadata, ci: bool) -> Result<(), Error> {
+fn keyring_tests(
+    ws: &Workspace,
+    metadata: &Metadata,
+    ci: bool,
+    tally: &mut Tally,
+) -> Result<(), Error> {
     if !metadata.has_member(KEYRING_CRATE) {
         return Ok(());
     }
@@ -222,8 +301,14 @@ fn keyring_tests(ws: &Workspace, metadata: &Metadata, ci: bool) -> Result<(), Er
             });
         }
         println!("SKIPPING the keyring session: install: {KEYRING_INSTALL}");
-        // The CLI's target ran in the workspace run already, where it skips the same way.
-        return step::run(ws.cargo(&commands[0]));
+        // Run plainly, where each session test says once that it skips.
+        let mut result = Ok(());
+        for command in &commands {
+            if let Err(e) = step::run_counted(ws.cargo(command), tally) {
+                result = Err(e);
+            }
+        }
+        return result;
     }
     let io = |what: &str| {
         let what = what.to_owned();
@@ -252,8 +337,17 @@ fn keyring_tests(ws: &Workspace, metadata: &Metadata, ci: bool) -> Result<(), Er
     let joined: Vec<String> = commands.iter().map(|c| c.join(" ")).collect();
     let mut args = vec!["--", "sh", "-c", SESSION_SCRIPT, "sh", cargo.as_str()];
     args.extend(joined.iter().map(String::as_str));
-    let mut run =
-        Step::new("dbus-run-session", "dbus-run-session", &args).env(KEYRING_SESSION_ENV, "1");
+    let label = format!(
+        "{KEYRING_SESSION_ENV}=1 dbus-run-session (a private session bus, an unlocked gnome-keyring, a temporary HOME): {}",
+        joined
+            .iter()
+            .map(|c| format!("cargo {c}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    let mut run = Step::new("dbus-run-session", "dbus-run-session", &args)
+        .env(KEYRING_SESSION_ENV, "1")
+        .labelled(&label);
     run.command_mut()
         .current_dir(ws.root())
         .env("HOME", &home)
@@ -264,5 +358,5 @@ fn keyring_tests(ws: &Workspace, metadata: &Metadata, ci: bool) -> Result<(), Er
         .env("CARGO_HOME", cargo_home)
         .env("RUSTUP_HOME", rustup_home)
         .env_remove("DBUS_SESSION_BUS_ADDRESS");
-    step::run(run)
+    step::run_counted(run, tally)
 }

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Read};
 use std::path::Path;
 use std::process::ExitCode;
 
-use oauth_store::store_core::{ExposeSecret, ExtraFields, TokenEndpointAuthMethod};
+use oauth_store::store_core::{ExtraFields, TokenEndpointAuthMethod};
 use oauth_store::{Credential, SecretString, StoreError, TokenResponse};
 
 use crate::cli::{Global, ImportArgs};
@@ -35,11 +35,6 @@ pub(crate) fn run(global: &Global, args: &ImportArgs) -> Result<ExitCode, CliErr
         TokenResponse::from_json(&body).map_err(|e| CliError::Usage(format!("{source}: {e}")))?;
     let registration = take_registration(&mut response.extra)
         .map_err(|e| CliError::Usage(format!("{source}: {e}")))?;
-    if response.access_token.expose_secret().is_empty() {
-        return Err(CliError::Usage(format!(
-            "{source}: field `access_token` is empty"
-        )));
-    }
 
     let store = open(global)?;
     let handle = store.handle(&args.server.server, &args.server.url);

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use oauth_store::Credential;
+use oauth_store::store_core::ExposeSecret;
 
 use crate::cli::{Global, StoreArg};
 use crate::error::CliError;
@@ -10,26 +11,30 @@ use crate::open::{self, open};
 use crate::output;
 
 /// Prints one row (text) or one object (`--json`: an array of objects with exactly the
-/// keys `server_name, server_url, store_key, store, expires_at_ms, expires_in_s,
-/// has_refresh_token, client_id, issuer`) per stored copy. An entry that does not parse
+/// keys `server_name, server_url, store_key, store, status, expires_at_ms, expires_in_s,
+/// has_refresh_token, client_id, issuer`) per stored copy. `status` is [`status`]'s;
+/// URLs are shown with user info and query values masked, and every cell with control
+/// characters escaped. An entry that does not parse
 /// is a warning on stderr; a store that cannot be listed (a corrupt document, a keyring
 /// that did not answer) is an error. A store that cannot be used here (no session bus)
-/// is skipped, with a note unless `--store file` was asked for; under `--store
-/// keyring|secrets` it is an error when it is that store.
+/// is skipped, with a note unless `--store file` was asked for; so is, under `--store
+/// auto|file`, a keyring that did not answer within `--keyring-timeout` (auto reads the
+/// File store then too); under `--store keyring|secrets` it is an error when it is that
+/// store.
 pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
     let store = open(global)?;
     let (mut entries, failures) = store.list();
     let mut skipped = Vec::new();
     for (kind, error) in failures {
-        if !open::tolerable(global, kind, &error) {
+        if !open::skippable(global, kind, &error) {
             return Err(error.into());
         }
         skipped.push(error);
     }
-    if global.store != StoreArg::File {
-        for error in skipped {
-            output::note(format!("{error}; what it holds is not listed"));
-        }
+    if global.store != StoreArg::File
+        && let Some(note) = open::skipped_note(&skipped, "listed")
+    {
+        output::note(note);
     }
     entries.sort_by(|a, b| (a.key.as_str(), a.store).cmp(&(b.key.as_str(), b.store)));
     let now = output::now_ms();
@@ -54,7 +59,7 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
     if rows.is_empty() {
         output::line(format!(
             "no credentials in {}",
-            store.layout().home().display()
+            output::path(store.layout().home())
         ));
         return Ok(ExitCode::SUCCESS);
     }
@@ -62,6 +67,7 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
         [
             "STORE_KEY",
             "STORE",
+            "STATUS",
             "EXPIRES",
             "REFRESH",
             "CLIENT_ID",
@@ -77,6 +83,7 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
         table.push(vec![
             text("store_key"),
             text("store"),
+            text("status").replace('_', " "),
             output::describe_expiry(r["expires_in_s"].as_i64()),
             if r["has_refresh_token"] == true {
                 "yes"
@@ -97,13 +104,36 @@ pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What a credential needs before it can be used, as `token` would see it with its
+/// default `--min-valid` of 30 s: `valid` (an access token with 30 s or more left, or
+/// of unknown expiry), `refreshable` (due or expired, with a refresh token), or
+/// `login_required` (no tokens, or due without a refresh token).
+pub(crate) fn status(credential: &Credential, now_ms: u64) -> &'static str {
+    if !credential.has_tokens() {
+        return "login_required";
+    }
+    let due = credential.access_token.expose_secret().is_empty()
+        || credential
+            .expires_in_ms(now_ms)
+            .is_some_and(|left| left < MIN_VALID_MS);
+    match (due, credential.refresh_token.is_some()) {
+        (false, _) => "valid",
+        (true, true) => "refreshable",
+        (true, false) => "login_required",
+    }
+}
+
+/// `token`'s default `--min-valid`, in ms.
+const MIN_VALID_MS: i64 = 30_000;
+
 /// The listed fields of one credential.
 fn row(credential: &Credential, store_key: &str, store: &str, now_ms: u64) -> serde_json::Value {
     serde_json::json!({
         "server_name": credential.server_name,
-        "server_url": credential.server_url,
+        "server_url": oauth_store::store_core::display_server_url(&credential.server_url),
         "store_key": store_key,
         "store": store,
+        "status": status(credential, now_ms),
         "expires_at_ms": credential.expires_at,
         "expires_in_s": output::expires_in_s(credential.expires_at, now_ms),
         "has_refresh_token": credential.refresh_token.is_some(),

@@ -22,7 +22,7 @@ pub(crate) fn run(global: &Global, args: &LogoutArgs) -> Result<ExitCode, CliErr
     if args.revoke {
         match handle.load() {
             Ok(Some(credential)) if credential.has_tokens() => {
-                match provider::revoke(&credential) {
+                match provider::revoke(global, store.layout(), &credential) {
                     Ok(what) => revoked = Some(what),
                     Err(reason) => output::warn(format!(
                         "{}: revocation at the provider failed ({reason}); removing the local copy anyway",

@@ -126,23 +126,26 @@ fn names(kinds: &[StoreKind]) -> String {
         .join(" and ")
 }
 
-/// Lists every store of the home (a store that cannot be used here is skipped with a
-/// note, unless it is the target), then moves each credential under its credential
+/// Lists every store of the home (a store that cannot be used here, or a keyring that
+/// did not answer under options that do not need it, is skipped with a note, unless it
+/// is the target), then moves each credential under its credential
 /// lock and prints one line per credential; exit 4 when any was not moved.
 pub(crate) fn run(global: &Global, args: &MigrateArgs) -> Result<ExitCode, CliError> {
     let target = StoreKind::from(args.to);
     let store = open(global)?;
+    crate::open::ensure_usable(global, store.layout(), target)?;
     let (entries, failures) = store.list();
     let mut skipped: Vec<(StoreKind, String)> = Vec::new();
     for (kind, error) in failures {
-        match error {
-            StoreError::Unavailable { .. } if kind != target => {
-                skipped.push((kind, error.to_string()));
-            }
-            // The target, or a store that failed otherwise (a corrupt document, a
-            // keyring that did not answer): nothing is moved, so nothing is lost.
-            other => return Err(other.into()),
+        // A store that cannot be used here, or a keyring that did not answer under
+        // options that do not need it, is skipped: its copies stay where they are.
+        if kind != target && crate::open::skippable(global, kind, &error) {
+            skipped.push((kind, error.to_string()));
+            continue;
         }
+        // The target, or a store that failed otherwise (a corrupt document): nothing is
+        // moved, so nothing is lost.
+        return Err(error.into());
     }
     for (_, reason) in &skipped {
         output::note(format!(

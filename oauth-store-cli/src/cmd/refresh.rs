@@ -23,6 +23,7 @@ pub(crate) fn run(global: &Global, args: &RefreshArgs) -> Result<ExitCode, CliEr
     } else {
         handle.refresh_if_needed(DUE_WITHIN)?
     };
+    super::token::note_rescue(&handle);
     let renewed = before.as_ref().is_none_or(|b| !b.same_tokens(&after));
     let expires_in = output::expires_in_s(after.expires_at, output::now_ms());
     if global.json {

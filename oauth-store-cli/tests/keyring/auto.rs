@@ -117,6 +117,15 @@ fn migrate_moves_every_credential_and_leaves_no_older_copy() -> Result {
     );
     assert!(home.secrets_document().exists());
     assert!(home.listed().iter().all(|(_, store)| store == "secrets"));
+    // doctor names the store the copies are in, as list does, though auto (direct)
+    // resolves them elsewhere.
+    let report = home.run(&["doctor", "--json"]).json();
+    let credentials = report["credentials"].as_array().expect("credentials");
+    assert_eq!(credentials.len(), 2, "{report}");
+    assert!(
+        credentials.iter().all(|c| c["store"] == "secrets"),
+        "{report}"
+    );
     let out = home.run(&["migrate", "--to", "file"]).expect(0);
     assert!(
         out.stdout

@@ -11,6 +11,7 @@ mod support;
 
 mod auto;
 mod no_bus;
+mod rescue;
 mod secrets;
 mod stopped;
 mod store;

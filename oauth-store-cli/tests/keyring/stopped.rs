@@ -63,3 +63,72 @@ fn a_stopped_daemon_costs_at_most_the_bound() -> Result {
     );
     Ok(())
 }
+
+/// Under `--store auto`, `list` and `migrate --to file` read the File store when the
+/// keyring does not answer, as `token` does: one short note, what the File store holds,
+/// exit 0; the keyring's entry is neither listed nor touched. Under `--store keyring`
+/// `list` still fails (exit 4): that store is the one asked for.
+#[test]
+fn list_and_migrate_to_file_under_auto_skip_a_stopped_daemon() -> Result {
+    if !session("list_and_migrate_to_file_under_auto_skip_a_stopped_daemon") {
+        return Ok(());
+    }
+    let private = PrivateSession::start()?;
+    let mut home = Home::new("keyring");
+    home.bus = Bus::At(private.address.clone());
+    home.options
+        .extend(["--keyring-timeout".into(), "1".into()]);
+    home.run_with_stdin(
+        &with(&["import"], &SERVER),
+        r#"{"access_token":"at-keyring","expires_in":3600}"#,
+    )
+    .expect(0);
+    home.options[1] = "file".into();
+    let other = ["--server", "linear", "--url", "https://mcp.linear.app/mcp"];
+    home.run_with_stdin(
+        &with(&["import"], &other),
+        r#"{"access_token":"at-file","expires_in":3600}"#,
+    )
+    .expect(0);
+    home.options[1] = "auto".into();
+    assert_eq!(
+        home.listed().len(),
+        2,
+        "both copies while the daemon answers"
+    );
+
+    private.signal("STOP")?;
+    let bound = Duration::from_secs(1);
+    let slack = Duration::from_secs(4);
+    let out = home.run(&["list", "--json"]).expect(0);
+    assert!(out.took < bound + slack, "took {:?}", out.took);
+    let rows = out.json();
+    let rows = rows.as_array().expect("an array");
+    assert_eq!(rows.len(), 1, "the File store's copy: {rows:?}");
+    assert_eq!(rows[0]["store"], "file");
+    assert_eq!(out.stderr.lines().count(), 1, "one note: {}", out.stderr);
+    assert!(
+        out.stderr.contains("keyring") && out.stderr.contains("not listed"),
+        "{}",
+        out.stderr
+    );
+
+    let out = home.run(&["migrate", "--to", "file"]).expect(0);
+    assert!(out.took < bound + slack * 2, "took {:?}", out.took);
+    assert!(out.stdout.contains("already in file"), "{}", out.stdout);
+    assert!(out.stderr.contains("not migrated"), "{}", out.stderr);
+    assert_eq!(
+        home.file_keys().len(),
+        1,
+        "the keyring's copy was not moved"
+    );
+
+    home.options[1] = "keyring".into();
+    let out = home.run(&["list"]).expect(4);
+    assert!(out.stderr.contains("timed out"), "{}", out.stderr);
+
+    private.signal("CONT")?;
+    home.options[1] = "auto".into();
+    assert_eq!(home.listed().len(), 2, "the keyring's entry is still there");
+    Ok(())
+}

@@ -120,6 +120,14 @@ impl Home {
         }
     }
 
+    /// A fresh home with `--store store` at `base/home` (e.g. on a [`SmallFs`]), on the
+    /// session's bus.
+    pub(crate) fn on(base: &Path, store: &str) -> Home {
+        let mut home = Home::new(store);
+        home.path = base.join("home");
+        home
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
@@ -378,5 +386,77 @@ impl Drop for PrivateSession {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A small tmpfs mounted for one test (we run as root here and in CI), to fill up while
+/// a command runs: its saves then fail with ENOSPC. Unmounted when dropped.
+pub(crate) struct SmallFs {
+    _dir: tempfile::TempDir,
+    mount: PathBuf,
+}
+
+impl SmallFs {
+    /// Mounts a tmpfs of `size` (e.g. `1m`), or says in one loud line why it cannot and
+    /// returns `None` (under `CI=true` that is a failure).
+    pub(crate) fn mount(test: &str, size: &str) -> Result<Option<SmallFs>> {
+        let dir = tempfile::tempdir()?;
+        let mount = dir.path().join("fs");
+        std::fs::create_dir(&mount)?;
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&mount)
+            .output();
+        let refused = match out {
+            Ok(out) if out.status.success() => None,
+            Ok(out) => Some(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = refused {
+            let line = format!(
+                "{test}: SKIPPED: `mount -t tmpfs` was refused ({why}); run the tests as root (or with CAP_SYS_ADMIN)"
+            );
+            if std::env::var("CI").as_deref() == Ok("true") {
+                return Err(line.into());
+            }
+            eprintln!("{line}");
+            return Ok(None);
+        }
+        Ok(Some(SmallFs { _dir: dir, mount }))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.mount
+    }
+
+    /// Writes a filler file until the file system is full (ENOSPC).
+    pub(crate) fn fill(&self) -> Result {
+        let mut filler = std::fs::File::create(self.mount.join("filler"))?;
+        let block = [0u8; 4096];
+        loop {
+            match filler.write_all(&block).and_then(|()| filler.sync_all()) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(28) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Removes the filler: the file system has room again.
+    pub(crate) fn free(&self) -> Result {
+        Ok(std::fs::remove_file(self.mount.join("filler"))?)
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        // Lazy: a process of the test may still hold a file there.
+        let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
     }
 }

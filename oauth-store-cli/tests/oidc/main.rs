@@ -3,6 +3,9 @@
 //! `oauth-store` command. Skipped with one loud line when the peer is not installed
 //! (`npm ci --prefix test-peers/oidc`), except under `CI=true`.
 
+mod codex;
+mod headers;
+mod mcp_server;
 mod peer;
 
 use std::path::Path;
@@ -12,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use peer::{Peer, available, cli};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-fn import(
+pub(crate) fn import(
     home: &Path,
     peer: &Peer,
     server: &str,

@@ -8,11 +8,9 @@ use oauth_store_core::secrecy::zeroize::Zeroizing;
 use oauth2::HttpResponse;
 use oauth2::http::header::RETRY_AFTER;
 
+use super::redact::{Sent, provider_text};
 use super::transport::Failure;
 use crate::provider::RefreshOutcome;
-
-/// The longest provider text (`error_description`) kept.
-const MAX_TEXT: usize = 300;
 
 /// Classifies what the token endpoint at `host` answered to a refresh.
 ///
@@ -26,12 +24,14 @@ const MAX_TEXT: usize = 300;
 /// - any other 4xx -> Refused with the provider's `error`, or `http_<status>`;
 /// - anything else (1xx) -> Indeterminate.
 ///
-/// `secrets` (the tokens and client secret sent) are cut out of any provider text kept.
-/// The body of a 2xx is wiped when done and never quoted.
+/// Provider text is kept only as [`provider_text`] makes it (control characters out
+/// first, then every secret of `sent` cut out). The body of a 2xx is wiped when done and
+/// never quoted; a 2xx whose tokens fail [`TokenResponse::check`] is Indeterminate
+/// (nothing is saved).
 pub(super) fn token_answer(
     answer: Result<HttpResponse, Failure>,
     host: &str,
-    secrets: &[&str],
+    sent: &Sent<'_>,
 ) -> RefreshOutcome {
     let response = match answer {
         Ok(response) => response,
@@ -59,7 +59,7 @@ pub(super) fn token_answer(
             retry_after,
         },
         400..=499 => {
-            let (error, description) = error_fields(&body, secrets);
+            let (error, description) = error_fields(&body, sent);
             match (status, error) {
                 (400 | 401, Some(error)) if error == "invalid_grant" => {
                     RefreshOutcome::Rejected { description }
@@ -109,8 +109,9 @@ pub(super) fn retry_after(response: &HttpResponse) -> Option<Duration> {
 
 /// The RFC 6749 section 5.2 `error` and `error_description` of an error body. An
 /// `error` outside the RFC's character set, too long, or holding anything that was
-/// sent (a provider may echo a token there) counts as absent.
-pub(super) fn error_fields(body: &[u8], secrets: &[&str]) -> (Option<String>, Option<String>) {
+/// sent (a provider may echo a token there) counts as absent; the description is shown
+/// as [`provider_text`] makes it.
+pub(super) fn error_fields(body: &[u8], sent: &Sent<'_>) -> (Option<String>, Option<String>) {
     let Ok(serde_json::Value::Object(members)) = serde_json::from_slice::<serde_json::Value>(body)
     else {
         return (None, None);
@@ -123,30 +124,12 @@ pub(super) fn error_fields(body: &[u8], secrets: &[&str]) -> (Option<String>, Op
             e.bytes()
                 .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e))
         })
-        .filter(|e| {
-            secrets
-                .iter()
-                .filter(|s| !s.is_empty())
-                .all(|s| !e.contains(s) && !s.contains(e))
-        })
+        .filter(|e| !sent.touches(e))
         .map(str::to_owned);
     let description = members
         .get("error_description")
         .and_then(serde_json::Value::as_str)
-        .map(|d| clean_text(d, secrets))
+        .map(|d| provider_text(d, sent))
         .filter(|d| !d.is_empty());
     (error, description)
-}
-
-/// Provider text fit for a message: any secret sent is cut out, control characters
-/// dropped, the length capped.
-fn clean_text(text: &str, secrets: &[&str]) -> String {
-    let mut text = text.to_owned();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        text = text.replace(secret, oauth_store_core::REDACTED);
-    }
-    text.chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_TEXT)
-        .collect()
 }

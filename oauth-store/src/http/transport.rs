@@ -1,11 +1,12 @@
-//! The blocking HTTP client under the refresher: oauth2's [`SyncHttpClient`] on a ureq
-//! agent that never follows redirects, bounds every request by one timeout, and says
-//! whether a failed request may have reached the server.
+//! The blocking HTTP client under the refresher: a ureq agent that never follows
+//! redirects, bounds every request by the deadline of the provider interaction it belongs
+//! to, and says whether a failed request may have reached the server.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use oauth2::{HttpRequest, HttpResponse, SyncHttpClient, http};
+use oauth2::{HttpRequest, HttpResponse, http};
+use ureq::RequestExt as _;
 
 /// The largest answer body read; a token or metadata answer is a few KiB.
 const MAX_BODY: u64 = 1024 * 1024;
@@ -25,29 +26,19 @@ pub(crate) struct Failure {
     pub(crate) reason: String,
 }
 
-/// A ureq agent configured for token endpoints.
+/// A ureq agent configured for token endpoints; each request is bounded by a deadline.
 #[derive(Debug, Clone)]
 pub(crate) struct Transport {
     agent: ureq::Agent,
-    timeout: Duration,
 }
 
 impl Transport {
-    /// An agent whose requests each take at most `timeout`, connection included.
-    ///
-    /// Resolving and connecting each get at most a third of it (and at most 10 s), so
-    /// a request that runs out of the whole timeout was connected: ureq reports the
-    /// phase whose deadline came first, which is how "not sent" is told from "sent, no
-    /// answer" without a hook into the connection.
-    pub(crate) fn new(timeout: Duration) -> Transport {
-        let phase = (timeout / 3).min(Duration::from_secs(10));
+    /// An agent that never follows redirects and keeps no idle connection.
+    pub(crate) fn new() -> Transport {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .max_redirects_will_error(false)
-            .timeout_global(Some(timeout))
-            .timeout_resolve(Some(phase))
-            .timeout_connect(Some(phase))
             // A fresh connection per request: a pooled one that the server closed would
             // fail after "sending" and look indeterminate. Refreshes are rare anyway.
             .max_idle_connections(0)
@@ -55,26 +46,48 @@ impl Transport {
             .user_agent(concat!("oauth-store/", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
-        Transport { agent, timeout }
+        Transport { agent }
     }
 
-    /// The whole-request timeout.
-    pub(crate) fn timeout(&self) -> Duration {
-        self.timeout
-    }
-}
-
-impl SyncHttpClient for Transport {
-    type Error = Failure;
-
-    /// Sends `request` once and reads the whole answer, whatever its status; a redirect
-    /// is returned as an answer, not followed.
-    fn call(&self, request: HttpRequest) -> Result<HttpResponse, Failure> {
+    /// Sends `request` once and reads the whole answer, whatever its status, all before
+    /// `deadline`; a redirect is returned as an answer, not followed. Nothing is sent
+    /// when the deadline has passed.
+    ///
+    /// Resolving and connecting each get at most a third of the time left (and at most
+    /// 10 s), so a request that runs out of the whole time was connected: ureq reports
+    /// the phase whose deadline came first, which is how "not sent" is told from "sent,
+    /// no answer" without a hook into the connection.
+    pub(crate) fn call(
+        &self,
+        request: HttpRequest,
+        deadline: Instant,
+    ) -> Result<HttpResponse, Failure> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left < Duration::from_millis(1) {
+            return Err(Failure {
+                sent: false,
+                status: None,
+                reason: "the time allowed for the provider ran out before this request".into(),
+            });
+        }
+        let phase = (left / 3).min(Duration::from_secs(10));
         let (parts, body) = request.into_parts();
         let sent = if body.is_empty() {
-            self.agent.run(http::Request::from_parts(parts, ()))
+            http::Request::from_parts(parts, ())
+                .with_agent(&self.agent)
+                .configure()
+                .timeout_global(Some(left))
+                .timeout_resolve(Some(phase))
+                .timeout_connect(Some(phase))
+                .run()
         } else {
-            self.agent.run(http::Request::from_parts(parts, body))
+            http::Request::from_parts(parts, body)
+                .with_agent(&self.agent)
+                .configure()
+                .timeout_global(Some(left))
+                .timeout_resolve(Some(phase))
+                .timeout_connect(Some(phase))
+                .run()
         };
         let response = sent.map_err(|e| failure(&e, None))?;
         let status = response.status();

@@ -3,6 +3,7 @@
 
 mod auth;
 mod discovery;
+mod hostile;
 mod restart;
 mod status;
 
