@@ -390,6 +390,24 @@ impl LockDir {
         target: &LockTarget,
         timeout: Duration,
     ) -> Result<LockGuard, Error> {
+        // With a timeout, `take` waits or fails: never `None`.
+        self.take(scope, target, Some(timeout))?
+            .ok_or_else(|| Error::Io {
+                path: self.lock_path(target),
+                source: Arc::new(std::io::Error::other("the lock was not taken")),
+            })
+    }
+
+    /// [`LockDir::acquire`] waiting up to `timeout`, or, with `None`, not at all:
+    /// `Ok(None)` on contention, without the contention event or the holder lookup (a
+    /// try that does not wait has nothing to report, and reading `/proc/locks` would
+    /// cost more than the try).
+    fn take(
+        &self,
+        scope: &LockScope,
+        target: &LockTarget,
+        timeout: Option<Duration>,
+    ) -> Result<Option<LockGuard>, Error> {
         let path = self.lock_path(target);
         let rank = target.rank();
         {
@@ -409,7 +427,10 @@ impl LockDir {
         let file = open_lock_file(&path)?;
         let file = match file.try_lock() {
             Ok(()) => file,
-            Err(TryLockError::WouldBlock) => wait_for(file, target.kind(), &path, timeout)?,
+            Err(TryLockError::WouldBlock) => match timeout {
+                Some(timeout) => wait_for(file, target.kind(), &path, timeout)?,
+                None => return Ok(None),
+            },
             Err(TryLockError::Error(source)) => {
                 return Err(Error::Io {
                     path,
@@ -427,12 +448,12 @@ impl LockDir {
                 rank,
                 description: target.describe(),
             });
-        Ok(LockGuard {
+        Ok(Some(LockGuard {
             _file: file,
             scope: scope.clone(),
             id,
             path,
-        })
+        }))
     }
 
     /// Takes `target` only if it is free right now: `Ok(None)` when another holder has it.
@@ -444,11 +465,7 @@ impl LockDir {
         scope: &LockScope,
         target: &LockTarget,
     ) -> Result<Option<LockGuard>, Error> {
-        match self.acquire(scope, target, Duration::ZERO) {
-            Ok(guard) => Ok(Some(guard)),
-            Err(Error::Timeout { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.take(scope, target, None)
     }
 
     /// Every lock file in the directory with its live holder's pid, when one holds it

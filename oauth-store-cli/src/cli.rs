@@ -246,10 +246,15 @@ client_secret is not lost).";
 
 const TOKEN_ABOUT: &str = "\
 Print the access token (and a newline, nothing else) on stdout, refreshing it first through \
-the serialized refresh transaction when it has less than --min-valid seconds left. If that \
-refresh fails transiently or its outcome is unknown while the current token has not expired \
-yet, the current token is printed, a warning goes to stderr, and the exit code is 0. A token \
-of unknown expiry is printed as is.";
+the serialized refresh transaction when it is due. Two thresholds decide: past --refresh-ahead \
+(advisory) it is refreshed only if no other process is refreshing it right now, otherwise the \
+current token is printed at once; past --min-valid (mandatory), or expired, the command waits \
+for the other process's refresh (never past the token's own expiry: then it fails, exit 4) or \
+refreshes itself. By default both scale with the token's lifetime as issued: --refresh-ahead \
+min(300, half of it), --min-valid min(30, a quarter of it), so a just-issued token is never \
+refreshed. If a refresh fails transiently or its outcome is unknown while the current token \
+has not expired yet, the current token is printed, a warning goes to stderr, and the exit \
+code is 0. A token of unknown expiry is printed as is.";
 
 const HEADERS_ABOUT: &str = "\
 Print the access token as HTTP request headers: one JSON object, {\"Authorization\": \"Bearer \
@@ -348,9 +353,15 @@ pub(crate) struct TokenArgs {
     /// The server.
     #[command(flatten)]
     pub(crate) server: Server,
-    /// Refresh first when the access token has less than this many seconds left.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    pub(crate) min_valid: u64,
+    /// Advisory threshold: refresh ahead when the access token has this many seconds or
+    /// less left, if no other process is refreshing it (else print the current one).
+    /// Default: min(300, half the token's lifetime).
+    #[arg(long, value_name = "SECS")]
+    pub(crate) refresh_ahead: Option<u64>,
+    /// Mandatory threshold: wait for the lock and refresh when the access token has this
+    /// many seconds or less left. Default: min(30, a quarter of the token's lifetime).
+    #[arg(long, value_name = "SECS")]
+    pub(crate) min_valid: Option<u64>,
 }
 
 /// `refresh`.

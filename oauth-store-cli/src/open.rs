@@ -9,8 +9,8 @@ use std::time::Duration;
 use oauth_store::keyring::KeyringStore;
 use oauth_store::secrets::SecretsStore;
 use oauth_store::{
-    CredentialStore, KeyringBackend, LayoutPreset, OAuthStore, StoreError, StoreKind, StoreLayout,
-    StoreMode,
+    CredentialStore, KeyringBackend, LayoutPreset, OAuthStore, OAuthStoreBuilder, StoreError,
+    StoreKind, StoreLayout, StoreMode,
 };
 
 use crate::cli::Global;
@@ -136,6 +136,15 @@ pub(crate) fn open(global: &Global) -> Result<OAuthStore, CliError> {
 /// # Errors
 /// As [`open`].
 pub(crate) fn open_with(global: &Global, how: Opening) -> Result<OAuthStore, CliError> {
+    Ok(builder(global, how)?.build()?)
+}
+
+/// The builder [`open_with`] builds, for commands that add settings of their own
+/// (`token`'s refresh thresholds).
+///
+/// # Errors
+/// As [`open`].
+pub(crate) fn builder(global: &Global, how: Opening) -> Result<OAuthStoreBuilder, CliError> {
     let layout = layout(global)?;
     let mut builder = OAuthStore::builder()
         .home(layout.home())
@@ -156,7 +165,7 @@ pub(crate) fn open_with(global: &Global, how: Opening) -> Result<OAuthStore, Cli
     if let Some(refresher) = provider::configured(global, &layout) {
         builder = builder.refresher(refresher);
     }
-    Ok(builder.build()?)
+    Ok(builder)
 }
 
 /// One short note for the stores a command skipped because they cannot be used here

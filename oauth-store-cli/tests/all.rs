@@ -20,6 +20,7 @@ mod migrate;
 mod options;
 mod readme;
 mod refresh;
+mod refresh_ahead;
 mod repair;
 mod rescue;
 mod secrets;

@@ -31,8 +31,10 @@ fn prints_the_token_as_one_authorization_header_also_with_json() -> Result {
 fn refreshes_a_due_token_first_like_token() -> Result {
     let provider = Provider::start(Duration::from_secs(3600));
     let home = Home::new();
-    provider.import(&home, Some(10)); // due under the default --min-valid 30
-    let run = home.run(&with(&["headers"], &provider.server())).expect(0);
+    provider.import(&home, Some(10)); // due under --min-valid 30
+    let run = home
+        .run(&with(&["headers", "--min-valid", "30"], &provider.server()))
+        .expect(0);
     let header = run.json()["Authorization"]
         .as_str()
         .expect("Authorization")

@@ -48,11 +48,19 @@ fn refreshes_when_less_than_min_valid_is_left() -> Result {
 }
 
 #[test]
-fn default_min_valid_is_30_seconds() -> Result {
+fn default_thresholds_scale_with_the_lifetime_and_explicit_min_valid_still_works() -> Result {
     let provider = Provider::start(Duration::from_secs(3600));
     let home = Home::new();
+    // Issued with 20 s to live: by default due at 10 s (advisory) and 5 s (mandatory) left,
+    // so a just-issued token is not refreshed, however short its life.
     provider.import(&home, Some(20));
     let out = home.run(&with(&["token"], &provider.server())).expect(0);
+    assert_eq!(out.stdout, format!("{}\n", provider.grant.access_token));
+    assert_eq!(provider.endpoint.counters().token_requests, 0);
+    // An explicit --min-valid is the mandatory threshold, as before.
+    let out = home
+        .run(&with(&["token", "--min-valid", "30"], &provider.server()))
+        .expect(0);
     assert_ne!(
         out.stdout.trim_end(),
         provider.grant.access_token,

@@ -26,6 +26,13 @@
 //! so drift of the disk or the machine hits all alike; medians and p90 are reported, with each median's ratio to the
 //! baseline. No refresher is configured: a sample that reached the provider would fail.
 //!
+//! Then, in a section of its own (`bench_refresh_ahead`), the advisory threshold
+//! (DESIGN.md "Refresh thresholds"): the p50 and p99 latency of `refresh_if_needed`
+//! callers whose token is past the advisory threshold but not the mandatory one, while
+//! another process (this bench re-executed) holds the credential lock in a refresh whose
+//! provider never answers until the bench ends, beside a bare `FileStore::load` and the
+//! same callers with nothing due, alternating. Goal: p99 within 2x of the bare load.
+//!
 //! Environment: `OAUTH_STORE_BENCH_SCALE` (a positive float, default 1) scales the
 //! sample counts.
 #![allow(clippy::print_stdout, reason = "a benchmark prints its table")]
@@ -38,7 +45,7 @@ use std::time::{Duration, Instant};
 use oauth_store::file::FileStore;
 use oauth_store::lock::LockDir;
 use oauth_store::store_core::{Clock, SystemClock};
-use oauth_store::{Credential, CredentialStore, OAuthStore, SecretString, StoreMode};
+use oauth_store::{Credential, CredentialStore, ExposeSecret, OAuthStore, SecretString, StoreMode};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 /// One measured operation.
@@ -53,6 +60,9 @@ const LIFETIME_MS: u64 = 3_600_000;
 const MIN_VALID: Duration = Duration::from_secs(30);
 
 fn main() -> Result<()> {
+    if let Ok(home) = std::env::var(AHEAD_HOLDER_ENV) {
+        return hold_in_slow_refresh(std::path::Path::new(&home));
+    }
     let scale = std::env::var("OAUTH_STORE_BENCH_SCALE")
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
@@ -67,6 +77,7 @@ fn main() -> Result<()> {
     for entries in [1, 100] {
         bench_document(entries, rounds)?;
     }
+    bench_refresh_ahead(rounds)?;
     println!();
     println!("total {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
@@ -303,4 +314,147 @@ fn fmt(d: Duration) -> String {
 
 fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+// ---- Refresh ahead (advisory threshold) while another process refreshes slowly ----
+
+/// Set in the re-executed bench that holds the credential lock: the home to use.
+const AHEAD_HOLDER_ENV: &str = "OAUTH_STORE_BENCH_AHEAD_HOLDER";
+
+/// A provider that answers only when its process's standard input closes (the bench is
+/// done), after saying on stdout that the refresh started: the credential lock is held
+/// for the whole measurement, as by a slow provider.
+struct NeverAnswers;
+
+impl oauth_store::TokenRefresher for NeverAnswers {
+    fn refresh(&self, _: &Credential) -> oauth_store::RefreshOutcome {
+        use std::io::{Read, Write};
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "refreshing");
+        let _ = out.flush();
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        oauth_store::RefreshOutcome::Transient {
+            reason: "bench: the measurement is over".into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// The holder's side: a mandatory refresh of the bench's credential, stuck at the
+/// provider until the bench closes our stdin.
+fn hold_in_slow_refresh(home: &std::path::Path) -> Result<()> {
+    let store = OAuthStore::builder()
+        .default_stores(false)
+        .drift_sidecar(false)
+        .home(home)
+        .mode(StoreMode::File)
+        .refresher(Arc::new(NeverAnswers))
+        .build()?;
+    // Past any mandatory threshold: it takes the lock and calls the provider.
+    let _ = store
+        .handle(SERVER, URL)
+        .refresh_if_needed(Duration::from_millis(2 * LIFETIME_MS));
+    Ok(())
+}
+
+fn bench_refresh_ahead(rounds: usize) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let home = tempfile::tempdir()?;
+    let expires_at = SystemClock.now_ms() + LIFETIME_MS;
+    let open = |ahead: Duration| -> Result<OAuthStore> {
+        Ok(OAuthStore::builder()
+            .default_stores(false)
+            .drift_sidecar(false)
+            .home(home.path())
+            .mode(StoreMode::File)
+            .refresh_ahead(ahead)
+            .min_valid(MIN_VALID)
+            .refresher(Arc::new(NeverAnswers))
+            .build()?)
+    };
+    // An hour left: past a 2 h advisory threshold, short of the 30 s mandatory one.
+    let ahead = open(Duration::from_millis(2 * LIFETIME_MS))?.handle(SERVER, URL);
+    let idle = open(MIN_VALID)?.handle(SERVER, URL);
+    ahead.save_grant(credential(SERVER, "at-current", expires_at))?;
+    let bare = FileStore::in_home(home.path())?;
+    let key = ahead.key().clone();
+
+    let mut holder = Command::new(std::env::current_exe()?)
+        .env(AHEAD_HOLDER_ENV, home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().ok_or("holder stdout")?).read_line(&mut line)?;
+    if line.trim() != "refreshing" {
+        return Err(format!("the holder did not start its refresh: {line:?}").into());
+    }
+
+    let mut rows: Vec<(&str, Op<'_>)> = vec![
+        (
+            "FileStore::load (bare load)",
+            Box::new(|| {
+                black_box(bare.load(&key)?.ok_or("missing")?);
+                Ok(())
+            }),
+        ),
+        (
+            "refresh_if_needed, nothing due",
+            Box::new(|| {
+                black_box(idle.refresh_if_needed(MIN_VALID)?);
+                Ok(())
+            }),
+        ),
+        (
+            "refresh_if_needed, past advisory, locked",
+            Box::new(|| {
+                let got = ahead.refresh_if_needed(MIN_VALID)?;
+                // The current token at once: a refresh would have blocked on the holder.
+                if got.access_token.expose_secret() != "at-current" {
+                    return Err("refresh ahead did not keep the current token".into());
+                }
+                black_box(got);
+                Ok(())
+            }),
+        ),
+    ];
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); rows.len()];
+    let n = rows.len();
+    for round in 0..rounds + rounds / 10 {
+        for i in (0..n).map(|k| (k + round) % n) {
+            let start = Instant::now();
+            (rows[i].1)()?;
+            let took = start.elapsed();
+            if round >= rounds / 10 {
+                samples[i].push(took);
+            }
+        }
+    }
+    drop(holder.stdin.take());
+    holder.wait()?;
+
+    println!();
+    println!("refresh ahead while another process holds the credential lock in a slow refresh");
+    println!(
+        "  {:<42} {:>10} {:>10} {:>10} {:>10}",
+        "", "p50", "p99", "p50/load", "p99/load"
+    );
+    let (base50, base99) = (
+        percentile(&mut samples[0].clone(), 0.5),
+        percentile(&mut samples[0].clone(), 0.99),
+    );
+    for ((name, _), mut s) in rows.iter().zip(samples) {
+        let (p50, p99) = (percentile(&mut s, 0.5), percentile(&mut s, 0.99));
+        println!(
+            "  {name:<42} {:>10} {:>10} {:>9.2}x {:>9.2}x",
+            fmt(p50),
+            fmt(p99),
+            p50.as_secs_f64() / base50.as_secs_f64().max(1e-9),
+            p99.as_secs_f64() / base99.as_secs_f64().max(1e-9)
+        );
+    }
+    Ok(())
 }

@@ -128,10 +128,20 @@ impl AsyncCredentialHandle {
     }
 
     /// [`CredentialHandle::refresh_if_needed`] on a thread of its own: a credential whose
-    /// access token has at least `min_valid` left. The provider call and the persist run
+    /// access token has more than `min_valid` (the mandatory threshold) left; past the
+    /// advisory threshold it refreshes ahead only if the credential lock is free. The provider call and the persist run
     /// to completion even if the [`OperationFuture`] is dropped or the runtime shuts down.
     pub fn refresh_if_needed(&self, min_valid: Duration) -> OperationFuture<Credential> {
         self.spawn("refresh", move |h| h.refresh_if_needed(min_valid))
+    }
+
+    /// [`CredentialHandle::fresh`] on a thread of its own: the credential refreshed as
+    /// the store's two thresholds say (advisory: refresh ahead if the credential lock is
+    /// free, else use the current token at once; mandatory: wait and refresh, never past
+    /// the token's expiry; DESIGN.md "Refresh thresholds"). The provider call and the
+    /// persist run to completion even if the [`OperationFuture`] is dropped.
+    pub fn fresh(&self) -> OperationFuture<Credential> {
+        self.spawn("refresh", CredentialHandle::fresh)
     }
 
     /// [`CredentialHandle::force_refresh`] on a thread of its own; completes even if the

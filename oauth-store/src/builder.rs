@@ -17,6 +17,7 @@ use crate::layout::{LayoutPreset, StoreLayout};
 use crate::provider::TokenRefresher;
 use crate::resolution::{Resolution, ResolutionObserver};
 use crate::store::{Inner, OAuthStore};
+use crate::thresholds::Thresholds;
 
 /// Configures an [`OAuthStore`]; see [`OAuthStore::builder`].
 ///
@@ -42,6 +43,7 @@ pub struct OAuthStoreBuilder {
     keyring: Option<Arc<dyn CredentialStore>>,
     secrets: Option<Arc<dyn CredentialStore>>,
     lock_timeout: Duration,
+    thresholds: Thresholds,
     clock: Arc<dyn Clock>,
     refresher: Option<Arc<dyn TokenRefresher>>,
     observer: Option<Arc<dyn ResolutionObserver>>,
@@ -122,6 +124,26 @@ impl OAuthStoreBuilder {
     /// How long to wait for a credential lock (default 60 s).
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
+        self
+    }
+    /// The advisory refresh threshold (DESIGN.md "Refresh thresholds"): when an access
+    /// token has this long or less left, [`crate::CredentialHandle::fresh`] and
+    /// [`crate::CredentialHandle::refresh_if_needed`] refresh it ahead if the credential
+    /// lock is free right now, and otherwise use it as is. Default: min(5 min, half the
+    /// token's lifetime as issued), 5 min when the lifetime is unknown. Raised to the
+    /// mandatory threshold when set below it.
+    pub fn refresh_ahead(mut self, advisory: Duration) -> Self {
+        self.thresholds.refresh_ahead = Some(advisory);
+        self
+    }
+    /// The mandatory refresh threshold of [`crate::CredentialHandle::fresh`] (DESIGN.md
+    /// "Refresh thresholds"): when an access token has this long or less left (or has
+    /// expired), the caller waits for the credential lock and refreshes, but never past
+    /// its own token's expiry. Default: min(30 s, a quarter of the token's lifetime as
+    /// issued), 30 s when the lifetime is unknown, and never above the advisory
+    /// threshold. [`crate::CredentialHandle::refresh_if_needed`] takes its own.
+    pub fn min_valid(mut self, mandatory: Duration) -> Self {
+        self.thresholds.min_valid = Some(mandatory);
         self
     }
     /// The clock for expiry and `updated_at` (default [`SystemClock`]).
@@ -243,6 +265,7 @@ impl OAuthStoreBuilder {
                 secrets,
                 locks,
                 lock_timeout: self.lock_timeout,
+                thresholds: self.thresholds,
                 clock: self.clock,
                 refresher: self.refresher,
                 observer,
@@ -266,6 +289,7 @@ impl OAuthStore {
             keyring: None,
             secrets: None,
             lock_timeout: oauth_lock::DEFAULT_TIMEOUT,
+            thresholds: Thresholds::default(),
             clock: Arc::new(SystemClock),
             refresher: None,
             observer: None,

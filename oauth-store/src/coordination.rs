@@ -9,6 +9,7 @@
 //! `dangerous-uncoordinated` feature (the demo's door).
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use oauth_lock::{EnteredScope, LockGuard, LockScope, LockTarget};
 use oauth_store_core::{Credential, StoreKey, StoreKind};
@@ -41,47 +42,100 @@ pub(crate) struct CredentialLock {
 
 impl Coordination {
     /// Runs `transaction` for `key` of `inner`, shared with the callers of the same key
-    /// in this process when coordinated.
+    /// in this process when coordinated; a caller that joins another's transaction stops
+    /// waiting at `deadline` ([`Error::ExpiredWhileWaiting`]).
     pub(crate) fn share(
         self,
         inner: &Inner,
         key: &StoreKey,
+        deadline: Option<Instant>,
         transaction: impl FnOnce() -> Result<Credential, Error>,
     ) -> Result<Credential, Error> {
         match self {
             Coordination::Coordinated => {
                 let id: (PathBuf, StoreKey) = (inner.locks.path().to_owned(), key.clone());
-                single_flight::share(&id, transaction)
+                single_flight::share(&id, deadline, transaction)
             }
             #[cfg(feature = "dangerous-uncoordinated")]
-            Coordination::Uncoordinated => transaction(),
+            Coordination::Uncoordinated => {
+                let _ = deadline;
+                transaction()
+            }
         }
     }
 
-    /// Takes the credential lock of `key` (DESIGN.md "Locks, order, waiting"), in the
-    /// thread's ambient scope when the caller is inside another transaction (so nesting
-    /// is checked), and enters its scope for the transaction.
+    /// Runs `transaction` for `key` of `inner` only if no other caller of the key in this
+    /// process is in one (refresh ahead never joins or waits); `None` when one is.
+    pub(crate) fn try_share(
+        self,
+        inner: &Inner,
+        key: &StoreKey,
+        transaction: impl FnOnce() -> Result<Credential, Error>,
+    ) -> Option<Result<Credential, Error>> {
+        match self {
+            Coordination::Coordinated => {
+                let id: (PathBuf, StoreKey) = (inner.locks.path().to_owned(), key.clone());
+                single_flight::try_share(&id, transaction)
+            }
+            #[cfg(feature = "dangerous-uncoordinated")]
+            Coordination::Uncoordinated => Some(transaction()),
+        }
+    }
+
+    /// Takes the credential lock of `key`, waiting up to the store's lock timeout; see
+    /// [`Coordination::credential_lock_within`].
     ///
     /// # Errors
-    /// [`Error::Lock`]: a timeout naming the holder, or an order or re-entry violation
-    /// returned at once.
+    /// As [`Coordination::credential_lock_within`].
     pub(crate) fn credential_lock(
         self,
         inner: &Inner,
         key: &StoreKey,
     ) -> Result<Option<CredentialLock>, Error> {
+        self.credential_lock_within(inner, key, inner.lock_timeout)
+    }
+
+    /// Takes the credential lock of `key` (DESIGN.md "Locks, order, waiting"), waiting up
+    /// to `timeout` (zero: only if it is free right now), in the thread's ambient scope
+    /// when the caller is inside another transaction (so nesting is checked), and enters
+    /// its scope for the transaction.
+    ///
+    /// # Errors
+    /// [`Error::Lock`]: a timeout naming the holder, or an order or re-entry violation
+    /// returned at once.
+    pub(crate) fn credential_lock_within(
+        self,
+        inner: &Inner,
+        key: &StoreKey,
+        timeout: Duration,
+    ) -> Result<Option<CredentialLock>, Error> {
         match self {
             Coordination::Coordinated => {
                 let scope = LockScope::current();
                 let target = LockTarget::credential(key.as_str(), key.credential_lock_file_name());
-                let guard = inner.locks.acquire(&scope, &target, inner.lock_timeout)?;
+                let guard = if timeout.is_zero() {
+                    // A try (refresh ahead): no contention event and no holder lookup,
+                    // which would cost more than the try itself.
+                    inner.locks.try_acquire(&scope, &target)?.ok_or_else(|| {
+                        Error::Lock(oauth_lock::Error::Timeout {
+                            path: inner.locks.lock_path(&target),
+                            waited: Duration::ZERO,
+                            holder_pid: None,
+                        })
+                    })?
+                } else {
+                    inner.locks.acquire(&scope, &target, timeout)?
+                };
                 Ok(Some(CredentialLock {
                     _entered: scope.enter(),
                     _guard: guard,
                 }))
             }
             #[cfg(feature = "dangerous-uncoordinated")]
-            Coordination::Uncoordinated => Ok(None),
+            Coordination::Uncoordinated => {
+                let _ = timeout;
+                Ok(None)
+            }
         }
     }
 

@@ -106,6 +106,23 @@ pub enum Error {
     /// fall back to another store).
     #[error(transparent)]
     Lock(#[from] oauth_lock::Error),
+    /// The access token expired while this caller waited for the credential lock, which
+    /// another process (or another caller in this one) held to refresh it (DESIGN.md
+    /// "Refresh thresholds": no waiter waits past its own token's expiry). Nothing was
+    /// changed; the holder's refresh goes on, and the next call finds its result.
+    #[error(
+        "{key}: the access token expired after {} ms of waiting for the credential lock, while another process{} was refreshing it; nothing was changed, try again",
+        waited.as_millis(),
+        holder_pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    ExpiredWhileWaiting {
+        /// The credential.
+        key: StoreKey,
+        /// How long this call waited.
+        waited: std::time::Duration,
+        /// The lock holder's process id, when the OS tells.
+        holder_pid: Option<u32>,
+    },
     /// The provider could not be reached or failed (unreachable, 5xx, 429); nothing
     /// was changed.
     #[error("{key}: refresh failed, provider unavailable: {reason}")]
@@ -207,6 +224,7 @@ impl Error {
             Error::AuthorizationRequired { .. } => ErrorKind::AuthorizationRequired,
             Error::Store(_)
             | Error::Lock(_)
+            | Error::ExpiredWhileWaiting { .. }
             | Error::PersistFailed { .. }
             | Error::CannotKeep { .. }
             | Error::LogoutIncomplete { .. } => ErrorKind::Store,

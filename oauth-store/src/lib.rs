@@ -15,6 +15,13 @@
 //!   another process is adopted instead of spending the refresh token again; otherwise
 //!   the [`TokenRefresher`] is called once, the answer merged and persisted before
 //!   anyone sees the new token.
+//! - When to refresh (DESIGN.md "Refresh thresholds"): past the advisory threshold
+//!   ([`OAuthStoreBuilder::refresh_ahead`]) a caller refreshes only if the credential
+//!   lock is free right now, else keeps its still-valid token at once; past the
+//!   mandatory one ([`OAuthStoreBuilder::min_valid`], or the `min_valid` of
+//!   [`CredentialHandle::refresh_if_needed`]) it waits, never past its own token's
+//!   expiry. Both default to a share of the token's issued lifetime
+//!   ([`CredentialHandle::fresh`]).
 //! - The four provider outcomes ([`RefreshOutcome`]) decide what is kept: only a
 //!   rejected grant whose refresh token is still the stored one drops tokens (and
 //!   keeps the client registration); a transient or indeterminate failure changes
@@ -100,6 +107,7 @@ mod rescue;
 mod resolution;
 mod single_flight;
 mod store;
+mod thresholds;
 
 // The public interface is:
 #[cfg(feature = "tokio")]

@@ -2,7 +2,7 @@
 //! lock, reread every store, adopt a fresher copy or call the provider once, merge and
 //! persist before anyone sees the new token, release; and the four outcomes.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use oauth_store_core::{
     Credential, ResolutionReason, SecretString, StoreError, StoreKind, StoreMode,
@@ -14,6 +14,7 @@ use crate::layout::LayoutPreset;
 use crate::provider::RefreshOutcome;
 use crate::rescue::RESCUE;
 use crate::resolution::Resolution;
+use crate::thresholds::{Thresholds, Zone};
 
 /// How many times a refreshed credential is saved before giving up, and the pauses
 /// between attempts: the provider has already rotated the refresh token, so losing
@@ -27,27 +28,123 @@ const PERSIST_BACKOFF: [Duration; 3] = [
 /// What started a refresh transaction.
 #[derive(Clone)]
 pub(crate) enum Trigger {
-    Due { min_valid_ms: u64 },
+    /// The access token is past a threshold (DESIGN.md "Refresh thresholds").
+    Due(Thresholds, Zone),
     Force,
     Unauthorized(SecretString),
 }
 
+/// How long a transaction waits for the credential lock.
+#[derive(Debug, Clone, Copy)]
+enum LockWait {
+    /// Not at all: refresh ahead only if the lock is free right now.
+    Try,
+    /// Up to the store's lock timeout.
+    Timeout,
+    /// Up to the caller's own token's expiry (shorter than the lock timeout).
+    UntilExpiry(Duration),
+}
+
 impl CredentialHandle {
-    /// A credential whose access token has at least `min_valid` left, refreshing
-    /// through the serialized transaction when needed. A token of unknown expiry is
-    /// returned as is. Without any lock when nothing is due.
+    /// A credential whose access token has more than `min_valid` left (the mandatory
+    /// threshold, DESIGN.md "Refresh thresholds"), refreshing through the serialized
+    /// transaction when needed. A token of unknown expiry is returned as is. Without any
+    /// lock when nothing is due.
+    ///
+    /// Between the advisory threshold ([`crate::OAuthStoreBuilder::refresh_ahead`], else
+    /// min(5 min, half the token's lifetime); never below `min_valid`) and `min_valid`,
+    /// it refreshes ahead only if the credential lock is free right now; when another
+    /// caller holds it, or that refresh fails transiently or with an unknown outcome,
+    /// the current (still valid) token is returned at once. Past `min_valid`, or
+    /// expired, it waits for the lock, but never past the token's own expiry.
     ///
     /// # Errors
     /// [`Error::AuthorizationRequired`], [`Error::Transient`], [`Error::Indeterminate`],
-    /// [`Error::PersistFailed`], [`Error::Lock`], [`Error::Store`].
+    /// [`Error::PersistFailed`], [`Error::Lock`], [`Error::ExpiredWhileWaiting`],
+    /// [`Error::Store`].
     pub fn refresh_if_needed(&self, min_valid: Duration) -> Result<Credential, Error> {
+        self.refresh_within(Thresholds {
+            refresh_ahead: self.inner.thresholds.refresh_ahead,
+            min_valid: Some(min_valid),
+        })
+    }
+
+    /// A credential refreshed as the store's two thresholds say (DESIGN.md "Refresh
+    /// thresholds"): [`crate::OAuthStoreBuilder::refresh_ahead`] (advisory) and
+    /// [`crate::OAuthStoreBuilder::min_valid`] (mandatory), each, when not set, scaled
+    /// to the token's lifetime as issued (`expires_at - updated_at`): advisory
+    /// min(5 min, half of it), mandatory min(30 s, a quarter of it); 5 min and 30 s
+    /// when the lifetime is unknown. So a just-issued token is never due, and a 2 s
+    /// token is refreshed about once a second, not on every call.
+    ///
+    /// Before the advisory threshold: the stored token, no lock. Past it: refreshed
+    /// only if the credential lock is free right now, else (or when that refresh fails
+    /// transiently or with an unknown outcome) the current token at once. Past the
+    /// mandatory threshold, or expired: waits for the lock and refreshes (or adopts
+    /// what the holder saved), but never past its own token's expiry
+    /// ([`Error::ExpiredWhileWaiting`]). A token of unknown expiry is returned as is.
+    ///
+    /// # Errors
+    /// As [`CredentialHandle::refresh_if_needed`].
+    pub fn fresh(&self) -> Result<Credential, Error> {
+        self.refresh_within(self.inner.thresholds)
+    }
+
+    fn refresh_within(&self, thresholds: Thresholds) -> Result<Credential, Error> {
         let current = self.load_unrescued()?;
         let current = self.require_tokens(current)?;
-        let min_valid_ms = u64::try_from(min_valid.as_millis()).unwrap_or(u64::MAX);
-        if !current.is_due(self.inner.clock.now_ms(), min_valid_ms) {
+        let now = self.inner.clock.now_ms();
+        match thresholds.zone(&current, now) {
+            Zone::Fresh => Ok(current),
+            Zone::Advisory => self.refresh_ahead(thresholds, current),
+            Zone::Mandatory => {
+                // Bounded by the token's own expiry while it still works: a caller that
+                // waited longer than that could not use the token it waited for.
+                let left = current
+                    .expires_in_ms(now)
+                    .and_then(|ms| u64::try_from(ms).ok())
+                    .filter(|&ms| ms > 0)
+                    .map(Duration::from_millis)
+                    .filter(|left| *left < self.inner.lock_timeout);
+                let wait = left.map_or(LockWait::Timeout, LockWait::UntilExpiry);
+                let trigger = Trigger::Due(thresholds, Zone::Mandatory);
+                self.transact_waiting(&trigger, Some(&current), wait)
+            }
+        }
+    }
+
+    /// Past the advisory threshold only: refreshes if nobody else is refreshing, else
+    /// keeps `current`, which is still valid until the mandatory threshold.
+    fn refresh_ahead(
+        &self,
+        thresholds: Thresholds,
+        current: Credential,
+    ) -> Result<Credential, Error> {
+        if current.refresh_token.is_none() || self.inner.refresher.is_none() {
             return Ok(current);
         }
-        self.transact(&Trigger::Due { min_valid_ms }, Some(&current))
+        let trigger = Trigger::Due(thresholds, Zone::Advisory);
+        let attempt = self
+            .inner
+            .coordination
+            .try_share(&self.inner, &self.key, || {
+                self.transact_locked(&trigger, Some(&current), LockWait::Try)
+            });
+        match attempt {
+            None => {
+                tracing::debug!(target: "oauth_store::refresh", key = %self.key, "another caller in this process is refreshing; using the current access token");
+                Ok(current)
+            }
+            Some(Err(Error::Lock(oauth_lock::Error::Timeout { .. }))) => {
+                tracing::debug!(target: "oauth_store::refresh", key = %self.key, "the credential lock is held (another process is refreshing); using the current access token");
+                Ok(current)
+            }
+            Some(Err(e @ (Error::Transient { .. } | Error::Indeterminate { .. }))) => {
+                tracing::warn!(target: "oauth_store::refresh", key = %self.key, error = %e, "refreshing ahead failed; using the current access token, which is still valid");
+                Ok(current)
+            }
+            Some(result) => result,
+        }
     }
 
     /// Refreshes now, unless another process refreshed since this handle's copy was
@@ -78,9 +175,24 @@ impl CredentialHandle {
     /// Step 1: shares the transaction with the callers of this key in this process,
     /// as the store's coordination says.
     fn transact(&self, trigger: &Trigger, hint: Option<&Credential>) -> Result<Credential, Error> {
+        self.transact_waiting(trigger, hint, LockWait::Timeout)
+    }
+
+    /// As [`CredentialHandle::transact`], waiting for the lock (or another caller's
+    /// transaction) as `wait` says.
+    fn transact_waiting(
+        &self,
+        trigger: &Trigger,
+        hint: Option<&Credential>,
+        wait: LockWait,
+    ) -> Result<Credential, Error> {
         let coordination = self.inner.coordination;
-        coordination.share(&self.inner, &self.key, || {
-            self.transact_locked(trigger, hint)
+        let deadline = match wait {
+            LockWait::UntilExpiry(left) => Some(Instant::now() + left),
+            LockWait::Try | LockWait::Timeout => None,
+        };
+        coordination.share(&self.inner, &self.key, deadline, || {
+            self.transact_locked(trigger, hint, wait)
         })
     }
 
@@ -90,10 +202,28 @@ impl CredentialHandle {
         &self,
         trigger: &Trigger,
         hint: Option<&Credential>,
+        wait: LockWait,
     ) -> Result<Credential, Error> {
         let inner = &*self.inner;
         let coordination = inner.coordination;
-        let _lock = coordination.credential_lock(inner, &self.key)?;
+        let timeout = match wait {
+            LockWait::Try => Duration::ZERO,
+            LockWait::Timeout => inner.lock_timeout,
+            LockWait::UntilExpiry(left) => left,
+        };
+        let _lock = match coordination.credential_lock_within(inner, &self.key, timeout) {
+            Err(Error::Lock(oauth_lock::Error::Timeout {
+                waited, holder_pid, ..
+            })) if matches!(wait, LockWait::UntilExpiry(_)) => {
+                tracing::warn!(target: "oauth_store::refresh", key = %self.key, holder_pid, "the access token expired while another process was refreshing it");
+                return Err(Error::ExpiredWhileWaiting {
+                    key: self.key.clone(),
+                    waited,
+                    holder_pid,
+                });
+            }
+            other => other?,
+        };
         let pinned = self.resolution();
         let (found, from) = match coordination.reread(self, hint)? {
             Some((credential, from)) => (Some(credential), from),
@@ -103,7 +233,17 @@ impl CredentialHandle {
         let now = inner.clock.now_ms();
         let hint_differs = hint.is_some_and(|h| !h.access_token_is(&stored.access_token));
         let adopt = match trigger {
-            Trigger::Due { min_valid_ms } => !stored.is_due(now, *min_valid_ms),
+            // Another caller's token is adopted unless it is past the mandatory threshold;
+            // the caller's own token only while it is short of the threshold it crossed.
+            Trigger::Due(thresholds, zone) => {
+                let margins = thresholds.margins(&stored);
+                let keep_ms = if hint_differs || *zone == Zone::Mandatory {
+                    margins.mandatory_ms
+                } else {
+                    margins.advisory_ms
+                };
+                !stored.is_due(now, keep_ms)
+            }
             Trigger::Force => hint_differs && !stored.is_due(now, 0),
             Trigger::Unauthorized(rejected) => {
                 !stored.access_token_is(rejected) && !stored.is_due(now, 0)

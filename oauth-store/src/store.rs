@@ -16,6 +16,7 @@ use crate::handle::CredentialHandle;
 use crate::layout::StoreLayout;
 use crate::provider::TokenRefresher;
 use crate::resolution::ResolutionObserver;
+use crate::thresholds::Thresholds;
 
 pub(crate) struct Inner {
     pub(crate) layout: StoreLayout,
@@ -26,6 +27,7 @@ pub(crate) struct Inner {
     pub(crate) secrets: Option<Arc<dyn CredentialStore>>,
     pub(crate) locks: LockDir,
     pub(crate) lock_timeout: Duration,
+    pub(crate) thresholds: Thresholds,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) refresher: Option<Arc<dyn TokenRefresher>>,
     pub(crate) observer: Option<Arc<dyn ResolutionObserver>>,

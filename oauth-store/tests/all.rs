@@ -9,6 +9,7 @@ mod refresh;
 mod resolution;
 mod single_flight;
 mod support;
+mod thresholds;
 
 #[cfg(all(feature = "tokio", feature = "http"))]
 mod asynch;

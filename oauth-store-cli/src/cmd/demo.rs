@@ -318,7 +318,7 @@ pub(crate) fn worker(global: &Global, args: &WorkerArgs) -> Result<ExitCode, Cli
         };
         let result = open_with(global, file_only).and_then(|store| {
             let handle = store.handle(&args.server.server, &args.server.url);
-            current_token(&handle, min_valid).map_err(CliError::from)
+            current_token(&handle, Some(min_valid)).map_err(CliError::from)
         });
         let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         stats.calls += 1;

@@ -10,7 +10,7 @@ use oauth_store::{CredentialHandle, Error, ErrorKind, SecretString};
 
 use crate::cli::{Global, TokenArgs};
 use crate::error::CliError;
-use crate::open::open;
+use crate::open::{Opening, builder};
 use crate::output;
 
 /// Prints only the access token and a newline on stdout (also under `--json`, so that
@@ -29,9 +29,22 @@ pub(crate) fn run(global: &Global, args: &TokenArgs) -> Result<ExitCode, CliErro
 /// # Errors
 /// Opening the home, and [`current_token`]'s.
 pub(crate) fn access_token(global: &Global, args: &TokenArgs) -> Result<SecretString, CliError> {
-    let store = open(global)?;
+    let mut builder = builder(
+        global,
+        Opening {
+            record_drift: true,
+            file_only: false,
+        },
+    )?;
+    if let Some(secs) = args.refresh_ahead {
+        builder = builder.refresh_ahead(Duration::from_secs(secs));
+    }
+    if let Some(secs) = args.min_valid {
+        builder = builder.min_valid(Duration::from_secs(secs));
+    }
+    let store = builder.build()?;
     let handle = store.handle(&args.server.server, &args.server.url);
-    let (token, failed_refresh) = current_token(&handle, Duration::from_secs(args.min_valid))?;
+    let (token, failed_refresh) = current_token(&handle, None)?;
     // Tokens from a provider or `import` are checked before they are saved; one written
     // by another program could still forge a header or a terminal line when printed.
     if !oauth_store::store_core::is_b64token(token.expose_secret()) {
@@ -66,17 +79,22 @@ pub(crate) fn note_rescue(handle: &CredentialHandle) {
     }
 }
 
-/// The access token with at least `min_valid` left, refreshing when needed. When that
-/// refresh fails at the provider (transient or indeterminate) while the stored token has
-/// not expired yet, that token is returned with the refresh error beside it.
+/// The access token with more than `min_valid` left (the store's thresholds when `None`:
+/// DESIGN.md "Refresh thresholds"), refreshing when needed. When that refresh fails at
+/// the provider (transient or indeterminate) while the stored token has not expired yet,
+/// that token is returned with the refresh error beside it.
 ///
 /// # Errors
 /// The facade's errors otherwise.
 pub(crate) fn current_token(
     handle: &CredentialHandle,
-    min_valid: Duration,
+    min_valid: Option<Duration>,
 ) -> Result<(SecretString, Option<Error>), Error> {
-    match handle.refresh_if_needed(min_valid) {
+    let refreshed = match min_valid {
+        Some(min_valid) => handle.refresh_if_needed(min_valid),
+        None => handle.fresh(),
+    };
+    match refreshed {
         Ok(credential) => {
             note_rescue(handle);
             Ok((credential.access_token, None))

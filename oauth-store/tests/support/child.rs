@@ -139,7 +139,7 @@ fn child_entry() {
             Err(e) => {
                 let kind = match e.kind() {
                     ErrorKind::AuthorizationRequired => format!("auth: {}", e),
-                    other => format!("{other:?}"),
+                    other => format!("{other:?}: {e}"),
                 };
                 *failures.entry(kind).or_default() += 1;
             }
