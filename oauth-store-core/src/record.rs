@@ -350,8 +350,30 @@ impl Credential {
 
     /// The record as JSON with every secret field (see [`is_secret_field`]), at any
     /// depth, replaced by `"<redacted>"`; what `show` prints.
+    ///
+    /// An unknown field that a `serde_json::Value` cannot hold (a number beyond `f64`
+    /// such as `1e400`, which the raw record keeps byte-exact) is shown as
+    /// `"<not shown: ...>"`; the others as they are. Never panics.
     pub fn to_redacted_json(&self) -> serde_json::Value {
-        let mut value = serde_json::to_value(self).expect("a credential always serializes");
+        let mut value = match serde_json::to_value(self) {
+            Ok(value) => value,
+            Err(_) => {
+                let mut modelled = self.clone();
+                let extra = std::mem::take(&mut modelled.extra);
+                let mut value = serde_json::to_value(&modelled).unwrap_or_default();
+                if let serde_json::Value::Object(map) = &mut value {
+                    for (name, raw) in &extra {
+                        let shown = serde_json::from_str(raw.get()).unwrap_or_else(|_| {
+                            serde_json::Value::String(
+                                "<not shown: a value this view cannot hold>".to_owned(),
+                            )
+                        });
+                        map.insert(name.clone(), shown);
+                    }
+                }
+                value
+            }
+        };
         redact_value(&mut value);
         value
     }

@@ -831,3 +831,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_number_beyond_f64_in_an_unknown_field_is_shown_not_a_panic() -> crate::TestResult {
+    // Found by the `record` fuzz target (fuzz/corpus/record/known-number-out-of-range).
+    let record: oauth_store_core::Credential = serde_json::from_str(
+        r#"{"server_name":"s","server_url":"u","access_token":"t","x":1e400,"y":2}"#,
+    )?;
+    let shown = record.to_redacted_json();
+    assert_eq!(shown["y"], 2);
+    assert!(
+        shown["x"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("<not shown"))
+    );
+    assert_eq!(shown["access_token"], "<redacted>");
+    Ok(())
+}
