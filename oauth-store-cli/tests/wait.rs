@@ -65,8 +65,10 @@ fn a_short_wait_is_silent() -> Result {
 #[test]
 fn one_wait_of_a_command_is_one_notice_even_when_the_code_waits_again() -> Result {
     use oauth_store::lock::StoreLock;
-    // A due credential, and a stopped process holding the File store's lock past the
-    // timeout: the refresh's save is tried again, each try a wait of its own.
+    // A due credential (5 s left, under an explicit 30 s margin), and a stopped process
+    // holding the File store's lock past the timeout: every wait of the command on
+    // that lock (the spend guard's, and a save's retries when the guard passed) is said
+    // in one notice.
     let provider = Provider::start(Duration::from_secs(3600));
     let home = Home::new();
     provider.import(&home, Some(5));
@@ -76,7 +78,10 @@ fn one_wait_of_a_command_is_one_notice_even_when_the_code_waits_again() -> Resul
         &LockTarget::Store(StoreLock::File),
         Duration::from_secs(5),
     )?;
-    let out = home.run(&with(&["--lock-timeout", "2", "token"], &provider.server()));
+    let out = home.run(&with(
+        &["--lock-timeout", "2", "token", "--min-valid", "30"],
+        &provider.server(),
+    ));
     drop(guard);
     let notices: Vec<&str> = out
         .stderr
