@@ -689,21 +689,8 @@ fn token_comparisons_are_exact() {
     assert!(!record.same_tokens(&other));
 }
 
-const KNOWN: [&str; 13] = [
-    "server_name",
-    "server_url",
-    "client_id",
-    "client_secret",
-    "token_endpoint_auth_method",
-    "issuer",
-    "token_endpoint",
-    "token_type",
-    "access_token",
-    "refresh_token",
-    "scopes",
-    "expires_at",
-    "updated_at",
-];
+/// The record's own field names, as core exports them.
+const KNOWN: [&str; 13] = oauth_store_core::RECORD_FIELDS;
 
 /// Small JSON values: scalars, strings of any characters, nested a little.
 fn json_value() -> impl Strategy<Value = serde_json::Value> {

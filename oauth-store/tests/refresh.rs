@@ -2,7 +2,7 @@
 //! testkit: adopt, refresh once, the four outcomes, persist failures, 401 recovery.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use oauth_store::file::FileStore;
@@ -282,11 +282,7 @@ fn persist_failure_after_a_successful_refresh_is_retried_then_carries_the_new_cr
 -> TestResult {
     let home = tempfile::tempdir()?;
     let ep = endpoint(Duration::from_secs(60));
-    let failing = Arc::new(FailingSaves {
-        inner: Arc::new(FileStore::in_home(home.path())?),
-        fail_saves: AtomicU32::new(0),
-        attempts: AtomicU32::new(0),
-    });
+    let failing = FailingSaves::wrapping(Arc::new(FileStore::in_home(home.path())?));
     let store = OAuthStore::builder()
         .default_stores(false)
         .home(home.path())
@@ -413,11 +409,7 @@ fn force_refresh_adopts_a_token_refreshed_since_the_callers_copy() -> TestResult
 fn a_credential_rescued_out_of_the_keyring_is_moved_back_by_the_next_read() -> TestResult {
     let home = tempfile::tempdir()?;
     let ep = endpoint(Duration::from_secs(60));
-    let keyring = Arc::new(FailingSaves {
-        inner: crate::support::stores::keyring_standin(home.path()),
-        fail_saves: AtomicU32::new(0),
-        attempts: AtomicU32::new(0),
-    });
+    let keyring = FailingSaves::wrapping(crate::support::stores::keyring_standin(home.path()));
     let file: Arc<dyn CredentialStore> = Arc::new(FileStore::in_home(home.path())?);
     let store = OAuthStore::builder()
         .default_stores(false)

@@ -78,6 +78,17 @@ pub(crate) struct FailingSaves {
     pub(crate) attempts: AtomicU32,
 }
 
+impl FailingSaves {
+    /// `inner`, failing nothing yet.
+    pub(crate) fn wrapping(inner: Arc<dyn CredentialStore>) -> Arc<FailingSaves> {
+        Arc::new(FailingSaves {
+            inner,
+            fail_saves: AtomicU32::new(0),
+            attempts: AtomicU32::new(0),
+        })
+    }
+}
+
 impl CredentialStore for FailingSaves {
     fn kind(&self) -> StoreKind {
         self.inner.kind()
