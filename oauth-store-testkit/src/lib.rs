@@ -75,6 +75,7 @@ mod fault;
 mod front;
 mod grants;
 mod http;
+pub mod peers;
 mod script;
 
 // The public interface is:
