@@ -49,6 +49,17 @@ pub trait CredentialStore: Send + Sync {
         Ok(())
     }
 
+    /// Whether [`CredentialStore::load`] never waits: it takes no lock, asks no daemon
+    /// (D-Bus, a keyring service) and sends nothing over a network, as a plain read of
+    /// a local file that writers replace atomically. The facade's async face then runs
+    /// a nothing-due check on the caller's own thread (an async runtime's worker must
+    /// never block on a lock) instead of starting a thread for it. The default says
+    /// no, which is always safe; say yes only when no configuration of the store can
+    /// make a load wait.
+    fn load_never_waits(&self) -> bool {
+        false
+    }
+
     /// Removes the credential under `key`. Returns whether there was one.
     ///
     /// # Errors

@@ -239,6 +239,12 @@ impl CredentialStore for FileStore {
             .map_err(|reason| self.corrupt_entry(key, reason))
     }
 
+    /// True unless [`FileStore::with_locked_reads`] is set: an unlocked load is a read of
+    /// a local file that writers replace atomically, with no lock to wait on.
+    fn load_never_waits(&self) -> bool {
+        !self.locked_reads
+    }
+
     /// Checks that a save could be kept now, without writing: the store lock can be
     /// taken within the lock timeout (a stopped holder, a symlink or FIFO at the lock
     /// file are errors here), and the document, its temp name and its directory are

@@ -412,11 +412,14 @@ fn locked_reads_wait_for_the_store_lock_and_plain_reads_do_not() -> TestResult {
     )?;
     assert!(store.load(&key("a"))?.is_some());
     assert_eq!(store.list()?.len(), 1);
+    // What the facade's async face asks before it reads on a runtime thread.
+    assert!(store.load_never_waits());
 
     let locked = store
         .clone()
         .with_locked_reads(true)
         .with_lock_timeout(Duration::from_millis(100));
+    assert!(!locked.load_never_waits());
     for err in [
         locked.load(&key("a")).map(|_| ()).expect_err("load waits"),
         locked.list().map(|_| ()).expect_err("list waits"),

@@ -1,6 +1,7 @@
 //! The async face (feature `tokio`): [`AsyncCredentialHandle`], whose operations run the
 //! synchronous transaction on a thread of their own and hand the result back through a
-//! `tokio::sync::oneshot` channel. The why is documented on [`AsyncCredentialHandle`]
+//! `tokio::sync::oneshot` channel, except a nothing-due check whose read never waits,
+//! answered on the caller's thread. The why is documented on [`AsyncCredentialHandle`]
 //! (this module is private).
 
 use std::fmt;
@@ -16,16 +17,32 @@ use tokio::sync::oneshot;
 use crate::error::{Error, StoreOutcome};
 use crate::handle::CredentialHandle;
 use crate::resolution::Resolution;
+use crate::thresholds::Thresholds;
 
 /// A [`CredentialHandle`] for async callers. Cheap to clone; clones share the handle
 /// (and its pinned resolution).
 ///
-/// Every operation starts at once on a new thread, when the method is called (not when
-/// the returned [`OperationFuture`] is first polled), and runs to completion whatever happens to
-/// the [`OperationFuture`]: dropping it, or shutting the runtime down, loses only the result.
-/// Callers of one key in one process still share one in-flight refresh (the handle's
-/// single-flight works across these threads). Any executor can await a [`OperationFuture`]; no
-/// tokio runtime is needed.
+/// Every operation that can wait, write or send starts at once on a new thread, when the
+/// method is called (not when the returned [`OperationFuture`] is first polled), and runs to
+/// completion whatever happens to the [`OperationFuture`]: dropping it, or shutting the
+/// runtime down, loses only the result. Callers of one key in one process still share one
+/// in-flight refresh (the handle's single-flight works across these threads). Any executor
+/// can await a [`OperationFuture`]; no tokio runtime is needed.
+///
+/// # Nothing due: no thread
+/// [`AsyncCredentialHandle::fresh`] and [`AsyncCredentialHandle::refresh_if_needed`],
+/// called before every request, are answered on the caller's thread when the method is
+/// called, and their future is ready at once, when nothing is due and nothing can wait:
+/// the handle is pinned (its first call resolves on a thread), its store's read never
+/// waits ([`CredentialStore::load_never_waits`](oauth_store_core::CredentialStore::load_never_waits):
+/// the File store, unless its reads take the store lock, as under the codex layout), no
+/// rescued copy is to be moved back, and the stored access token is short of both
+/// thresholds. That is one read of a local file and of the rescue file's absence: no
+/// lock, no write, no request, nothing to run to completion, and no wait for a runtime
+/// worker to block on (another process holding the credential lock does not slow it).
+/// Everything else (a refresh or adoption due, the keyring or Secrets store, a locked
+/// read, a rescued copy, an error) goes to a thread of its own as above, through the same
+/// single-flight and credential lock.
 ///
 /// # Why a thread per operation, not an async HTTP client
 /// The refresh transaction waits on cross-process locks, reads and writes files and the
@@ -35,8 +52,9 @@ use crate::resolution::Resolution;
 /// "rotated" and "saved"; a thread of its own is not cancelled. So the HTTP client of
 /// the async face is the blocking one (`HttpRefresher`, feature `http`), on that thread,
 /// and no worker thread of the caller's runtime ever blocks on a lock, a file, the
-/// keyring or the network. The cost is a thread start per call (tens of microseconds;
-/// see `cargo xtask bench refresh`).
+/// keyring or the network. The cost is a thread start per call that needs one (tens of
+/// microseconds, milliseconds at p90 on a loaded machine), which the nothing-due calls
+/// above do not pay (see `cargo xtask bench refresh`).
 ///
 /// # Limitations
 /// A thread outlives a runtime, not the process: call [`wait_for_background`] before
@@ -127,21 +145,27 @@ impl AsyncCredentialHandle {
         self.spawn("logout", CredentialHandle::logout)
     }
 
-    /// [`CredentialHandle::refresh_if_needed`] on a thread of its own: a credential whose
-    /// access token has more than `min_valid` (the mandatory threshold) left; past the
-    /// advisory threshold it refreshes ahead only if the credential lock is free. The provider call and the persist run
-    /// to completion even if the [`OperationFuture`] is dropped or the runtime shuts down.
+    /// [`CredentialHandle::refresh_if_needed`]: a credential whose access token has more
+    /// than `min_valid` (the mandatory threshold) left; past the advisory threshold it
+    /// refreshes ahead only if the credential lock is free. Nothing due on a store whose
+    /// read never waits: answered on the caller's thread, the future ready at once
+    /// ([`AsyncCredentialHandle`], "Nothing due: no thread"). Otherwise on a thread of its
+    /// own, where the provider call and the persist run to completion even if the
+    /// [`OperationFuture`] is dropped or the runtime shuts down.
     pub fn refresh_if_needed(&self, min_valid: Duration) -> OperationFuture<Credential> {
-        self.spawn("refresh", move |h| h.refresh_if_needed(min_valid))
+        let thresholds = self.handle.thresholds_with(min_valid);
+        self.nothing_due_or_spawn(thresholds, move |h| h.refresh_if_needed(min_valid))
     }
 
-    /// [`CredentialHandle::fresh`] on a thread of its own: the credential refreshed as
-    /// the store's two thresholds say (advisory: refresh ahead if the credential lock is
-    /// free, else use the current token at once; mandatory: wait and refresh, never past
-    /// the token's expiry; DESIGN.md "Refresh thresholds"). The provider call and the
-    /// persist run to completion even if the [`OperationFuture`] is dropped.
+    /// [`CredentialHandle::fresh`]: the credential refreshed as the store's two
+    /// thresholds say (advisory: refresh ahead if the credential lock is free, else use
+    /// the current token at once; mandatory: wait and refresh, never past the token's
+    /// expiry; DESIGN.md "Refresh thresholds"). Nothing due on a store whose read never
+    /// waits: answered on the caller's thread, the future ready at once. Otherwise on a
+    /// thread of its own, where the provider call and the persist run to completion even
+    /// if the [`OperationFuture`] is dropped.
     pub fn fresh(&self) -> OperationFuture<Credential> {
-        self.spawn("refresh", CredentialHandle::fresh)
+        self.nothing_due_or_spawn(self.handle.inner.thresholds, CredentialHandle::fresh)
     }
 
     /// [`CredentialHandle::force_refresh`] on a thread of its own; completes even if the
@@ -159,6 +183,26 @@ impl AsyncCredentialHandle {
     ) -> OperationFuture<Credential> {
         let rejected = rejected_access_token.clone();
         self.spawn("refresh", move |h| h.recover_unauthorized(&rejected))
+    }
+
+    /// The stored credential, ready at once, when nothing is due within `thresholds` and
+    /// the read never waits; otherwise `refresh` started on a new thread now. The check
+    /// writes nothing, so a caller that stops waiting loses nothing.
+    fn nothing_due_or_spawn<F>(
+        &self,
+        thresholds: Thresholds,
+        refresh: F,
+    ) -> OperationFuture<Credential>
+    where
+        F: FnOnce(&CredentialHandle) -> Result<Credential, Error> + Send + 'static,
+    {
+        match self.handle.nothing_due_without_waiting(thresholds) {
+            Some(current) => OperationFuture {
+                what: "refresh",
+                state: State::Done(Some(Ok(current))),
+            },
+            None => self.spawn("refresh", refresh),
+        }
     }
 
     /// Starts `op` on a new thread now; the [`OperationFuture`] receives its result.
@@ -185,17 +229,17 @@ impl AsyncCredentialHandle {
             },
             Err(e) => OperationFuture {
                 what,
-                state: State::Failed(Some(Error::Config(format!(
+                state: State::Done(Some(Err(Error::Config(format!(
                     "could not start a thread for the {what}: {e}"
-                )))),
+                ))))),
             },
         }
     }
 }
 
 /// The result of an operation started by [`AsyncCredentialHandle`]: a future that
-/// resolves when the operation's thread finishes. Dropping it does not stop the
-/// operation.
+/// resolves when the operation's thread finishes (at once for a nothing-due answer,
+/// which needs no thread). Dropping it does not stop the operation.
 #[must_use = "the operation runs to completion anyway; dropping this loses only its result"]
 pub struct OperationFuture<T> {
     what: &'static str,
@@ -203,8 +247,11 @@ pub struct OperationFuture<T> {
 }
 
 enum State<T> {
+    /// On its thread.
     Running(oneshot::Receiver<Result<T, Error>>),
-    Failed(Option<Error>),
+    /// Answered when the operation was called (nothing due), or its thread did not
+    /// start; `None` once taken.
+    Done(Option<Result<T, Error>>),
 }
 
 impl<T> fmt::Debug for OperationFuture<T> {
@@ -214,6 +261,10 @@ impl<T> fmt::Debug for OperationFuture<T> {
             .finish_non_exhaustive()
     }
 }
+
+// The result inside is moved out, never pinned or polled itself: an `OperationFuture`
+// stays `Unpin` whatever `T` is, as it was when it only held a channel receiver.
+impl<T> Unpin for OperationFuture<T> {}
 
 impl<T> Future for OperationFuture<T> {
     type Output = Result<T, Error>;
@@ -231,9 +282,12 @@ impl<T> Future for OperationFuture<T> {
                 )))),
                 Poll::Pending => Poll::Pending,
             },
-            State::Failed(error) => Poll::Ready(Err(error.take().unwrap_or_else(|| {
-                Error::Config(format!("the {} result was already taken", this.what))
-            }))),
+            State::Done(result) => Poll::Ready(result.take().unwrap_or_else(|| {
+                Err(Error::Config(format!(
+                    "the {} result was already taken",
+                    this.what
+                )))
+            })),
         }
     }
 }

@@ -72,9 +72,12 @@
 //!   bytes (tokens, the client secret) at `log` TRACE level: filter that target out of
 //!   any logger that bridges `log`.
 //! - `rustls`: TLS for `https` endpoints (implies `http`).
-//! - `tokio`: `AsyncCredentialHandle`, the async face. Each operation runs on a thread
-//!   of its own, so it completes (and persists) even if its future is dropped or the
-//!   runtime shuts down; that thread uses the blocking HTTP client, by design.
+//! - `tokio`: `AsyncCredentialHandle`, the async face. Each operation that can wait,
+//!   write or send runs on a thread of its own, so it completes (and persists) even if
+//!   its future is dropped or the runtime shuts down; that thread uses the blocking HTTP
+//!   client, by design. A `fresh` or `refresh_if_needed` with nothing due, on a store
+//!   whose read never waits (the File store outside the codex layout), is answered on the
+//!   caller's thread: one file read, no thread, lock or write.
 //!
 //! # Limitations
 //! - Coordination is per machine: credential locks are `flock`s in the home, so homes

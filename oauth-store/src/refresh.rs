@@ -63,10 +63,16 @@ impl CredentialHandle {
     /// [`Error::PersistFailed`], [`Error::Lock`], [`Error::ExpiredWhileWaiting`],
     /// [`Error::Store`].
     pub fn refresh_if_needed(&self, min_valid: Duration) -> Result<Credential, Error> {
-        self.refresh_within(Thresholds {
+        self.refresh_within(self.thresholds_with(min_valid))
+    }
+
+    /// The thresholds of [`CredentialHandle::refresh_if_needed`]: the store's advisory
+    /// one, `min_valid` as the mandatory one.
+    pub(crate) fn thresholds_with(&self, min_valid: Duration) -> Thresholds {
+        Thresholds {
             refresh_ahead: self.inner.thresholds.refresh_ahead,
             min_valid: Some(min_valid),
-        })
+        }
     }
 
     /// A credential refreshed as the store's two thresholds say (DESIGN.md "Refresh
@@ -110,6 +116,45 @@ impl CredentialHandle {
                 let trigger = Trigger::Due(thresholds, Zone::Mandatory);
                 self.transact_waiting(&trigger, Some(&current), wait)
             }
+        }
+    }
+
+    /// The nothing-due answer of a refresh within `thresholds`, when it can be had
+    /// without waiting and without writing: `Some` only when the handle is pinned, the
+    /// pinned store and the rescue file are the only stores the read touches and
+    /// neither load ever waits ([`oauth_store_core::CredentialStore::load_never_waits`]:
+    /// no lock, daemon or network), no rescued copy is there to be moved back, and the
+    /// stored access token is short of both thresholds. Then the full refresh would make
+    /// the same reads and return the same credential, with no lock and no write.
+    ///
+    /// `None` in every other case (not pinned yet, a store that may wait, a rescued
+    /// copy, a read error, nothing stored, tokens dropped, a token due): the caller runs
+    /// the full refresh. The async face answers its nothing-due calls with this on the
+    /// caller's thread.
+    pub(crate) fn nothing_due_without_waiting(&self, thresholds: Thresholds) -> Option<Credential> {
+        let inner = &*self.inner;
+        let pinned = self.resolution()?.store;
+        // Under an explicit keyring or Secrets mode a read also looks at the File store,
+        // where a rescue may have put a newer copy: the full read's business.
+        if inner.mode != StoreMode::Auto && pinned != inner.file.kind() {
+            return None;
+        }
+        let store = inner.store(pinned).ok()?;
+        if !store.load_never_waits() || !inner.rescue.load_never_waits() {
+            return None;
+        }
+        // A rescued copy (or one that does not read) may be moved back under the
+        // credential lock by the full read.
+        if !matches!(inner.rescue.load(&self.key), Ok(None)) {
+            return None;
+        }
+        let current = store.load(&self.key).ok()??;
+        if !current.has_tokens() || self.displaced(pinned) {
+            return None;
+        }
+        match thresholds.zone(&current, inner.clock.now_ms()) {
+            Zone::Fresh => Some(current),
+            Zone::Advisory | Zone::Mandatory => None,
         }
     }
 

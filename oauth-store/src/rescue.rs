@@ -181,6 +181,12 @@ impl CredentialStore for RescueStore {
         Ok(self.read(&self.path(key))?.map(|(_, c)| c))
     }
 
+    /// True: a load opens one file in the lock directory, written by atomic replace,
+    /// and takes no lock.
+    fn load_never_waits(&self) -> bool {
+        true
+    }
+
     fn prepare_save(&self, key: &StoreKey) -> Result<(), StoreError> {
         let path = self.path(key);
         atomic::check_replaceable(&path).map_err(|e| from_atomic(e, &path))

@@ -92,3 +92,47 @@ fn runtime_shut_down_mid_refresh_still_persists() -> TestResult {
     assert_eq!(ep.requests().len(), 1);
     Ok(())
 }
+
+/// As `dropped_future_still_persists`, through `fresh` (which answers nothing-due calls
+/// on the caller's thread): a due token still refreshes on a thread of its own.
+#[test]
+fn dropped_fresh_future_still_persists() -> TestResult {
+    let client = ClientRegistration::public("dropping-fresh-client");
+    let ep = endpoint(&client);
+    ep.set_fault_times(Fault::Slow(Duration::from_millis(800)), 1);
+    let home = tempfile::tempdir()?;
+    let refresher = Observed::new();
+    let store = store(home.path(), std::sync::Arc::clone(&refresher));
+    let issued = ep.issue_grant(&client.client_id, &[]);
+    let handle = AsyncCredentialHandle::new(store.handle(SERVER, URL));
+    // Saved through the handle, which pins it: the next call takes the pinned path.
+    handle
+        .sync_handle()
+        .save_grant(credential(&ep, &client, &issued))?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let waited = runtime
+        .block_on(async { tokio::time::timeout(Duration::from_millis(150), handle.fresh()).await });
+    assert!(waited.is_err(), "the caller stopped waiting mid-refresh");
+    drop(runtime);
+
+    let stored = wait_for_rotation(&store, &issued.refresh_token);
+    assert!(
+        ep.access_token_is_active(&expose(&stored.access_token)),
+        "the new token was saved"
+    );
+    assert!(
+        ep.grant_is_active(&issued.refresh_token),
+        "no reuse was detected"
+    );
+    assert_eq!(ep.counters().reuse_detections, 0);
+    assert_eq!(ep.requests().len(), 1);
+    assert_eq!(refresher.threads(), vec!["oauth-store-refresh".to_owned()]);
+    assert!(
+        wait_for_background(Duration::from_secs(15)),
+        "the refresh thread ended"
+    );
+    Ok(())
+}

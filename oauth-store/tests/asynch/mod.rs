@@ -1,7 +1,9 @@
-//! The async face (feature `tokio`): many tasks share one refresh, and a refresh whose
-//! caller stops waiting (or whose runtime shuts down) still completes and is saved.
+//! The async face (feature `tokio`): many tasks share one refresh, a refresh whose
+//! caller stops waiting (or whose runtime shuts down) still completes and is saved, and
+//! a call with nothing due is answered at once, on the caller's thread, never waiting.
 
 mod detached;
+mod nothing_due;
 mod single_flight;
 
 use std::sync::{Arc, Mutex};

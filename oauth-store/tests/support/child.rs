@@ -1,14 +1,16 @@
 //! Child processes: this test binary re-executed with `OAUTH_STORE_TEST_CHILD` set
-//! runs one role through the `child_entry` test and exits.
+//! runs one role through the `child_entry` test and exits: `storm` (refresh in a loop)
+//! or `hold` (hold a credential's locks until told to let go).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use oauth_store::{ErrorKind, OAuthStore, StoreMode};
+use oauth_store::lock::{LockDir, LockScope, LockTarget, StoreLock};
+use oauth_store::{ErrorKind, LayoutPreset, OAuthStore, StoreKey, StoreLayout, StoreMode};
 use oauth_store_core::ExposeSecret;
 
 use super::refresher::TestkitRefresher;
@@ -49,6 +51,84 @@ pub(crate) fn spawn_storm(home: &Path, storm: &Storm) -> Child {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn child")
+}
+
+/// This test binary as another process holding the credential lock of `key` in the
+/// home `home` of the `preset` layout, and with `store_lock` the File store lock too;
+/// returns once it holds them. It lets go (and exits) when its standard input closes:
+/// drop the returned child's `stdin`, then wait for it.
+pub(crate) fn spawn_lock_holder(
+    home: &Path,
+    preset: LayoutPreset,
+    key: &StoreKey,
+    store_lock: bool,
+) -> Child {
+    let exe = std::env::current_exe().expect("test binary");
+    let mut child = Command::new(exe)
+        .args([
+            "support::child::child_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("OAUTH_STORE_TEST_CHILD", "hold")
+        .env("CHILD_HOME", home)
+        .env(
+            "CHILD_CODEX",
+            if preset == LayoutPreset::Codex {
+                "1"
+            } else {
+                "0"
+            },
+        )
+        .env("CHILD_KEY", key.as_str())
+        .env("CHILD_STORE_LOCK", if store_lock { "1" } else { "0" })
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn lock holder");
+    wait_until_holding(&mut child);
+    child
+}
+
+/// Reads the holder's stdout until it says `holding`.
+fn wait_until_holding(child: &mut Child) {
+    let out = child.stdout.as_mut().expect("stdout");
+    let mut reader = BufReader::new(out);
+    let mut line = String::new();
+    while line.trim_end() != "holding" {
+        line.clear();
+        let n = reader.read_line(&mut line).expect("holder stdout");
+        assert!(n > 0, "the lock holder exited before holding");
+    }
+}
+
+/// The `hold` role: takes the locks, says `holding`, waits for stdin to close.
+fn hold() {
+    let preset = if env("CHILD_CODEX") == "1" {
+        LayoutPreset::Codex
+    } else {
+        LayoutPreset::Default
+    };
+    let layout = StoreLayout::new(env("CHILD_HOME"), preset);
+    let locks = LockDir::open(layout.lock_dir()).expect("lock dir");
+    let key = StoreKey::from_raw(env("CHILD_KEY"));
+    let scope = LockScope::current();
+    let target = LockTarget::credential(key.as_str(), key.credential_lock_file_name());
+    let wait = Duration::from_secs(10);
+    let _credential = locks
+        .acquire(&scope, &target, wait)
+        .expect("credential lock");
+    let _store = (env("CHILD_STORE_LOCK") == "1").then(|| {
+        locks
+            .acquire(&scope, &LockTarget::Store(StoreLock::File), wait)
+            .expect("store lock")
+    });
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "\nholding").expect("stdout");
+    stdout.flush().expect("flush");
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
 }
 
 /// What a storm child reports at the end.
@@ -100,6 +180,9 @@ fn child_entry() {
     let Ok(role) = std::env::var("OAUTH_STORE_TEST_CHILD") else {
         return;
     };
+    if role == "hold" {
+        return hold();
+    }
     assert_eq!(role, "storm", "unknown child role");
     let home = std::path::PathBuf::from(env("CHILD_HOME"));
     let millis: u64 = env("CHILD_MILLIS").parse().expect("millis");
