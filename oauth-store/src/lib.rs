@@ -96,6 +96,7 @@ mod builder;
 mod coordination;
 mod error;
 mod grant;
+mod guard;
 mod handle;
 #[cfg(feature = "http")]
 mod http;
@@ -116,6 +117,7 @@ pub use asynch::{
 };
 pub use builder::OAuthStoreBuilder;
 pub use error::{AuthorizationReason, Error, ErrorKind, StoreOutcome};
+pub use guard::CredentialGuard;
 pub use handle::CredentialHandle;
 #[cfg(feature = "http")]
 pub use http::{AuthorizationServerMetadata, HttpError, HttpRefresher};
