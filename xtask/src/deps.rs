@@ -109,6 +109,24 @@ pub(crate) const RULES: &[Rule] = &[
         forbid: Forbid::Crates(&["oauth-store"]),
         says: "oauth-store-testkit does not depend on the oauth-store facade",
     },
+    Rule {
+        krate: "oauth-store",
+        forbid: Forbid::Crates(&["rmcp", "oauth-store-rmcp"]),
+        says: "the oauth-store facade never depends on rmcp; oauth-store-rmcp brings it",
+    },
+    Rule {
+        krate: "oauth-store-rmcp",
+        forbid: Forbid::WorkspaceExcept(&[
+            "oauth-store",
+            "oauth-store-core",
+            "oauth-lock",
+            "oauth-store-file",
+            "oauth-store-secrets",
+            "oauth-store-keyring",
+            "oauth-drift",
+        ]),
+        says: "oauth-store-rmcp depends on the oauth-store facade (and what it brings) among workspace crates",
+    },
 ];
 
 /// The resolved dependency graph: packages and their normal and build edges.
