@@ -431,6 +431,12 @@ mod tests {
                 ],
             ),
             ("oauth-store-testkit", true, &[("serde", None)]),
+            (
+                "oauth-store-rmcp",
+                true,
+                &[("oauth-store", None), ("rmcp", None)],
+            ),
+            ("rmcp", false, &[]),
             ("serde", false, &[]),
             ("libc", false, &[]),
             ("keyring", false, &[]),
@@ -469,6 +475,25 @@ mod tests {
             ("keyring-core", false, &[]),
         ]);
         assert_eq!(paths(&json)?, vec!["oauth-drift -> helper -> keyring-core"]);
+        Ok(())
+    }
+
+    #[test]
+    fn only_the_rmcp_crate_reaches_rmcp() -> Result<(), String> {
+        let json = metadata(&[
+            ("oauth-store", true, &[("helper", None)]),
+            ("helper", false, &[("rmcp", None)]),
+            ("rmcp", false, &[]),
+            ("oauth-store-rmcp", true, &[("oauth-store-cli", None)]),
+            ("oauth-store-cli", true, &[]),
+        ]);
+        assert_eq!(
+            paths(&json)?,
+            vec![
+                "oauth-store -> helper -> rmcp",
+                "oauth-store-rmcp -> oauth-store-cli",
+            ]
+        );
         Ok(())
     }
 
