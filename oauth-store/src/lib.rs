@@ -22,6 +22,11 @@
 //!   [`CredentialHandle::refresh_if_needed`]) it waits, never past its own token's
 //!   expiry. Both default to a share of the token's issued lifetime
 //!   ([`CredentialHandle::fresh`]).
+//! - An SDK that refreshes by itself (rmcp's `AuthorizationManager`, through
+//!   `oauth-store-rmcp`) holds the credential lock with
+//!   [`CredentialHandle::lock_credential`] across its own reread, token request and save,
+//!   and reads and writes under it through the [`CredentialGuard`] (DESIGN.md "rmcp
+//!   clients").
 //! - The four provider outcomes ([`RefreshOutcome`]) decide what is kept: only a
 //!   rejected grant whose refresh token is still the stored one drops tokens (and
 //!   keeps the client registration); a transient or indeterminate failure changes
