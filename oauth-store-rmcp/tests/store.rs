@@ -12,7 +12,8 @@ use rmcp::transport::auth::{
 
 use crate::support::child::{self, seed_credentials};
 use crate::support::{
-    SERVER, login, now_ms, one_storm_at_a_time, peers, seeded_home, store, storm, totals,
+    SERVER, cli_binary, login, now_ms, one_storm_at_a_time, peers, seeded_home, store, storm,
+    totals,
 };
 
 const URL: &str = "https://mcp.example.test/mcp";
@@ -340,15 +341,19 @@ fn eight_rmcp_processes_with_in_memory_stores_replay_and_lose_the_grant() {
     assert!(failed > 0, "the revoked grant failed calls");
 }
 
-/// Must show (d): rmcp clients (both ways) and the facade's `token` loops in one home
-/// share one rotation chain.
+/// Must show (d): rmcp clients (both ways) and `oauth-store token` loops (the command,
+/// and the facade's transaction in a library process) in one home share one rotation
+/// chain.
 #[test]
 fn rmcp_clients_and_token_loops_share_one_rotation_chain() {
     let _one = one_storm_at_a_time();
+    if cli_binary().is_none() {
+        return;
+    }
     let Some(peers) = peers(2) else { return };
     let (home, _) = seeded_home(&peers);
     let roles = [
-        "store", "store", "store", "owned", "owned", "token", "token", "token",
+        "store", "store", "store", "owned", "owned", "cli", "cli", "token",
     ];
     let reports = storm(&roles, home.path(), &peers, 10_000, None);
     let (calls, failed) = totals(&reports);

@@ -5,7 +5,8 @@
 //! [`RmcpCredentialStore`]), `owned` (an rmcp client with [`OwnedRefreshClient`]),
 //! `memory` (an rmcp client with rmcp's `InMemoryCredentialStore` seeded from one login:
 //! what people plug in today), `token` (the facade's refresh transaction in a loop, what
-//! `oauth-store token` runs), `hold` (takes the credential lock and never lets go).
+//! `oauth-store token` runs), `cli` (`oauth-store token` processes in a loop; the binary
+//! is `CHILD_CLI`), `hold` (takes the credential lock and never lets go).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -48,6 +49,11 @@ pub(crate) fn spawn(role: &str, home: &Path, url: &str, millis: u64, seed: Optio
         .stderr(Stdio::inherit());
     if let Some(seed) = seed {
         command.env("CHILD_SEED", seed);
+    }
+    if role == "cli"
+        && let Some(cli) = super::cli_binary()
+    {
+        command.env("CHILD_CLI", cli);
     }
     command.spawn().expect("spawn child")
 }
@@ -109,6 +115,7 @@ fn child_entry() {
     let report = match role.as_str() {
         "hold" => hold(&home, &url),
         "token" => token_loop(&home, &url, millis),
+        "cli" => cli_loop(&home, &url, millis),
         _ => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -146,6 +153,33 @@ fn token_loop(home: &Path, url: &str, millis: u64) -> serde_json::Value {
         calls += 1;
         if let Err(e) = store(home).handle(SERVER, url).fresh() {
             *failures.entry(e.to_string()).or_default() += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    serde_json::json!({ "calls": calls, "failures": failures })
+}
+
+/// `oauth-store token` processes back to back (`--min-valid 1`: a token with a second
+/// left is refreshed first).
+fn cli_loop(home: &Path, url: &str, millis: u64) -> serde_json::Value {
+    let cli = env("CHILD_CLI");
+    let started = Instant::now();
+    let (mut calls, mut failures) = (0u64, BTreeMap::<String, u64>::new());
+    while started.elapsed() < Duration::from_millis(millis) {
+        calls += 1;
+        let out = Command::new(&cli)
+            .arg("--home")
+            .arg(home)
+            .args(["--store", "file", "token", "--server", SERVER, "--url", url])
+            .args(["--min-valid", "1"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run oauth-store");
+        if !out.status.success() || out.stdout.is_empty() {
+            let said = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+            *failures
+                .entry(format!("{:?}: {said}", out.status.code()))
+                .or_default() += 1;
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -88,6 +88,21 @@ pub(crate) fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// The `oauth-store` command of this build (`target/<profile>/oauth-store`, beside this
+/// test binary's `deps/`), or `None` after one loud skip line (a failure under `CI=true`)
+/// when it is not built.
+pub(crate) fn cli_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().expect("test binary");
+    let binary = exe.parent()?.parent()?.join("oauth-store");
+    if binary.is_file() {
+        return Some(binary);
+    }
+    oauth_store_testkit::peers::skip(
+        "the oauth-store command is not built; build it with `cargo build -p oauth-store-cli`",
+    );
+    None
+}
+
 /// The log filter of every process here: rmcp logs the authorization code and token
 /// responses at debug, reqwest and hyper requests at debug/trace, so they stay at warn.
 pub(crate) fn quiet_logs() {
