@@ -471,3 +471,25 @@ fn a_login_saved_through_rmcp_moves_every_process_to_the_new_grant() {
         .expect("record");
     assert!(record.has_tokens());
 }
+
+#[tokio::test]
+async fn no_token_in_debug_output() {
+    let home = tempfile::tempdir().expect("home");
+    let store = seeded(home.path());
+    let credentials = RmcpCredentialStore::new(store.handle(SERVER, URL));
+    let stored = credentials.load().await.expect("load").expect("stored");
+    let guard = credentials
+        .acquire_refresh_guard()
+        .await
+        .expect("guard")
+        .expect("a guard");
+    let owned = oauth_store_rmcp::OwnedRefreshClient::new(
+        reqwest::Client::new(),
+        store.handle(SERVER, URL),
+    );
+    let shown = format!("{credentials:?} {stored:?} {owned:?}");
+    drop(guard);
+    for secret in ["at-1", "rt-1", "secret-1"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}
