@@ -6,8 +6,10 @@
 use crate::util::Result;
 
 /// The example programs, relative to the workspace root.
-const EXAMPLES: [&str; 3] = [
+const EXAMPLES: [&str; 5] = [
     "oauth-store/tests/readme_facade.rs",
+    "oauth-store-rmcp/tests/readme_rmcp_store.rs",
+    "oauth-store-rmcp/tests/readme_rmcp_owned.rs",
     "oauth-store-file/tests/readme_file_store.rs",
     "oauth-store-core/tests/readme_own_backend.rs",
 ];

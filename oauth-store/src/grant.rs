@@ -18,11 +18,19 @@ impl CredentialHandle {
     /// # Errors
     /// [`Error::Lock`]; [`Error::Store`] (a keyring write that timed out is an error,
     /// never a fall-back to File).
-    pub fn save_grant(&self, mut credential: Credential) -> Result<Resolution, Error> {
+    pub fn save_grant(&self, credential: Credential) -> Result<Resolution, Error> {
         let _lock = self
             .inner
             .coordination
             .credential_lock(&self.inner, &self.key)?;
+        self.save_grant_locked(credential)
+    }
+
+    /// [`CredentialHandle::save_grant`] under a credential lock the caller holds.
+    pub(crate) fn save_grant_locked(
+        &self,
+        mut credential: Credential,
+    ) -> Result<Resolution, Error> {
         credential.updated_at = Some(self.inner.clock.now_ms());
         let resolution = self.inner.resolve_save(&self.key, &credential)?;
         *self.pinned.lock().unwrap_or_else(|e| e.into_inner()) = Some(resolution);

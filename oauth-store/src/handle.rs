@@ -21,6 +21,9 @@ pub struct CredentialHandle {
     pub(crate) pinned: Mutex<Option<Resolution>>,
     /// Where the last refresh rescued its credential ([`CredentialHandle::rescued_in`]).
     pub(crate) rescued: Mutex<Option<StoreKind>>,
+    /// The server name and URL it was made for ([`crate::OAuthStore::handle`]); `None`
+    /// for a handle made from a key alone.
+    pub(crate) server: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for CredentialHandle {

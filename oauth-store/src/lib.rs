@@ -22,6 +22,11 @@
 //!   [`CredentialHandle::refresh_if_needed`]) it waits, never past its own token's
 //!   expiry. Both default to a share of the token's issued lifetime
 //!   ([`CredentialHandle::fresh`]).
+//! - An SDK that refreshes by itself (rmcp's `AuthorizationManager`, through
+//!   `oauth-store-rmcp`) holds the credential lock with
+//!   [`CredentialHandle::lock_credential`] across its own reread, token request and save,
+//!   and reads and writes under it through the [`CredentialGuard`] (DESIGN.md "rmcp
+//!   clients").
 //! - The four provider outcomes ([`RefreshOutcome`]) decide what is kept: only a
 //!   rejected grant whose refresh token is still the stored one drops tokens (and
 //!   keeps the client registration); a transient or indeterminate failure changes
@@ -99,6 +104,7 @@ mod builder;
 mod coordination;
 mod error;
 mod grant;
+mod guard;
 mod handle;
 #[cfg(feature = "http")]
 mod http;
@@ -119,6 +125,7 @@ pub use asynch::{
 };
 pub use builder::OAuthStoreBuilder;
 pub use error::{AuthorizationReason, Error, ErrorKind, StoreOutcome};
+pub use guard::CredentialGuard;
 pub use handle::CredentialHandle;
 #[cfg(feature = "http")]
 pub use http::{AuthorizationServerMetadata, HttpError, HttpRefresher};

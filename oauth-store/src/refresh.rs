@@ -458,7 +458,11 @@ impl CredentialHandle {
     /// Where a transaction saves: the pinned store; else the configured one in an
     /// explicit mode; else (Auto) the store the copy came from, or, for a copy found
     /// only in the rescue file, the store Auto resolution picks.
-    fn save_target(&self, pinned: Option<StoreKind>, from: StoreKind) -> Result<StoreKind, Error> {
+    pub(crate) fn save_target(
+        &self,
+        pinned: Option<StoreKind>,
+        from: StoreKind,
+    ) -> Result<StoreKind, Error> {
         match pinned {
             Some(store) => Ok(store),
             None if self.inner.mode != StoreMode::Auto => Ok(self.inner.explicit_kind()),
@@ -473,7 +477,7 @@ impl CredentialHandle {
     /// module's docs).
     ///
     /// `reserved`, the room held for a rescue, is given back just before the rescue.
-    fn persist(
+    pub(crate) fn persist(
         &self,
         credential: &Credential,
         target: StoreKind,

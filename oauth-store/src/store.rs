@@ -104,7 +104,9 @@ impl OAuthStore {
 
     /// The handle of the MCP server `server_name` at `server_url`.
     pub fn handle(&self, server_name: &str, server_url: &str) -> CredentialHandle {
-        self.handle_for_key(compute_store_key(server_name, server_url))
+        let mut handle = self.handle_for_key(compute_store_key(server_name, server_url));
+        handle.server = Some((server_name.to_owned(), server_url.to_owned()));
+        handle
     }
 
     /// The handle of a key as stored.
@@ -114,6 +116,7 @@ impl OAuthStore {
             key,
             pinned: Mutex::new(None),
             rescued: Mutex::new(None),
+            server: None,
         }
     }
 

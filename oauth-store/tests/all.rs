@@ -3,6 +3,7 @@
 
 mod coordination;
 mod grant;
+mod guard;
 mod migrate;
 mod multiprocess;
 mod refresh;

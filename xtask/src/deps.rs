@@ -109,6 +109,24 @@ pub(crate) const RULES: &[Rule] = &[
         forbid: Forbid::Crates(&["oauth-store"]),
         says: "oauth-store-testkit does not depend on the oauth-store facade",
     },
+    Rule {
+        krate: "oauth-store",
+        forbid: Forbid::Crates(&["rmcp", "oauth-store-rmcp"]),
+        says: "the oauth-store facade never depends on rmcp; oauth-store-rmcp brings it",
+    },
+    Rule {
+        krate: "oauth-store-rmcp",
+        forbid: Forbid::WorkspaceExcept(&[
+            "oauth-store",
+            "oauth-store-core",
+            "oauth-lock",
+            "oauth-store-file",
+            "oauth-store-secrets",
+            "oauth-store-keyring",
+            "oauth-drift",
+        ]),
+        says: "oauth-store-rmcp depends on the oauth-store facade (and what it brings) among workspace crates",
+    },
 ];
 
 /// The resolved dependency graph: packages and their normal and build edges.
@@ -413,6 +431,12 @@ mod tests {
                 ],
             ),
             ("oauth-store-testkit", true, &[("serde", None)]),
+            (
+                "oauth-store-rmcp",
+                true,
+                &[("oauth-store", None), ("rmcp", None)],
+            ),
+            ("rmcp", false, &[]),
             ("serde", false, &[]),
             ("libc", false, &[]),
             ("keyring", false, &[]),
@@ -451,6 +475,25 @@ mod tests {
             ("keyring-core", false, &[]),
         ]);
         assert_eq!(paths(&json)?, vec!["oauth-drift -> helper -> keyring-core"]);
+        Ok(())
+    }
+
+    #[test]
+    fn only_the_rmcp_crate_reaches_rmcp() -> Result<(), String> {
+        let json = metadata(&[
+            ("oauth-store", true, &[("helper", None)]),
+            ("helper", false, &[("rmcp", None)]),
+            ("rmcp", false, &[]),
+            ("oauth-store-rmcp", true, &[("oauth-store-cli", None)]),
+            ("oauth-store-cli", true, &[]),
+        ]);
+        assert_eq!(
+            paths(&json)?,
+            vec![
+                "oauth-store -> helper -> rmcp",
+                "oauth-store-rmcp -> oauth-store-cli",
+            ]
+        );
         Ok(())
     }
 
