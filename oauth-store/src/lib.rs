@@ -100,6 +100,8 @@ mod handle;
 #[cfg(feature = "http")]
 mod http;
 mod layout;
+#[cfg(feature = "http")]
+mod login;
 mod migrate;
 mod provider;
 mod refresh;
@@ -120,6 +122,8 @@ pub use handle::CredentialHandle;
 #[cfg(feature = "http")]
 pub use http::{AuthorizationServerMetadata, HttpError, HttpRefresher};
 pub use layout::{LayoutPreset, StoreLayout};
+#[cfg(feature = "http")]
+pub use login::{ClientSource, LoginError, LoginOptions, LoginOutcome, LoginPrompt};
 pub use migrate::Migration;
 pub use provider::{RefreshOutcome, TokenRefresher};
 pub use rescue::RESCUE;

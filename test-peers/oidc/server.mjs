@@ -208,7 +208,9 @@ async function approveDevice(userCode) {
     for (const cookie of response.headers.getSetCookie()) {
       const [pair] = cookie.split(';');
       const at = pair.indexOf('=');
-      jar.set(pair.slice(0, at), pair.slice(at + 1));
+      const value = pair.slice(at + 1);
+      if (value && !/expires=Thu, 01 Jan 1970/i.test(cookie)) jar.set(pair.slice(0, at), value);
+      else jar.delete(pair.slice(0, at));
     }
     return response;
   };
