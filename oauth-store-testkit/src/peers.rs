@@ -167,9 +167,16 @@ pub struct Peer {
 impl Peer {
     /// Starts the peer with access tokens living `ttl_s` seconds.
     pub fn start(ttl_s: u64) -> Peer {
+        Peer::start_with(ttl_s, &[])
+    }
+
+    /// Starts the peer with access tokens living `ttl_s` seconds and `env` set (its
+    /// test-only switches, e.g. `DISCOVERY_DROP`; see its README).
+    pub fn start_with(ttl_s: u64, env: &[(&str, &str)]) -> Peer {
         let mut child = Command::new("node")
             .arg(peer_dir().join("server.mjs"))
             .env("ACCESS_TOKEN_TTL", ttl_s.to_string())
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -207,6 +214,30 @@ impl Peer {
             .iter()
             .filter(|e| e["event"] == "grant.error" && e["reuse"] == true)
             .count()
+    }
+
+    /// Its event lines named `name` (`authorization`, `grant.success`, ...), in order.
+    pub fn events(&self, name: &str) -> Vec<serde_json::Value> {
+        self.events
+            .lock()
+            .expect("events")
+            .iter()
+            .filter(|e| e["event"] == name)
+            .cloned()
+            .collect()
+    }
+
+    /// Approves a device authorization (RFC 8628) by its user code, as a person at the
+    /// verification URI would (the peer walks its own `/device` forms); true when it
+    /// was approved.
+    pub fn approve_device(&self, user_code: &str) -> bool {
+        self.agent
+            .post(format!("{}/test/device-approve", self.issuer))
+            .send_form([("user_code", user_code)])
+            .expect("device-approve")
+            .status()
+            .as_u16()
+            == 200
     }
 
     /// Revokes the grant of `refresh_token` at the peer.
@@ -427,4 +458,50 @@ impl Drop for McpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Debian's `chromium`, when installed. When not: one loud skip line, or a failure under
+/// `CI=true`.
+pub fn chromium() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("chromium"))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        skip("chromium is not installed; install it with `apt-get install chromium`");
+    }
+    found
+}
+
+/// Opens `url` in a real headless Chromium (a fresh profile, no network besides the
+/// page) and returns the DOM it ended on, after redirects: a browser following an
+/// authorization URL to a loopback redirect. Panics when it cannot be run.
+pub fn browse(chromium: &Path, url: &str) -> String {
+    static PROFILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let profile = std::env::temp_dir().join(format!(
+        "oauth-store-chromium-{}-{}",
+        std::process::id(),
+        PROFILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(url)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("run chromium");
+    let _ = std::fs::remove_dir_all(&profile);
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

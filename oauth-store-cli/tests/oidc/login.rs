@@ -1,0 +1,548 @@
+//! `oauth-store login` against the oidc-provider and MCP server peers: by a real
+//! headless Chromium following the printed URL, by device code, the client registration
+//! kept and reused, the refusals that save nothing, a login during a token storm, and
+//! no secret in a trace log.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::TestResult;
+use crate::peer::{McpServer, Peer, browse, chromium, cli, mcp_server_available};
+
+/// A running `oauth-store login`, its stderr read line by line.
+struct Login {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    said: Vec<String>,
+}
+
+impl Login {
+    /// Starts `oauth-store --home HOME --store file login --server NAME --url URL ARGS`
+    /// (never opening a browser: the test is the browser), with `env` set.
+    fn start(home: &Path, name: &str, url: &str, args: &[&str], env: &[(&str, &str)]) -> Login {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_oauth-store"))
+            .arg("--home")
+            .arg(home)
+            .args(["--store", "file", "login", "--server", name, "--url", url])
+            .args(args)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("BROWSER")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn oauth-store login");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Login {
+            child,
+            lines,
+            said: Vec::new(),
+        }
+    }
+
+    /// The first stderr line `pick` accepts (waiting up to 30 s), mapped.
+    fn wait_for<T>(&mut self, pick: impl Fn(&str) -> Option<T>) -> T {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("login never printed the line; it said: {:?}", self.said)
+            });
+            self.said.push(line.clone());
+            if let Some(found) = pick(&line) {
+                return found;
+            }
+        }
+    }
+
+    /// The authorization URL (the stderr line that starts with `http`).
+    fn authorization_url(&mut self) -> String {
+        self.wait_for(|l| l.starts_with("http").then(|| l.to_owned()))
+    }
+
+    /// Waits for the exit: (code, stdout, all of stderr).
+    fn finish(mut self) -> (Option<i32>, String, String) {
+        let out = self.child.wait_with_output().expect("login output");
+        let rest: Vec<String> = self.lines.iter().collect();
+        self.said.extend(rest);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            self.said.join("\n"),
+        )
+    }
+}
+
+/// The redirect URI and `state` of an authorization URL.
+fn redirect_and_state(url: &str) -> (String, String) {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    let mut redirect = String::new();
+    let mut state = String::new();
+    for pair in query.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value);
+        match name {
+            "redirect_uri" => redirect = value,
+            "state" => state = value,
+            _ => {}
+        }
+    }
+    (redirect, state)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("00");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The stored record of `name`, as the File store's document holds it (None: nothing).
+fn stored(home: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(home.join(".credentials.json")).ok()?;
+    let document: serde_json::Value = serde_json::from_str(&text).ok()?;
+    document.as_object()?.values().next().cloned()
+}
+
+fn bearer(token: &str) -> [(String, String); 1] {
+    [("Authorization".to_owned(), format!("Bearer {token}"))]
+}
+
+/// A browser login of `name` at the MCP server, Chromium following the URL; returns the
+/// login's (exit code, stdout, stderr) and the page Chromium ended on.
+fn browser_login(
+    home: &Path,
+    chromium: &Path,
+    mcp: &McpServer,
+    name: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> ((Option<i32>, String, String), String) {
+    let mut all = vec!["--no-browser"];
+    all.extend_from_slice(args);
+    let mut login = Login::start(home, name, &mcp.url, &all, env);
+    let url = login.authorization_url();
+    let page = browse(chromium, &url);
+    (login.finish(), page)
+}
+
+/// The peers (access tokens living `ttl_s` seconds) and Chromium, when all are here.
+fn peers(ttl_s: u64) -> Option<(Peer, McpServer, std::path::PathBuf)> {
+    if !mcp_server_available() {
+        return None;
+    }
+    let chromium = chromium()?;
+    let peer = Peer::start(ttl_s);
+    let mcp = McpServer::start(&peer);
+    Some((peer, mcp, chromium))
+}
+
+#[test]
+fn a_browser_login_by_chromium_is_saved_and_then_works_with_token_and_refresh_force() -> TestResult
+{
+    let Some((peer, mcp, chromium)) = peers(30) else {
+        return Ok(());
+    };
+    let home = tempfile::tempdir()?;
+    let ((code, stdout, stderr), page) =
+        browser_login(home.path(), &chromium, &mcp, "peer", &[], &[]);
+    assert_eq!(code, Some(0), "login: {stdout} {stderr}");
+    assert!(page.contains("Authorization received"), "page: {page}");
+    assert!(stdout.contains("logged in: saved peer|"), "{stdout}");
+    assert!(stdout.contains("(registered)"), "{stdout}");
+    let record = stored(home.path()).expect("saved");
+    assert!(
+        record["refresh_token"].is_string(),
+        "a refresh token was issued"
+    );
+    assert_eq!(record["issuer"], peer.issuer.as_str());
+
+    // The provider saw the resource (RFC 8707) and PKCE S256 on the authorization
+    // request, and the verifier and resource on the code exchange.
+    let authorization = peer.events("authorization");
+    assert_eq!(authorization.len(), 1, "{authorization:?}");
+    assert_eq!(authorization[0]["resource"][0], mcp.url.as_str());
+    assert_eq!(authorization[0]["code_challenge_method"], "S256");
+    assert_eq!(authorization[0]["has_code_challenge"], true);
+    assert_eq!(authorization[0]["has_state"], true);
+    let exchange: Vec<_> = peer
+        .events("grant.success")
+        .into_iter()
+        .filter(|e| e["grant_type"] == "authorization_code")
+        .collect();
+    assert_eq!(exchange.len(), 1);
+    assert_eq!(exchange[0]["code_verifier"], true);
+    assert_eq!(exchange[0]["resource"], mcp.url.as_str());
+
+    // The saved credential works: `token` gives a bearer the MCP server takes, and
+    // `refresh --force` spends the refresh token.
+    let token = cli(
+        home.path(),
+        &["token", "--server", "peer", "--url", &mcp.url],
+        None,
+    );
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let access = String::from_utf8(token.stdout)?.trim().to_owned();
+    assert_eq!(mcp.call_echo(&bearer(&access), "hi").status, 200);
+    let refresh = cli(
+        home.path(),
+        &["refresh", "--force", "--server", "peer", "--url", &mcp.url],
+        None,
+    );
+    assert!(
+        refresh.status.success(),
+        "{}",
+        String::from_utf8_lossy(&refresh.stderr)
+    );
+    assert!(String::from_utf8_lossy(&refresh.stdout).contains("refreshed peer|"));
+    assert_eq!(peer.stat("refreshes"), 1);
+    Ok(())
+}
+
+#[test]
+fn a_device_login_approved_by_the_test_is_saved_and_works() -> TestResult {
+    if !mcp_server_available() {
+        return Ok(());
+    }
+    let peer = Peer::start(60);
+    let mcp = McpServer::start(&peer);
+    let home = tempfile::tempdir()?;
+    let mut login = Login::start(home.path(), "peer", &mcp.url, &["--device"], &[]);
+    let complete = login.wait_for(|l| l.starts_with("http").then(|| l.to_owned()));
+    assert!(complete.contains("/device"), "{complete}");
+    let user_code = login.wait_for(|l| l.strip_prefix("and enter the code: ").map(str::to_owned));
+    assert!(peer.approve_device(&user_code), "approved at the peer");
+    let (code, stdout, stderr) = login.finish();
+    assert_eq!(code, Some(0), "{stdout} {stderr}");
+    let record = stored(home.path()).expect("saved");
+    let access = record["access_token"].as_str().expect("access token");
+    assert_eq!(mcp.call_echo(&bearer(access), "hi").status, 200);
+    let device_grants = peer
+        .events("grant.success")
+        .into_iter()
+        .filter(|e| e["grant_type"] == "urn:ietf:params:oauth:grant-type:device_code")
+        .count();
+    assert_eq!(device_grants, 1);
+    Ok(())
+}
+
+#[test]
+fn a_device_login_at_a_server_without_a_device_endpoint_is_refused() -> TestResult {
+    if !mcp_server_available() {
+        return Ok(());
+    }
+    let peer = Peer::start_with(60, &[("DISCOVERY_DROP", "device_authorization_endpoint")]);
+    let mcp = McpServer::start(&peer);
+    let home = tempfile::tempdir()?;
+    let (code, _, stderr) =
+        Login::start(home.path(), "peer", &mcp.url, &["--device"], &[]).finish();
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("no device authorization endpoint"),
+        "{stderr}"
+    );
+    assert!(stored(home.path()).is_none());
+    Ok(())
+}
+
+#[test]
+fn the_registration_is_made_once_reused_and_kept_when_the_grant_is_rejected() -> TestResult {
+    let Some((peer, mcp, chromium)) = peers(30) else {
+        return Ok(());
+    };
+    let home = tempfile::tempdir()?;
+    let ((code, first, stderr), _) = browser_login(home.path(), &chromium, &mcp, "peer", &[], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(first.contains("(registered)"), "{first}");
+    let client_id = stored(home.path()).expect("saved")["client_id"].clone();
+
+    let ((code, second, stderr), _) = browser_login(home.path(), &chromium, &mcp, "peer", &[], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(second.contains("(stored)"), "{second}");
+    assert_eq!(stored(home.path()).expect("saved")["client_id"], client_id);
+
+    // The grant is revoked at the provider: the refresh is rejected, the tokens go, the
+    // registration stays, and the next login uses it.
+    let refresh_token = stored(home.path()).expect("saved")["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_owned();
+    peer.revoke_grant(&refresh_token);
+    let rejected = cli(
+        home.path(),
+        &["refresh", "--force", "--server", "peer", "--url", &mcp.url],
+        None,
+    );
+    assert_eq!(
+        rejected.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&rejected.stderr)
+    );
+    let kept = stored(home.path()).expect("kept");
+    assert_eq!(kept["client_id"], client_id);
+    assert!(kept["refresh_token"].is_null(), "{kept}");
+
+    let ((code, third, stderr), _) = browser_login(home.path(), &chromium, &mcp, "peer", &[], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(third.contains("(stored)"), "{third}");
+    let clients: std::collections::HashSet<String> = peer
+        .events("authorization")
+        .iter()
+        .map(|e| e["client_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        clients.len(),
+        1,
+        "one registration for three logins: {clients:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_server_without_s256_is_refused_and_nothing_is_saved() -> TestResult {
+    if !mcp_server_available() {
+        return Ok(());
+    }
+    let peer = Peer::start_with(
+        60,
+        &[("DISCOVERY_DROP", "code_challenge_methods_supported")],
+    );
+    let mcp = McpServer::start(&peer);
+    let home = tempfile::tempdir()?;
+    let (code, _, stderr) =
+        Login::start(home.path(), "peer", &mcp.url, &["--no-browser"], &[]).finish();
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("S256"), "{stderr}");
+    assert!(stored(home.path()).is_none());
+    assert!(
+        peer.events("authorization").is_empty(),
+        "nothing was asked of the person"
+    );
+    Ok(())
+}
+
+/// Starts a login, then answers its redirect URI with `query(state)` as a forged or
+/// failed callback would; returns the exit code and stderr.
+fn forged_callback(
+    home: &Path,
+    mcp: &McpServer,
+    query: impl Fn(&str) -> String,
+) -> (Option<i32>, String) {
+    let mut login = Login::start(
+        home,
+        "peer",
+        &mcp.url,
+        &["--no-browser", "--timeout", "60"],
+        &[],
+    );
+    let url = login.authorization_url();
+    let (redirect, state) = redirect_and_state(&url);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let answer = agent
+        .get(format!("{redirect}?{}", query(&state)))
+        .call()
+        .expect("the loopback listener answers");
+    assert_eq!(answer.status().as_u16(), 400, "the page says it failed");
+    let (code, _, stderr) = login.finish();
+    (code, stderr)
+}
+
+#[test]
+fn a_wrong_state_a_wrong_iss_or_an_error_on_the_callback_is_refused_and_nothing_is_saved()
+-> TestResult {
+    if !mcp_server_available() {
+        return Ok(());
+    }
+    let peer = Peer::start(60);
+    let mcp = McpServer::start(&peer);
+    let home = tempfile::tempdir()?;
+    let issuer = peer.issuer.clone();
+
+    let (code, stderr) = forged_callback(home.path(), &mcp, |_| {
+        format!("code=forged&state=not-the-one&iss={issuer}")
+    });
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("state"), "{stderr}");
+
+    let (code, stderr) = forged_callback(home.path(), &mcp, |state| {
+        format!("code=forged&state={state}&iss=http%3A%2F%2Fevil.example.test")
+    });
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("iss"), "{stderr}");
+
+    let (code, stderr) = forged_callback(home.path(), &mcp, |state| {
+        format!("error=access_denied&error_description=no&state={state}&iss={issuer}")
+    });
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("access_denied"), "{stderr}");
+
+    assert!(stored(home.path()).is_none(), "nothing saved");
+    let exchanges = peer
+        .events("grant.success")
+        .iter()
+        .chain(peer.events("grant.error").iter())
+        .filter(|e| e["grant_type"] == "authorization_code")
+        .count();
+    assert_eq!(exchanges, 0, "no code was exchanged");
+    Ok(())
+}
+
+#[test]
+fn no_callback_within_the_timeout_is_refused_and_nothing_is_saved() -> TestResult {
+    if !mcp_server_available() {
+        return Ok(());
+    }
+    let peer = Peer::start(60);
+    let mcp = McpServer::start(&peer);
+    let home = tempfile::tempdir()?;
+    // The browser was closed: the URL is printed and nothing comes back.
+    let (code, _, stderr) = Login::start(
+        home.path(),
+        "peer",
+        &mcp.url,
+        &["--no-browser", "--timeout", "2"],
+        &[],
+    )
+    .finish();
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("no authorization within 2 s"), "{stderr}");
+    assert!(stored(home.path()).is_none());
+    Ok(())
+}
+
+#[test]
+fn a_trace_log_of_a_login_and_its_use_holds_no_token_code_or_verifier() -> TestResult {
+    let Some((peer, mcp, chromium)) = peers(30) else {
+        return Ok(());
+    };
+    let home = tempfile::tempdir()?;
+    let trace = [("RUST_LOG", "trace")];
+    let mut login = Login::start(home.path(), "peer", &mcp.url, &["--no-browser"], &trace);
+    let url = login.authorization_url();
+    browse(&chromium, &url);
+    let (code, stdout, stderr) = login.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    let mut logged = format!("{stdout}\n{stderr}");
+    for args in [&["refresh", "--force"][..], &["show"][..], &["list"][..]] {
+        let mut all = args.to_vec();
+        if args[0] != "list" {
+            all.extend(["--server", "peer", "--url", &mcp.url]);
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_oauth-store"))
+            .arg("--home")
+            .arg(home.path())
+            .args(["--store", "file"])
+            .args(&all)
+            .env("RUST_LOG", "trace")
+            .output()?;
+        assert!(
+            out.status.success(),
+            "{all:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        logged.push_str(&String::from_utf8_lossy(&out.stdout));
+        logged.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(
+        logged.contains("oauth_store::login"),
+        "the trace log is on: {logged}"
+    );
+    let record = stored(home.path()).expect("saved");
+    for field in ["access_token", "refresh_token"] {
+        let secret = record[field].as_str().expect(field);
+        assert!(!logged.contains(secret), "{field} in the log");
+    }
+    // The code and the verifier: never a `code=` or `code_verifier` in any line.
+    assert!(!logged.contains("code_verifier"), "{logged}");
+    assert!(!logged.contains("code="), "{logged}");
+    let _ = peer;
+    Ok(())
+}
+
+#[test]
+fn a_login_during_8_token_loops_on_the_old_grant_moves_every_loop_to_the_new_one() -> TestResult {
+    let Some((peer, mcp, chromium)) = peers(2) else {
+        return Ok(());
+    };
+    let home = tempfile::tempdir()?;
+    let ((code, _, stderr), _) = browser_login(home.path(), &chromium, &mcp, "peer", &[], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let old_refresh = stored(home.path()).expect("saved")["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_owned();
+    let servers = [("peer", mcp.url.as_str())];
+    let (calls, failed, first, new_grant) = std::thread::scope(|scope| {
+        let storm = scope.spawn(|| crate::token_storm(home.path(), &servers, 8, 12, &[]));
+        std::thread::sleep(Duration::from_secs(3));
+        let ((code, _, stderr), _) = browser_login(home.path(), &chromium, &mcp, "peer", &[], &[]);
+        assert_eq!(code, Some(0), "{stderr}");
+        // The old grant is gone at the provider: a loop still on it would fail.
+        peer.revoke_grant(&old_refresh);
+        let new_grant = peer
+            .events("grant.success")
+            .into_iter()
+            .rfind(|e| e["grant_type"] == "authorization_code")
+            .expect("the login's exchange")["grant_id"]
+            .clone();
+        let (calls, failed, first) = storm.join().expect("storm");
+        (calls, failed, first, new_grant)
+    });
+    eprintln!(
+        "8 token loops for 12 s across a login: {calls} calls, {failed} failed, stats {}",
+        peer.stats()
+    );
+    assert_eq!(peer.reuse_events(), 0, "no refresh-token reuse");
+    assert_eq!(failed, 0, "every call succeeded: {first}");
+    // Every refresh after the login was on the new grant.
+    let events = peer.events("grant.success");
+    let login_at = events
+        .iter()
+        .rposition(|e| e["grant_type"] == "authorization_code")
+        .expect("login");
+    let after: Vec<_> = events[login_at + 1..].iter().collect();
+    assert!(!after.is_empty(), "the loops refreshed after the login");
+    assert!(
+        after.iter().all(|e| e["grant_id"] == new_grant),
+        "refreshes after the login: {after:?}"
+    );
+    Ok(())
+}
