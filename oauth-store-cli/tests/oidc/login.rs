@@ -10,7 +10,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::TestResult;
-use crate::peer::{McpServer, Peer, browse, chromium, cli, mcp_server_available};
+use crate::codex::{SERVER, codex, codex_auth_status};
+use crate::peer::{McpServer, Peer, browse, chromium, cli, codex_binary, mcp_server_available};
 
 /// A running `oauth-store login`, its stderr read line by line.
 struct Login {
@@ -23,10 +24,24 @@ impl Login {
     /// Starts `oauth-store --home HOME --store file login --server NAME --url URL ARGS`
     /// (never opening a browser: the test is the browser), with `env` set.
     fn start(home: &Path, name: &str, url: &str, args: &[&str], env: &[(&str, &str)]) -> Login {
+        Login::start_in(home, &[], name, url, args, env)
+    }
+
+    /// As [`Login::start`], with global options (`--layout codex`) before `login`.
+    fn start_in(
+        home: &Path,
+        global: &[&str],
+        name: &str,
+        url: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Login {
         let mut child = Command::new(env!("CARGO_BIN_EXE_oauth-store"))
             .arg("--home")
             .arg(home)
-            .args(["--store", "file", "login", "--server", name, "--url", url])
+            .args(["--store", "file"])
+            .args(global)
+            .args(["login", "--server", name, "--url", url])
             .args(args)
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
@@ -544,5 +559,204 @@ fn a_login_during_8_token_loops_on_the_old_grant_moves_every_loop_to_the_new_one
         after.iter().all(|e| e["grant_id"] == new_grant),
         "refreshes after the login: {after:?}"
     );
+    Ok(())
+}
+
+#[test]
+fn a_pre_registered_confidential_client_on_a_fixed_callback_port_then_a_step_up_asks_for_the_union()
+-> TestResult {
+    let Some((peer, mcp, chromium)) = peers(30) else {
+        return Ok(());
+    };
+    let home = tempfile::tempdir()?;
+    let secret_file = home.path().join("client-secret");
+    std::fs::write(&secret_file, "test-confidential-secret\n")?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let port_text = port.to_string();
+    let secret_path = secret_file.to_str().expect("utf-8 path");
+    let args = [
+        "--client-id",
+        "test-confidential",
+        "--client-secret-file",
+        secret_path,
+        "--callback-port",
+        &port_text,
+        "--json",
+    ];
+    let mut login = Login::start(
+        home.path(),
+        "peer",
+        &mcp.url,
+        &[&["--no-browser"][..], &args].concat(),
+        &[],
+    );
+    let url = login.authorization_url();
+    let (redirect, _) = redirect_and_state(&url);
+    assert_eq!(redirect, format!("http://127.0.0.1:{port}/callback"));
+    browse(&chromium, &url);
+    let (code, stdout, stderr) = login.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    let answer: serde_json::Value = serde_json::from_str(&stdout)?;
+    assert_eq!(answer["client"], "pre-registered", "{answer}");
+    assert_eq!(answer["client_id"], "test-confidential");
+    assert_eq!(answer["refresh_token"], true);
+    assert!(
+        !stdout.contains("test-confidential-secret")
+            && !stderr.contains("test-confidential-secret")
+    );
+    let record = stored(home.path()).expect("saved");
+    assert_eq!(record["token_endpoint_auth_method"], "client_secret_basic");
+    // The stored secret authenticates the refresh (client_secret_basic).
+    let refresh = cli(
+        home.path(),
+        &["refresh", "--force", "--server", "peer", "--url", &mcp.url],
+        None,
+    );
+    assert!(
+        refresh.status.success(),
+        "{}",
+        String::from_utf8_lossy(&refresh.stderr)
+    );
+
+    // Step-up: `--scope openid` on the stored credential asks for what it has and more.
+    let granted: Vec<String> =
+        serde_json::from_value(stored(home.path()).expect("saved")["scopes"].clone())?;
+    assert!(granted.contains(&"mcp".to_owned()), "{granted:?}");
+    let ((code, _, stderr), _) = browser_login(
+        home.path(),
+        &chromium,
+        &mcp,
+        "peer",
+        &[
+            "--scope",
+            "openid",
+            "--client-id",
+            "test-confidential",
+            "--client-secret-file",
+            secret_path,
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let asked = peer.events("authorization").last().expect("asked")["scope"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let asked: Vec<&str> = asked.split(' ').collect();
+    for scope in granted.iter().map(String::as_str).chain(["openid"]) {
+        assert!(asked.contains(&scope), "{scope} in {asked:?}");
+    }
+    Ok(())
+}
+
+/// A Codex home whose config names the MCP server peer as [`SERVER`], File store.
+fn codex_home(dir: &Path, mcp: &McpServer) -> std::io::Result<std::path::PathBuf> {
+    let home = dir.join("codex-home");
+    std::fs::create_dir(&home)?;
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "mcp_oauth_credentials_store = \"file\"\n\n[mcp_servers.{SERVER}]\nurl = \"{}\"\n",
+            mcp.url
+        ),
+    )?;
+    Ok(home)
+}
+
+#[test]
+fn a_codex_layout_login_is_listed_by_codex_and_a_codex_login_is_refreshed_by_token() -> TestResult {
+    let Some((peer, mcp, chromium)) = peers(2) else {
+        return Ok(());
+    };
+    let Some(binary) = codex_binary() else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let home = codex_home(dir.path(), &mcp)?;
+    assert_eq!(codex_auth_status(&binary, &home), "not_logged_in");
+
+    // oauth-store's login, in Codex's layout: Codex lists it as its OAuth login.
+    let mut login = Login::start_in(
+        &home,
+        &["--layout", "codex"],
+        SERVER,
+        &mcp.url,
+        &["--no-browser"],
+        &[],
+    );
+    let url = login.authorization_url();
+    browse(&chromium, &url);
+    let (code, _, stderr) = login.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(codex_auth_status(&binary, &home), "o_auth");
+    let out = codex(&binary, &home, &["mcp", "logout", SERVER]);
+    assert!(
+        out.status.success(),
+        "codex mcp logout: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Codex's own login (`--no-browser`: it prints the URL and still listens on its
+    // loopback redirect), Chromium following its URL; then `oauth-store token`
+    // refreshes it at the provider with no reuse.
+    let mut child = Command::new(&binary)
+        .args(["mcp", "login", "--no-browser", SERVER])
+        .env("CODEX_HOME", &home)
+        .env("HOME", &home)
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    // Its stdout is read to the end (a closed pipe would stop it), the URL sent here.
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, urls) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("http") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let url = urls
+        .recv_timeout(Duration::from_secs(30))
+        .expect("codex printed the authorization URL");
+    let page = browse(&chromium, &url);
+    let status = child.wait()?;
+    assert!(status.success(), "codex mcp login; the page said: {page}");
+    assert_eq!(codex_auth_status(&binary, &home), "o_auth");
+    let before = peer.stat("refreshes");
+    std::thread::sleep(Duration::from_millis(2_100));
+    let token = cli(
+        &home,
+        &[
+            "--layout",
+            "codex",
+            "token",
+            "--server",
+            SERVER,
+            "--url",
+            &mcp.url,
+            "--min-valid",
+            "1",
+        ],
+        None,
+    );
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let access = String::from_utf8(token.stdout)?.trim().to_owned();
+    assert_eq!(
+        peer.stat("refreshes"),
+        before + 1,
+        "oauth-store refreshed Codex's login"
+    );
+    assert_eq!(peer.reuse_events(), 0);
+    assert_eq!(mcp.call_echo(&bearer(&access), "codex").status, 200);
     Ok(())
 }
