@@ -68,7 +68,9 @@
 //! - `http`: `HttpRefresher`, the [`TokenRefresher`] for real providers: RFC 6749
 //!   section 6 refresh with `resource` (RFC 8707), client authentication as the record
 //!   says, discovery (RFC 8414), revocation (RFC 7009), classified by HTTP status; a
-//!   blocking ureq client; plain HTTP goes to loopback hosts only. `ureq_proto` logs raw HTTP
+//!   blocking ureq client; plain HTTP goes to loopback hosts only. And the login
+//!   (`OAuthStore::login`): MCP authorization by browser (PKCE S256 through a
+//!   127.0.0.1 listener) or device code (RFC 8628), saved through the login transaction. `ureq_proto` logs raw HTTP
 //!   bytes (tokens, the client secret) at `log` TRACE level: filter that target out of
 //!   any logger that bridges `log`.
 //! - `rustls`: TLS for `https` endpoints (implies `http`).
