@@ -309,16 +309,18 @@ impl OAuthStore {
         crate::http::checked_url(server_url, "MCP server URL").map_err(LoginError::http)?;
         let deadline = || Instant::now() + Duration::from_secs(30);
 
-        let found = discovery::discover(&transport, server_url, &resource, deadline)?;
-        let stored = handle.load().ok().flatten();
-        let scopes = choose_scopes(options, &found, stored.as_ref());
-        tracing::debug!(target: "oauth_store::login", issuer = %found.issuer, scopes = %scopes.join(" "), device = options.device, "discovered");
-
+        // The listener first: a port in use or a bad callback URL fails before anything
+        // is sent.
         let redirect = if options.device {
             None
         } else {
             Some(browser::Listener::bind(options)?)
         };
+        let found = discovery::discover(&transport, server_url, &resource, deadline)?;
+        let stored = handle.load().ok().flatten();
+        let scopes = choose_scopes(options, &found, stored.as_ref());
+        tracing::debug!(target: "oauth_store::login", issuer = %found.issuer, scopes = %scopes.join(" "), device = options.device, "discovered");
+
         let redirect_uri = redirect.as_ref().map(|l| l.redirect_uri.clone());
         let mut client = client::choose(
             &transport,
