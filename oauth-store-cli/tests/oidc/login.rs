@@ -760,3 +760,51 @@ fn a_codex_layout_login_is_listed_by_codex_and_a_codex_login_is_refreshed_by_tok
     assert_eq!(mcp.call_echo(&bearer(&access), "codex").status, 200);
     Ok(())
 }
+
+#[test]
+fn a_callback_url_names_the_redirect_uri_and_the_listener_serves_its_path() -> TestResult {
+    let Some((_peer, mcp, chromium)) = peers(30) else {
+        return Ok(());
+    };
+    let home = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let callback = format!("http://127.0.0.1:{port}/oauth/done");
+    let mut login = Login::start(
+        home.path(),
+        "peer",
+        &mcp.url,
+        &["--no-browser", "--callback-url", &callback],
+        &[],
+    );
+    let url = login.authorization_url();
+    assert_eq!(redirect_and_state(&url).0, callback);
+    let page = browse(&chromium, &url);
+    let (code, _, stderr) = login.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(page.contains("Authorization received"), "{page}");
+    assert!(stored(home.path()).is_some());
+
+    // One that is not on a loopback host is a usage error, before anything is sent.
+    let out = cli(
+        home.path(),
+        &[
+            "login",
+            "--server",
+            "peer",
+            "--url",
+            &mcp.url,
+            "--callback-url",
+            "http://example.test/cb",
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
