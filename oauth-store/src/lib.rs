@@ -125,7 +125,9 @@ pub use handle::CredentialHandle;
 pub use http::{AuthorizationServerMetadata, HttpError, HttpRefresher};
 pub use layout::{LayoutPreset, StoreLayout};
 #[cfg(feature = "http")]
-pub use login::{ClientSource, LoginError, LoginOptions, LoginOutcome, LoginPrompt};
+pub use login::{
+    BearerChallenge, ClientSource, LoginError, LoginOptions, LoginOutcome, LoginPrompt,
+};
 pub use migrate::Migration;
 pub use provider::{RefreshOutcome, TokenRefresher};
 pub use rescue::RESCUE;

@@ -40,6 +40,7 @@ use crate::http::{HttpError, host_of};
 use crate::resolution::Resolution;
 use crate::store::OAuthStore;
 
+pub use self::discovery::BearerChallenge;
 pub(crate) use self::discovery::Discovered;
 
 /// What a login asks for, and how (every field optional but the timeout).

@@ -7,7 +7,10 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use oauth_store::{ClientSource, LoginError, LoginOptions, LoginPrompt, OAuthStore, StoreMode};
+use oauth_store::{
+    BearerChallenge, ClientSource, LoginError, LoginOptions, LoginPrompt, OAuthStore, StoreMode,
+};
+use proptest::prelude::*;
 
 use crate::http::{CannedServer, TestResult, json_answer};
 
@@ -234,4 +237,55 @@ fn a_browser_login_through_the_library_saves_the_grant_and_the_registration() ->
     assert_eq!(again.client_source, ClientSource::Stored);
     assert_eq!(again.client_id, outcome.client_id);
     Ok(())
+}
+
+#[test]
+fn the_bearer_challenge_is_found_among_others_and_its_params_read() {
+    let header = r#"Basic realm="a, Bearer b", Bearer realm="mcp", error="insufficient_scope", scope="mcp files:write", resource_metadata="https://h/.well-known/oauth-protected-resource/mcp""#;
+    let challenge = BearerChallenge::parse(header).expect("bearer");
+    assert_eq!(challenge.param("realm"), Some("mcp"));
+    assert_eq!(challenge.param("scope"), Some("mcp files:write"));
+    assert_eq!(
+        challenge.param("resource_metadata"),
+        Some("https://h/.well-known/oauth-protected-resource/mcp")
+    );
+    assert_eq!(
+        BearerChallenge::parse("bearer").map(|c| c.param("scope").is_none()),
+        Some(true)
+    );
+    assert_eq!(
+        BearerChallenge::parse(r#"BEARER Scope=mcp,error="x\"y""#).map(|c| (
+            c.param("scope").map(str::to_owned),
+            c.param("error").map(str::to_owned)
+        )),
+        Some((Some("mcp".to_owned()), Some("x\"y".to_owned())))
+    );
+    assert!(BearerChallenge::parse(r#"Basic realm="bearer", DPoP algs="ES256""#).is_none());
+}
+
+proptest! {
+    #[test]
+    fn any_header_parses_without_panicking(header in any::<String>()) {
+        let _ = BearerChallenge::parse(&header);
+    }
+
+    #[test]
+    fn quoted_params_come_back_as_written(
+        params in proptest::collection::vec(("[a-z_]{1,12}", "[ -~]{0,40}"), 0..6),
+        before in proptest::option::of("[A-Za-z]{1,8}"),
+    ) {
+        let quoted = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+        let list: Vec<String> = params.iter().map(|(n, v)| format!("{n}={}", quoted(v))).collect();
+        let mut header = String::new();
+        if let Some(scheme) = before.filter(|s| !s.eq_ignore_ascii_case("bearer")) {
+            header.push_str(&format!("{scheme} realm=\"x, Bearer y\", "));
+        }
+        header.push_str("Bearer ");
+        header.push_str(&list.join(", "));
+        let challenge = BearerChallenge::parse(&header).expect("a bearer challenge");
+        for (name, value) in &params {
+            let first = params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+            prop_assert_eq!(challenge.param(name), first, "{} in {}", name, value);
+        }
+    }
 }

@@ -52,7 +52,7 @@ pub(crate) fn discover(
         .as_ref()
         .and_then(|c| c.param("resource_metadata"))
     {
-        candidates.push(checked_url(&named, "resource metadata URL").map_err(LoginError::http)?);
+        candidates.push(checked_url(named, "resource metadata URL").map_err(LoginError::http)?);
     }
     candidates.extend(well_known(&server, "oauth-protected-resource"));
     let mut tried = Vec::new();
@@ -263,7 +263,7 @@ fn challenge(
     transport: &Transport,
     server: &Url,
     deadline: Instant,
-) -> Result<Option<Challenge>, LoginError> {
+) -> Result<Option<BearerChallenge>, LoginError> {
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "id": 1,
@@ -298,70 +298,113 @@ fn challenge(
         .get_all(header::WWW_AUTHENTICATE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(Challenge::parse))
+        .find_map(BearerChallenge::parse))
 }
 
-/// A `Bearer` challenge (RFC 6750 section 3) and its auth-params.
-#[derive(Debug)]
-pub(crate) struct Challenge {
+/// The `Bearer` challenge of a `WWW-Authenticate` header (RFC 6750 section 3; RFC 9110
+/// section 11.6.1 syntax): its auth-params, names lowercased, quoted values unescaped.
+/// An MCP server's 401 names `resource_metadata` (RFC 9728 section 5.1) and `scope`; a
+/// 403 `error="insufficient_scope"` names the `scope` a step-up login asks for.
+///
+/// Other schemes in the same header (`Basic realm="x", Bearer ...`) are skipped; a
+/// malformed header yields what could be read, never a panic.
+///
+/// ```
+/// use oauth_store::BearerChallenge;
+/// let header = r#"Basic realm="r", Bearer error="insufficient_scope", scope="mcp files:write", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp""#;
+/// let challenge = BearerChallenge::parse(header).expect("a Bearer challenge");
+/// assert_eq!(challenge.param("scope"), Some("mcp files:write"));
+/// assert_eq!(challenge.param("error"), Some("insufficient_scope"));
+/// assert!(BearerChallenge::parse(r#"Basic realm="bearer""#).is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BearerChallenge {
     params: Vec<(String, String)>,
 }
 
-impl Challenge {
-    /// The Bearer challenge in a header value, if any.
-    pub(crate) fn parse(value: &str) -> Option<Challenge> {
-        let start = value.to_ascii_lowercase().find("bearer")?;
-        let mut rest = value[start + "bearer".len()..].trim_start();
-        let mut params = Vec::new();
-        while !rest.is_empty() {
-            let Some(eq) = rest.find('=') else { break };
-            let name = rest[..eq]
-                .trim()
-                .trim_start_matches(',')
-                .trim()
-                .to_ascii_lowercase();
-            // Another scheme starts (`Basic realm=...`): stop.
-            if name.contains(' ') {
+impl BearerChallenge {
+    /// The first `Bearer` challenge (scheme name case-insensitive) in a
+    /// `WWW-Authenticate` header value, or `None` when there is none.
+    pub fn parse(header: &str) -> Option<BearerChallenge> {
+        let mut rest = header;
+        let mut current: Option<(&str, Vec<(String, String)>)> = None;
+        let mut found = None;
+        let mut finish = |challenge: Option<(&str, Vec<(String, String)>)>| {
+            if let Some((scheme, params)) = challenge
+                && scheme.eq_ignore_ascii_case("bearer")
+                && found.is_none()
+            {
+                found = Some(BearerChallenge { params });
+            }
+        };
+        loop {
+            rest = rest.trim_start_matches([' ', '\t', ',']);
+            let Some(first) = rest.chars().next() else {
                 break;
+            };
+            let end = rest.find(|c: char| !is_tchar(c)).unwrap_or(rest.len());
+            if end == 0 {
+                // Not a token (a stray quote, a control character): skip it.
+                rest = &rest[first.len_utf8()..];
+                continue;
             }
-            rest = rest[eq + 1..].trim_start();
-            let value;
-            if let Some(quoted) = rest.strip_prefix('"') {
-                let mut out = String::new();
-                let mut chars = quoted.char_indices();
-                let mut end = quoted.len();
-                while let Some((i, c)) = chars.next() {
-                    match c {
-                        '\\' => {
-                            if let Some((_, escaped)) = chars.next() {
-                                out.push(escaped);
-                            }
+            let token = &rest[..end];
+            let after = rest[end..].trim_start_matches([' ', '\t']);
+            match after.strip_prefix('=') {
+                Some(value) => {
+                    let value = value.trim_start_matches([' ', '\t']);
+                    let (value, remaining) = match value.strip_prefix('"') {
+                        Some(quoted) => unquote(quoted),
+                        None => {
+                            let end = value.find([',', ' ', '\t']).unwrap_or(value.len());
+                            (value[..end].to_owned(), &value[end..])
                         }
-                        '"' => {
-                            end = i + 1;
-                            break;
-                        }
-                        c => out.push(c),
+                    };
+                    if let Some((_, params)) = current.as_mut() {
+                        params.push((token.to_ascii_lowercase(), value));
                     }
+                    rest = remaining;
                 }
-                value = out;
-                rest = &quoted[end.min(quoted.len())..];
-            } else {
-                let end = rest.find(',').unwrap_or(rest.len());
-                value = rest[..end].trim().to_owned();
-                rest = &rest[end..];
+                None => {
+                    finish(current.take());
+                    current = Some((token, Vec::new()));
+                    rest = after;
+                }
             }
-            params.push((name, value));
-            rest = rest.trim_start().trim_start_matches(',').trim_start();
         }
-        Some(Challenge { params })
+        finish(current);
+        found
     }
 
-    /// The auth-param `name` (case-insensitive).
-    pub(crate) fn param(&self, name: &str) -> Option<String> {
+    /// The auth-param `name` (give it lowercase), if present; the first when repeated.
+    pub fn param(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.as_str())
     }
+}
+
+/// RFC 9110 `tchar`.
+fn is_tchar(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+/// A quoted-string's content after its opening quote, unescaped, and what follows its
+/// closing quote (an unterminated one runs to the end).
+fn unquote(quoted: &str) -> (String, &str) {
+    let mut out = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some((_, escaped)) = chars.next() {
+                    out.push(escaped);
+                }
+            }
+            '"' => return (out, &quoted[i + 1..]),
+            c => out.push(c),
+        }
+    }
+    (out, "")
 }
