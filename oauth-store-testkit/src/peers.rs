@@ -240,6 +240,18 @@ impl Peer {
             == 200
     }
 
+    /// Denies a device authorization by its user code (the person presses Abort at the
+    /// verification URI); true when that was taken.
+    pub fn deny_device(&self, user_code: &str) -> bool {
+        self.agent
+            .post(format!("{}/test/device-approve", self.issuer))
+            .send_form([("user_code", user_code), ("deny", "1")])
+            .expect("device-approve deny")
+            .status()
+            .as_u16()
+            == 200
+    }
+
     /// Revokes the grant of `refresh_token` at the peer.
     pub fn revoke_grant(&self, refresh_token: &str) {
         let status = self

@@ -198,8 +198,9 @@ async function revokeGrant(refreshTokenValue) {
 // Completes a device authorization (RFC 8628 section 3.3) as a person at a browser
 // would: GET /device, POST the user code, POST the confirmation, then follow the
 // redirects through the (auto-approving) interaction, carrying the cookies. True when
-// oidc-provider's success page came back.
-async function approveDevice(userCode) {
+// oidc-provider's success page came back. With `deny`, the person presses Abort
+// instead (the device's next poll gets access_denied); true when that was taken.
+async function approveDevice(userCode, deny = false) {
   const jar = new Map();
   const send = async (path, init = {}) => {
     const headers = { ...(init.headers ?? {}) };
@@ -224,6 +225,11 @@ async function approveDevice(userCode) {
   const confirmPage = await (await send('/device', form({ xsrf, user_code: userCode }))).text();
   const confirmXsrf = xsrfOf(confirmPage);
   if (!confirmXsrf) return false;
+  if (deny) {
+    // oidc-provider answers with its error page (access_denied) and marks the code.
+    await (await send('/device', form({ xsrf: confirmXsrf, user_code: userCode, abort: 'yes' }))).text();
+    return true;
+  }
   let response = await send('/device', form({ xsrf: confirmXsrf, user_code: userCode, confirm: 'yes' }));
   for (let hop = 0; hop < 10 && response.status >= 300 && response.status < 400; hop += 1) {
     response = await send(response.headers.get('location'));
@@ -268,9 +274,10 @@ server.on('request', async (req, res) => {
     } else if (req.method === 'POST' && url.pathname === '/test/device-approve') {
       const form = new URLSearchParams(await readBody(req));
       const userCode = form.get('user_code') ?? '';
-      const approved = await approveDevice(userCode);
-      emit({ event: 'device.approve', approved });
-      json(res, approved ? 200 : 400, { approved });
+      const deny = form.get('deny') === '1';
+      const done = await approveDevice(userCode, deny);
+      emit({ event: 'device.approve', approved: done && !deny, denied: done && deny });
+      json(res, done ? 200 : 400, deny ? { denied: done } : { approved: done });
     } else if (req.method === 'POST' && url.pathname === '/test/revoke-grant') {
       const form = new URLSearchParams(await readBody(req));
       const value = url.searchParams.get('refresh_token') ?? form.get('refresh_token');

@@ -276,6 +276,24 @@ fn a_device_login_approved_by_the_test_is_saved_and_works() -> TestResult {
 }
 
 #[test]
+fn a_device_login_the_person_denies_stops_with_access_denied_and_saves_nothing() -> TestResult {
+    if !mcp_server_available() {
+        return Ok(());
+    }
+    let peer = Peer::start(60);
+    let mcp = McpServer::start(&peer);
+    let home = tempfile::tempdir()?;
+    let mut login = Login::start(home.path(), "peer", &mcp.url, &["--device"], &[]);
+    let user_code = login.wait_for(|l| l.strip_prefix("and enter the code: ").map(str::to_owned));
+    assert!(peer.deny_device(&user_code), "denied at the peer");
+    let (code, _, stderr) = login.finish();
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("access_denied"), "{stderr}");
+    assert!(stored(home.path()).is_none());
+    Ok(())
+}
+
+#[test]
 fn a_device_login_at_a_server_without_a_device_endpoint_is_refused() -> TestResult {
     if !mcp_server_available() {
         return Ok(());
