@@ -276,7 +276,7 @@ impl Peer {
         ]);
         match register {
             Some(kind) => cmd.args(["--register", kind]),
-            None => cmd.args(["--client-id", "test-public"]),
+            None => cmd.args(["--client", "test-public"]),
         };
         let out = cmd.output().expect("run login.mjs");
         assert!(

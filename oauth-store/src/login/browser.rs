@@ -237,7 +237,7 @@ fn respond(request: tiny_http::Request, status: u16, text: &str) {
         .replace('<', "&lt;")
         .replace('>', "&gt;");
     let page = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>oauth-store login</title></head><body><p id=\"oauth-store-login\">{escaped}</p></body></html>"
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Login</title></head><body><p id=\"login-result\">{escaped}</p></body></html>"
     );
     let mut response = tiny_http::Response::from_string(page).with_status_code(status);
     if let Ok(header) = tiny_http::Header::from_bytes("Content-Type", "text/html; charset=utf-8") {

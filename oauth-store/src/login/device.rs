@@ -53,7 +53,7 @@ pub(crate) fn start(
 ) -> Result<(Authorization, Client), LoginError> {
     let Some(endpoint) = &found.device_authorization_endpoint else {
         return Err(LoginError::Refused(format!(
-            "the authorization server {} offers no device authorization endpoint (RFC 8628); log in with the browser (drop --device)",
+            "the authorization server {} offers no device authorization endpoint (RFC 8628); log in by browser instead",
             found.issuer
         )));
     };
