@@ -332,19 +332,16 @@ impl OAuthStore {
             deadline,
         )?;
 
-        let exchange: Box<dyn FnOnce() -> Result<TokenResponse, LoginError>> = match redirect {
+        let mut code = None;
+        let response = match redirect {
             Some(listener) => {
-                let code = browser::authorize(
-                    &listener, &found, &client, &scopes, &resource, options, prompt,
-                )?;
-                let transport = transport.clone();
-                let found = found.clone();
-                let client = client.clone();
-                let resource = resource.clone();
-                let redirect_uri = listener.redirect_uri.clone();
-                Box::new(move || {
-                    browser::exchange(&transport, &found, &client, &code, &redirect_uri, &resource)
-                })
+                code = Some((
+                    browser::authorize(
+                        &listener, &found, &client, &scopes, &resource, options, prompt,
+                    )?,
+                    listener.redirect_uri.clone(),
+                ));
+                None
             }
             None => {
                 let (authorization, used) = device::start(
@@ -358,20 +355,27 @@ impl OAuthStore {
                 );
                 // Polling waits for the person: outside the lock. The token it returns
                 // is saved under the lock (nobody else can spend it: it is new).
-                let response = device::poll(
+                Some(device::poll(
                     &transport,
                     &found,
                     &client,
                     &authorization,
                     &resource,
                     options,
-                )?;
-                Box::new(move || Ok(response))
+                )?)
             }
         };
 
-        let (resolution, saved) = handle.obtain_and_save(|| {
-            let response = exchange()?;
+        let saved = handle.obtain_and_save(|| {
+            let response = match (response, &code) {
+                (Some(response), _) => response,
+                (None, Some((code, redirect_uri))) => {
+                    browser::exchange(&transport, &found, &client, code, redirect_uri, &resource)?
+                }
+                (None, None) => {
+                    return Err(LoginError::Provider("no grant was obtained".into()));
+                }
+            };
             Ok::<_, LoginError>(assemble(
                 server_name,
                 server_url,
@@ -380,7 +384,11 @@ impl OAuthStore {
                 &scopes,
                 &response,
             ))
-        })?;
+        });
+        if let Some((code, _)) = code.as_mut() {
+            code.answer(saved.as_ref().map(|_| ()));
+        }
+        let (resolution, saved) = saved?;
         tracing::info!(target: "oauth_store::login", key = %handle.key(), issuer = %found.issuer, client = client.source.as_str(), "logged in");
         Ok(LoginOutcome {
             resolution,

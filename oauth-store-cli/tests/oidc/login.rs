@@ -192,7 +192,7 @@ fn a_browser_login_by_chromium_is_saved_and_then_works_with_token_and_refresh_fo
     let ((code, stdout, stderr), page) =
         browser_login(home.path(), &chromium, &mcp, "peer", &[], &[]);
     assert_eq!(code, Some(0), "login: {stdout} {stderr}");
-    assert!(page.contains("Authorization received"), "page: {page}");
+    assert!(page.contains("Logged in."), "page: {page}");
     assert!(stdout.contains("logged in: saved peer|"), "{stdout}");
     assert!(stdout.contains("(registered)"), "{stdout}");
     let record = stored(home.path()).expect("saved");
@@ -455,6 +455,19 @@ fn a_wrong_state_a_wrong_iss_or_an_error_on_the_callback_is_refused_and_nothing_
         .filter(|e| e["grant_type"] == "authorization_code")
         .count();
     assert_eq!(exchanges, 0, "no code was exchanged");
+
+    // A callback that passes every check but whose code the provider does not know: the
+    // exchange fails (invalid_grant), the browser is told so, nothing is saved.
+    let (code, stderr) = forged_callback(home.path(), &mcp, |state| {
+        format!("code=not-a-code&state={state}&iss={issuer}")
+    });
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("invalid_grant"), "{stderr}");
+    assert!(
+        !stderr.contains("not-a-code"),
+        "the code is not shown: {stderr}"
+    );
+    assert!(stored(home.path()).is_none(), "nothing saved");
     Ok(())
 }
 
@@ -801,7 +814,7 @@ fn a_callback_url_names_the_redirect_uri_and_the_listener_serves_its_path() -> T
     let page = browse(&chromium, &url);
     let (code, _, stderr) = login.finish();
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(page.contains("Authorization received"), "{page}");
+    assert!(page.contains("Logged in."), "{page}");
     assert!(stored(home.path()).is_some());
 
     // One that is not on a loopback host is a usage error, before anything is sent.

@@ -78,10 +78,39 @@ impl Listener {
     }
 }
 
-/// The authorization code the browser brought back, with its PKCE verifier.
+/// The authorization code the browser brought back, with its PKCE verifier, and the
+/// browser's request, answered once the login is over.
 pub(crate) struct Code {
     code: Hidden,
     verifier: Hidden,
+    browser: Option<tiny_http::Request>,
+}
+
+impl Code {
+    /// Answers the browser: what the login came to.
+    pub(crate) fn answer(&mut self, outcome: Result<(), &LoginError>) {
+        if let Some(request) = self.browser.take() {
+            match outcome {
+                Ok(()) => respond(
+                    request,
+                    200,
+                    "Logged in. You can close this window and return to the terminal.",
+                ),
+                Err(e) => respond(
+                    request,
+                    400,
+                    &format!("Login failed: {e}. Return to the terminal."),
+                ),
+            }
+        }
+    }
+}
+
+impl Drop for Code {
+    fn drop(&mut self) {
+        // A login that ended without saying (a panic): the browser is not left hanging.
+        self.answer(Err(&LoginError::Provider("the login stopped".into())));
+    }
 }
 
 /// Prompts with the authorization URL and waits (up to the timeout) for the callback;
@@ -157,14 +186,11 @@ pub(crate) fn authorize(
         );
         match checked {
             Ok(code) => {
-                respond(
-                    request,
-                    200,
-                    "Authorization received. You can close this window and return to the terminal.",
-                );
+                // The browser is answered when the code exchange and the save are over.
                 return Ok(Code {
                     code: Hidden(code),
                     verifier: Hidden(verifier.secret().clone()),
+                    browser: Some(request),
                 });
             }
             Err(e) => {
