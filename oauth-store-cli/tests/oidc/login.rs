@@ -495,19 +495,51 @@ fn no_callback_within_the_timeout_is_refused_and_nothing_is_saved() -> TestResul
 }
 
 #[test]
-fn a_trace_log_of_a_login_and_its_use_holds_no_token_code_or_verifier() -> TestResult {
+fn a_trace_log_of_logins_and_their_use_holds_no_token_code_verifier_or_secret() -> TestResult {
     let Some((peer, mcp, chromium)) = peers(30) else {
         return Ok(());
     };
     let home = tempfile::tempdir()?;
+    let secret_file = home.path().join("client-secret");
+    std::fs::write(&secret_file, "test-confidential-secret\n")?;
     let trace = [("RUST_LOG", "trace")];
-    let mut login = Login::start(home.path(), "peer", &mcp.url, &["--no-browser"], &trace);
+    let mut secrets = vec!["test-confidential-secret".to_owned()];
+    let keep_tokens = |secrets: &mut Vec<String>| {
+        let record = stored(home.path()).expect("saved");
+        for field in ["access_token", "refresh_token"] {
+            secrets.push(record[field].as_str().expect(field).to_owned());
+        }
+    };
+
+    // A browser login with a confidential client.
+    let secret_path = secret_file.to_str().expect("utf-8 path");
+    let mut login = Login::start(
+        home.path(),
+        "peer",
+        &mcp.url,
+        &[
+            "--no-browser",
+            "--client-id",
+            "test-confidential",
+            "--client-secret-file",
+            secret_path,
+        ],
+        &trace,
+    );
     let url = login.authorization_url();
     browse(&chromium, &url);
     let (code, stdout, stderr) = login.finish();
     assert_eq!(code, Some(0), "{stderr}");
+    keep_tokens(&mut secrets);
     let mut logged = format!("{stdout}\n{stderr}");
-    for args in [&["refresh", "--force"][..], &["show"][..], &["list"][..]] {
+
+    // Its use: a refresh, show, list, token.
+    for args in [
+        &["refresh", "--force"][..],
+        &["show"][..],
+        &["list"][..],
+        &["token"][..],
+    ] {
         let mut all = args.to_vec();
         if args[0] != "list" {
             all.extend(["--server", "peer", "--url", &mcp.url]);
@@ -524,22 +556,41 @@ fn a_trace_log_of_a_login_and_its_use_holds_no_token_code_or_verifier() -> TestR
             "{all:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        logged.push_str(&String::from_utf8_lossy(&out.stdout));
+        if args[0] != "token" {
+            // `token`'s stdout is the token: its job. Its stderr is checked.
+            logged.push_str(&String::from_utf8_lossy(&out.stdout));
+        }
         logged.push_str(&String::from_utf8_lossy(&out.stderr));
     }
+    keep_tokens(&mut secrets);
+
+    // A device login: the stored (pre-registered) client lacks the device grant, so a
+    // client is registered anew (RFC 7591); the device code is polled.
+    let mut login = Login::start(home.path(), "peer", &mcp.url, &["--device"], &trace);
+    let user_code = login.wait_for(|l| l.strip_prefix("and enter the code: ").map(str::to_owned));
+    assert!(peer.approve_device(&user_code));
+    let (code, stdout, stderr) = login.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("(registered)"), "{stdout}");
+    keep_tokens(&mut secrets);
+    logged.push_str(&format!("{stdout}\n{stderr}"));
+
     assert!(
         logged.contains("oauth_store::login"),
         "the trace log is on: {logged}"
     );
-    let record = stored(home.path()).expect("saved");
-    for field in ["access_token", "refresh_token"] {
-        let secret = record[field].as_str().expect(field);
-        assert!(!logged.contains(secret), "{field} in the log");
+    for secret in &secrets {
+        assert!(!logged.contains(secret.as_str()), "a secret in the log");
     }
-    // The code and the verifier: never a `code=` or `code_verifier` in any line.
-    assert!(!logged.contains("code_verifier"), "{logged}");
-    assert!(!logged.contains("code="), "{logged}");
-    let _ = peer;
+    // The code, the verifier and the device code: never a parameter of theirs (the user
+    // code is printed on purpose: the person types it).
+    let without_user_code = logged.replace("user_code=", "");
+    for name in ["code=", "code_verifier", "device_code"] {
+        assert!(
+            !without_user_code.contains(name),
+            "{name} in the log: {logged}"
+        );
+    }
     Ok(())
 }
 

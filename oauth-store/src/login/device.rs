@@ -40,7 +40,8 @@ pub(crate) struct Authorization {
 }
 
 /// Sends the device authorization request; a stored registration the server rejects
-/// (`invalid_client`, `unauthorized_client`) is replaced by a new one, once. Returns the
+/// (`invalid_client`, `unauthorized_client`, or `invalid_request`, which some servers
+/// answer for a client without the device grant) is replaced by a new one, once. Returns the
 /// authorization and the client that got it.
 pub(crate) fn start(
     transport: &Transport,
@@ -58,9 +59,14 @@ pub(crate) fn start(
         )));
     };
     match request(transport, endpoint, &client, scopes, resource, deadline()) {
+        // RFC 8628 says `unauthorized_client` for a client without the device grant;
+        // oidc-provider says `invalid_request` ("... is not allowed for this client").
         Err(TokenError::OAuth { error, .. })
             if client.source == ClientSource::Stored
-                && (error == "invalid_client" || error == "unauthorized_client") =>
+                && matches!(
+                    error.as_str(),
+                    "invalid_client" | "unauthorized_client" | "invalid_request"
+                ) =>
         {
             tracing::debug!(target: "oauth_store::login", error, "the stored registration was rejected; registering anew");
             let client = register(transport, found, None, true, deadline())?;
