@@ -21,6 +21,9 @@
 //! - Client authentication at the token endpoint: `none`, `client_secret_basic` and
 //!   `client_secret_post`.
 //! - The loopback listener binds 127.0.0.1 only (not `[::1]`).
+//! - A stored registration is reused as registered: a callback URL whose path differs
+//!   from the registered redirect URI's is refused by a strict server (register anew by
+//!   logging out first, or pass a client id).
 
 mod browser;
 mod client;
@@ -344,9 +347,8 @@ impl OAuthStore {
                 None
             }
             None => {
-                let (authorization, used) = device::start(
-                    &transport, &found, client, &scopes, &resource, options, deadline,
-                )?;
+                let (authorization, used) =
+                    device::start(&transport, &found, client, &scopes, &resource, deadline)?;
                 client = used;
                 prompt.device_code(
                     &authorization.verification_uri,

@@ -289,3 +289,43 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_client_id_metadata_document_is_the_client_when_the_server_supports_them() -> TestResult {
+    let server = canned(
+        PRM,
+        r#"{"issuer":"{url}","authorization_endpoint":"{url}/auth","token_endpoint":"{url}/token","registration_endpoint":"{url}/reg","client_id_metadata_document_supported":true,"scopes_supported":["mcp","offline_access"],"code_challenge_methods_supported":["S256"]}"#,
+    );
+    let home = tempfile::tempdir()?;
+    let url = format!("{}/mcp", server.url);
+    let prompt = Recorded::default();
+    let options = LoginOptions::new()
+        .client_metadata_url("https://app.example.test/oauth/client.json")
+        .timeout(Duration::from_secs(1));
+    // Nobody follows the URL: the login times out, having registered nothing.
+    match store(home.path()).login("s", &url, &options, &prompt) {
+        Err(LoginError::TimedOut(1)) => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    let shown = prompt.urls.lock().expect("urls")[0].clone();
+    assert!(
+        shown.contains("client_id=https%3A%2F%2Fapp.example.test%2Foauth%2Fclient.json"),
+        "{shown}"
+    );
+    // The challenge's scope (not the metadata's), plus offline_access (RFC 6749 form
+    // encoding: spaces are `+`); the resource indicator; S256.
+    assert!(shown.contains("scope=mcp+read+offline_access"), "{shown}");
+    assert!(
+        shown.contains(&format!("resource={}", form(&url))),
+        "{shown}"
+    );
+    assert!(shown.contains("code_challenge_method=S256"), "{shown}");
+    assert_eq!(server.requests().len(), 3, "no registration request");
+    assert!(store(home.path()).handle("s", &url).load()?.is_none());
+    Ok(())
+}
+
+/// `text` form-encoded as a URL query holds it.
+fn form(text: &str) -> String {
+    text.replace(':', "%3A").replace('/', "%2F")
+}

@@ -49,7 +49,6 @@ pub(crate) fn start(
     client: Client,
     scopes: &[String],
     resource: &str,
-    _options: &LoginOptions,
     deadline: impl Fn() -> Instant,
 ) -> Result<(Authorization, Client), LoginError> {
     let Some(endpoint) = &found.device_authorization_endpoint else {
