@@ -329,3 +329,154 @@ fn a_client_id_metadata_document_is_the_client_when_the_server_supports_them() -
 fn form(text: &str) -> String {
     text.replace(':', "%3A").replace('/', "%2F")
 }
+
+/// A prompt for the device flow: keeps the user code it was shown.
+#[derive(Default)]
+struct DevicePrompt {
+    shown: Mutex<Vec<(String, Option<String>, String)>>,
+}
+
+impl LoginPrompt for DevicePrompt {
+    fn authorization_url(&self, url: &str) {
+        panic!("no browser here: {url}");
+    }
+
+    fn device_code(&self, uri: &str, complete: Option<&str>, user_code: &str) {
+        self.shown.lock().expect("shown").push((
+            uri.to_owned(),
+            complete.map(str::to_owned),
+            user_code.to_owned(),
+        ));
+    }
+}
+
+#[test]
+fn device_polling_waits_the_interval_and_five_seconds_more_after_slow_down() -> TestResult {
+    let server = CannedServer::start_with(|url| {
+        let asm = r#"{"issuer":"{url}","authorization_endpoint":"{url}/auth","token_endpoint":"{url}/token","device_authorization_endpoint":"{url}/device/auth","code_challenge_methods_supported":["S256"]}"#;
+        vec![
+            json_answer(
+                "401 Unauthorized",
+                &format!("WWW-Authenticate: Bearer resource_metadata=\"{url}/prm\"\r\n"),
+                "{}",
+            ),
+            json_answer("200 OK", "", &PRM.replace("{url}", url)),
+            json_answer("200 OK", "", &asm.replace("{url}", url)),
+            json_answer(
+                "200 OK",
+                "",
+                &format!(
+                    r#"{{"device_code":"dc-secret-1","user_code":"WDJB-MJHT","verification_uri":"{url}/device","expires_in":60,"interval":1}}"#
+                ),
+            ),
+            json_answer(
+                "400 Bad Request",
+                "",
+                r#"{"error":"authorization_pending"}"#,
+            ),
+            json_answer("400 Bad Request", "", r#"{"error":"slow_down"}"#),
+            json_answer(
+                "200 OK",
+                "",
+                r#"{"access_token":"at-device","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-device","scope":"mcp"}"#,
+            ),
+        ]
+    });
+    let home = tempfile::tempdir()?;
+    let url = format!("{}/mcp", server.url);
+    let prompt = DevicePrompt::default();
+    let options = LoginOptions::new()
+        .device(true)
+        .client("device-client", None)
+        .timeout(Duration::from_secs(60));
+    let started = std::time::Instant::now();
+    let outcome = store(home.path()).login("s", &url, &options, &prompt)?;
+    let took = started.elapsed();
+    // Polls at about 1 s (pending), 2 s (slow_down), then 2 + 1 + 5 = 8 s: never sooner.
+    assert!(
+        took >= Duration::from_millis(7_900),
+        "polled too soon: {took:?}"
+    );
+    assert_eq!(outcome.client_source, ClientSource::PreRegistered);
+    assert!(outcome.refresh_token);
+    let shown = prompt.shown.lock().expect("shown").clone();
+    assert_eq!(
+        shown,
+        [(
+            format!("{}/device", server.url),
+            None,
+            "WDJB-MJHT".to_owned()
+        )]
+    );
+    let requests = server.requests();
+    assert!(
+        requests[3].starts_with("POST /device/auth "),
+        "{}",
+        requests[3]
+    );
+    assert!(
+        requests[3].contains("client_id=device-client"),
+        "{}",
+        requests[3]
+    );
+    assert!(requests[3].contains("resource="), "{}", requests[3]);
+    for poll in &requests[4..7] {
+        assert!(poll.starts_with("POST /token "), "{poll}");
+        assert!(
+            poll.contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"),
+            "{poll}"
+        );
+        assert!(poll.contains("device_code=dc-secret-1"), "{poll}");
+        assert!(poll.contains("resource="), "{poll}");
+    }
+    let saved = store(home.path()).handle("s", &url).load()?.expect("saved");
+    assert_eq!(saved.client_id, "device-client");
+    assert_eq!(saved.scopes, ["mcp"]);
+    server.finish();
+    Ok(())
+}
+
+#[test]
+fn a_device_code_that_expires_before_approval_stops_the_login_and_saves_nothing() -> TestResult {
+    let server = CannedServer::start_with(|url| {
+        let asm = r#"{"issuer":"{url}","token_endpoint":"{url}/token","device_authorization_endpoint":"{url}/device/auth","code_challenge_methods_supported":["S256"]}"#;
+        vec![
+            json_answer(
+                "401 Unauthorized",
+                &format!("WWW-Authenticate: Bearer resource_metadata=\"{url}/prm\"\r\n"),
+                "{}",
+            ),
+            json_answer("200 OK", "", &PRM.replace("{url}", url)),
+            json_answer("200 OK", "", &asm.replace("{url}", url)),
+            json_answer(
+                "200 OK",
+                "",
+                &format!(
+                    r#"{{"device_code":"dc","user_code":"AAAA-BBBB","verification_uri":"{url}/device","verification_uri_complete":"{url}/device?user_code=AAAA-BBBB","expires_in":2,"interval":1}}"#
+                ),
+            ),
+            json_answer(
+                "400 Bad Request",
+                "",
+                r#"{"error":"authorization_pending"}"#,
+            ),
+        ]
+    });
+    let home = tempfile::tempdir()?;
+    let url = format!("{}/mcp", server.url);
+    let prompt = DevicePrompt::default();
+    let options = LoginOptions::new()
+        .device(true)
+        .client("device-client", None);
+    match store(home.path()).login("s", &url, &options, &prompt) {
+        Err(LoginError::Denied { error, .. }) => assert_eq!(error, "expired_token"),
+        other => panic!("expected expired_token, got {other:?}"),
+    }
+    let shown = prompt.shown.lock().expect("shown").clone();
+    assert_eq!(
+        shown[0].1.as_deref(),
+        Some(format!("{}/device?user_code=AAAA-BBBB", server.url).as_str())
+    );
+    assert!(store(home.path()).handle("s", &url).load()?.is_none());
+    Ok(())
+}
