@@ -890,3 +890,53 @@ fn a_callback_url_names_the_redirect_uri_and_the_listener_serves_its_path() -> T
     );
     Ok(())
 }
+
+#[test]
+fn an_unreachable_server_is_exit_5_and_plain_http_off_loopback_exit_3() -> TestResult {
+    let home = tempfile::tempdir()?;
+    // Port 1 on loopback: nothing listens there.
+    let out = cli(
+        home.path(),
+        &[
+            "login",
+            "--server",
+            "x",
+            "--url",
+            "http://127.0.0.1:1/mcp",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let error: serde_json::Value = serde_json::from_slice(&out.stderr)?;
+    assert_eq!(error["error"], "provider", "{error}");
+    let out = cli(
+        home.path(),
+        &[
+            "login",
+            "--server",
+            "x",
+            "--url",
+            "http://mcp.example.test/mcp",
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a loopback host"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stored(home.path()).is_none());
+    Ok(())
+}
