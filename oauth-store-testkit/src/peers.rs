@@ -488,7 +488,8 @@ pub fn chromium() -> Option<PathBuf> {
 
 /// Opens `url` in a real headless Chromium (a fresh profile, no network besides the
 /// page) and returns the DOM it ended on, after redirects: a browser following an
-/// authorization URL to a loopback redirect. Panics when it cannot be run.
+/// authorization URL to a loopback redirect. A browser still running after 60 s is
+/// killed (the page is then whatever it printed). Panics when it cannot be run.
 pub fn browse(chromium: &Path, url: &str) -> String {
     static PROFILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let profile = std::env::temp_dir().join(format!(
@@ -496,7 +497,7 @@ pub fn browse(chromium: &Path, url: &str) -> String {
         std::process::id(),
         PROFILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
-    let out = Command::new(chromium)
+    let mut child = Command::new(chromium)
         .args([
             "--headless",
             "--no-sandbox",
@@ -506,14 +507,35 @@ pub fn browse(chromium: &Path, url: &str) -> String {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            // Containers often have a small /dev/shm.
+            "--disable-dev-shm-usage",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("--dump-dom")
         .arg(url)
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .output()
+        .spawn()
         .expect("run chromium");
+    // The page is read on a thread of its own, so a browser that never finishes is
+    // killed after a minute instead of hanging the test.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut page = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut page);
+        page
+    });
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().expect("chromium status").is_none() {
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let page = reader.join().expect("page reader");
     let _ = std::fs::remove_dir_all(&profile);
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&page).into_owned()
 }
