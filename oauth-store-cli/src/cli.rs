@@ -197,6 +197,9 @@ pub(crate) enum Command {
     /// Save a token response (JSON) as the server's credential, replacing any stored one.
     #[command(long_about = IMPORT_ABOUT)]
     Import(ImportArgs),
+    /// Log in to an MCP server (browser or --device) and save the credential.
+    #[command(long_about = LOGIN_ABOUT)]
+    Login(LoginArgs),
     /// List the stored credentials (never a token value).
     List,
     /// Show one credential, secrets redacted.
@@ -243,6 +246,20 @@ token_endpoint_auth_method, issuer, token_endpoint. Any other field is kept as i
 When the response has no client_id, or the same client_id as the stored credential, each \
 registration field it omits is kept from the stored credential (a dynamically registered \
 client_secret is not lost).";
+
+const LOGIN_ABOUT: &str = "\
+Log in to an MCP server as the MCP authorization specification (2025-11-25) describes and \
+save the credential, replacing any stored one: discovery from the server's 401 (RFC 9728 \
+protected resource metadata, RFC 8414 authorization server metadata), a client (--client-id, \
+else the registration stored for this issuer, else --client-metadata-url when the server \
+supports it, else dynamic client registration, RFC 7591), then the authorization code flow \
+with PKCE S256 through a listener on 127.0.0.1 (the authorization URL is printed on stderr and \
+opened in a browser unless --no-browser or there is no display), or with --device the device \
+authorization grant (RFC 8628: open the printed URL anywhere and enter the code). \
+Over SSH: --no-browser --callback-port N and forward that port (ssh -L N:127.0.0.1:N), or --device. \
+Exit codes: 0 saved; 2 usage; 3 denied, timed out, or a failed check (state, iss, resource, \
+issuer, no S256); 4 store; 5 network or provider failure. Nothing is saved unless the whole \
+flow succeeded.";
 
 const TOKEN_ABOUT: &str = "\
 Print the access token (and a newline, nothing else) on stdout, refreshing it first through \
@@ -345,6 +362,42 @@ pub(crate) struct ImportArgs {
     /// Read the token response from FILE (`-`: standard input, the default).
     #[arg(long, value_name = "FILE|-")]
     pub(crate) from: Option<PathBuf>,
+}
+
+/// `login`.
+#[derive(Debug, Args)]
+pub(crate) struct LoginArgs {
+    /// The server.
+    #[command(flatten)]
+    pub(crate) server: Server,
+    /// Scopes to ask for, space separated (default: the server's challenge, else its
+    /// metadata's scopes_supported). With a stored credential: its scopes and these.
+    #[arg(long, value_name = "SCOPES")]
+    pub(crate) scope: Option<String>,
+    /// A pre-registered client id (no registration).
+    #[arg(long, value_name = "ID")]
+    pub(crate) client_id: Option<String>,
+    /// The file holding the client secret of a confidential --client-id.
+    #[arg(long, value_name = "FILE", requires = "client_id")]
+    pub(crate) client_secret_file: Option<PathBuf>,
+    /// A client ID metadata document URL, used when the server supports them.
+    #[arg(long, value_name = "URL")]
+    pub(crate) client_metadata_url: Option<String>,
+    /// The loopback port of the redirect listener (default: one the OS picks).
+    #[arg(long, value_name = "PORT")]
+    pub(crate) callback_port: Option<u16>,
+    /// The redirect URI to send (http on a loopback host); the listener binds 127.0.0.1.
+    #[arg(long, value_name = "URL")]
+    pub(crate) callback_url: Option<String>,
+    /// Print the authorization URL only; do not open a browser.
+    #[arg(long)]
+    pub(crate) no_browser: bool,
+    /// The device authorization grant (RFC 8628) instead of the browser.
+    #[arg(long, conflicts_with_all = ["callback_port", "callback_url", "no_browser"])]
+    pub(crate) device: bool,
+    /// How long to wait for the person, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub(crate) timeout: u64,
 }
 
 /// `token`.

@@ -25,6 +25,10 @@ pub(crate) enum CliError {
     /// The demo itself broke (exit 1): an endpoint or a worker could not be started.
     #[error("demo: {0}")]
     Demo(String),
+    /// A login failed (nothing was saved); its kind picks the exit code.
+    #[cfg(feature = "http")]
+    #[error(transparent)]
+    Login(#[from] oauth_store::LoginError),
     /// Another failure with a hint for the person (the exit code is the failure's).
     #[error("{source}; {hint}")]
     Hinted {
@@ -84,6 +88,20 @@ pub(crate) fn kind_of(error: &oauth_store::Error) -> Kind {
     }
 }
 
+/// A failed login's class: its options are usage (2); a refusal, a denial or a timeout
+/// is 3; the network or the provider 5; the store's kind otherwise.
+#[cfg(feature = "http")]
+fn login_kind(error: &oauth_store::LoginError) -> Kind {
+    use oauth_store::LoginError as L;
+    match error {
+        L::Options(_) => Kind::Usage,
+        L::Store(e) => kind_of(e),
+        L::Provider(_) => Kind::Provider,
+        // Refused, Denied, TimedOut, and kinds a later facade adds.
+        _ => Kind::AuthorizationRequired,
+    }
+}
+
 impl CliError {
     /// The class of this failure.
     pub(crate) fn kind(&self) -> Kind {
@@ -93,6 +111,8 @@ impl CliError {
             CliError::Store(_) | CliError::Failed(_) => Kind::Store,
             CliError::Demo(_) => Kind::Demo,
             CliError::Hinted { source, .. } => source.kind(),
+            #[cfg(feature = "http")]
+            CliError::Login(e) => login_kind(e),
         }
     }
 

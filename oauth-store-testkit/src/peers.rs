@@ -167,9 +167,16 @@ pub struct Peer {
 impl Peer {
     /// Starts the peer with access tokens living `ttl_s` seconds.
     pub fn start(ttl_s: u64) -> Peer {
+        Peer::start_with(ttl_s, &[])
+    }
+
+    /// Starts the peer with access tokens living `ttl_s` seconds and `env` set (its
+    /// test-only switches, e.g. `DISCOVERY_DROP`; see its README).
+    pub fn start_with(ttl_s: u64, env: &[(&str, &str)]) -> Peer {
         let mut child = Command::new("node")
             .arg(peer_dir().join("server.mjs"))
             .env("ACCESS_TOKEN_TTL", ttl_s.to_string())
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -209,6 +216,42 @@ impl Peer {
             .count()
     }
 
+    /// Its event lines named `name` (`authorization`, `grant.success`, ...), in order.
+    pub fn events(&self, name: &str) -> Vec<serde_json::Value> {
+        self.events
+            .lock()
+            .expect("events")
+            .iter()
+            .filter(|e| e["event"] == name)
+            .cloned()
+            .collect()
+    }
+
+    /// Approves a device authorization (RFC 8628) by its user code, as a person at the
+    /// verification URI would (the peer walks its own `/device` forms); true when it
+    /// was approved.
+    pub fn approve_device(&self, user_code: &str) -> bool {
+        self.agent
+            .post(format!("{}/test/device-approve", self.issuer))
+            .send_form([("user_code", user_code)])
+            .expect("device-approve")
+            .status()
+            .as_u16()
+            == 200
+    }
+
+    /// Denies a device authorization by its user code (the person presses Abort at the
+    /// verification URI); true when that was taken.
+    pub fn deny_device(&self, user_code: &str) -> bool {
+        self.agent
+            .post(format!("{}/test/device-approve", self.issuer))
+            .send_form([("user_code", user_code), ("deny", "1")])
+            .expect("device-approve deny")
+            .status()
+            .as_u16()
+            == 200
+    }
+
     /// Revokes the grant of `refresh_token` at the peer.
     pub fn revoke_grant(&self, refresh_token: &str) {
         let status = self
@@ -233,7 +276,7 @@ impl Peer {
         ]);
         match register {
             Some(kind) => cmd.args(["--register", kind]),
-            None => cmd.args(["--client-id", "test-public"]),
+            None => cmd.args(["--client", "test-public"]),
         };
         let out = cmd.output().expect("run login.mjs");
         assert!(
@@ -427,4 +470,72 @@ impl Drop for McpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Debian's `chromium`, when installed. When not: one loud skip line, or a failure under
+/// `CI=true`.
+pub fn chromium() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("chromium"))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        skip("chromium is not installed; install it with `apt-get install chromium`");
+    }
+    found
+}
+
+/// Opens `url` in a real headless Chromium (a fresh profile, no network besides the
+/// page) and returns the DOM it ended on, after redirects: a browser following an
+/// authorization URL to a loopback redirect. A browser still running after 60 s is
+/// killed (the page is then whatever it printed). Panics when it cannot be run.
+pub fn browse(chromium: &Path, url: &str) -> String {
+    static PROFILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let profile = std::env::temp_dir().join(format!(
+        "oauth-store-chromium-{}-{}",
+        std::process::id(),
+        PROFILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let mut child = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            // Containers often have a small /dev/shm.
+            "--disable-dev-shm-usage",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run chromium");
+    // The page is read on a thread of its own, so a browser that never finishes is
+    // killed after a minute instead of hanging the test.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut page = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut page);
+        page
+    });
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().expect("chromium status").is_none() {
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let page = reader.join().expect("page reader");
+    let _ = std::fs::remove_dir_all(&profile);
+    String::from_utf8_lossy(&page).into_owned()
 }

@@ -1,6 +1,6 @@
 //! Saving a new grant and logging out (DESIGN.md "Locks, order, waiting": the
-//! credential lock covers the save of a login and the logout). The login flow that
-//! obtains a grant is not here; it ends by saving through [`CredentialHandle::save_grant`].
+//! credential lock covers the save of a login and the logout). The login flow
+//! (`login`, feature `http`) obtains its grant inside `obtain_and_save`.
 
 use oauth_store_core::{Credential, StoreError, StoreMode};
 
@@ -19,11 +19,27 @@ impl CredentialHandle {
     /// [`Error::Lock`]; [`Error::Store`] (a keyring write that timed out is an error,
     /// never a fall-back to File).
     pub fn save_grant(&self, credential: Credential) -> Result<Resolution, Error> {
+        self.obtain_and_save(|| Ok::<_, Error>(credential))
+            .map(|(resolution, _)| resolution)
+    }
+
+    /// The login transaction: under the credential lock, `obtain` makes the new grant (a
+    /// code exchange, the last poll of a device grant) and it is saved as
+    /// [`CredentialHandle::save_grant`] saves. The lock covers the provider request and
+    /// the save, never the wait for a person before it, so no other process refreshes the
+    /// old grant between the two. Nothing is saved when `obtain` fails. Returns where it
+    /// went and what was saved.
+    pub(crate) fn obtain_and_save<E: From<Error>>(
+        &self,
+        obtain: impl FnOnce() -> Result<Credential, E>,
+    ) -> Result<(Resolution, Credential), E> {
         let _lock = self
             .inner
             .coordination
             .credential_lock(&self.inner, &self.key)?;
-        self.save_grant_locked(credential)
+        let mut credential = obtain()?;
+        let resolution = self.save_stamped(&mut credential)?;
+        Ok((resolution, credential))
     }
 
     /// [`CredentialHandle::save_grant`] under a credential lock the caller holds.
@@ -31,8 +47,14 @@ impl CredentialHandle {
         &self,
         mut credential: Credential,
     ) -> Result<Resolution, Error> {
+        self.save_stamped(&mut credential)
+    }
+
+    /// Stamps `updated_at`, saves under Auto's save rules, pins the result and removes
+    /// copies in other stores; the caller holds the credential lock.
+    fn save_stamped(&self, credential: &mut Credential) -> Result<Resolution, Error> {
         credential.updated_at = Some(self.inner.clock.now_ms());
-        let resolution = self.inner.resolve_save(&self.key, &credential)?;
+        let resolution = self.inner.resolve_save(&self.key, credential)?;
         *self.pinned.lock().unwrap_or_else(|e| e.into_inner()) = Some(resolution);
         self.inner.observe(&self.key, resolution);
         self.inner

@@ -7,8 +7,8 @@ mod classify;
 mod discovery;
 #[cfg(fuzzing)]
 mod fuzzing;
-mod redact;
-mod transport;
+pub(crate) mod redact;
+pub(crate) mod transport;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -469,7 +469,7 @@ impl TokenRefresher for HttpRefresher {
 /// Sends what oauth2 built to the checked URL and keeps the answer for classification,
 /// handing oauth2 an error instead: oauth2 would otherwise parse the body, and its parse
 /// error carries the raw body with the new tokens.
-struct Recorder<'a> {
+pub(crate) struct Recorder<'a> {
     transport: &'a Transport,
     send_to: Url,
     deadline: Instant,
@@ -479,10 +479,10 @@ struct Recorder<'a> {
 /// What the recorder hands oauth2 in place of the answer.
 #[derive(Debug, thiserror::Error)]
 #[error("the answer was taken for classification")]
-struct Recorded;
+pub(crate) struct Recorded;
 
 impl<'a> Recorder<'a> {
-    fn new(transport: &'a Transport, send_to: Url, deadline: Instant) -> Self {
+    pub(crate) fn new(transport: &'a Transport, send_to: Url, deadline: Instant) -> Self {
         Recorder {
             transport,
             send_to,
@@ -491,7 +491,7 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    fn take(&self) -> Option<Result<HttpResponse, Failure>> {
+    pub(crate) fn take(&self) -> Option<Result<HttpResponse, Failure>> {
         self.answer.borrow_mut().take()
     }
 }
@@ -589,7 +589,7 @@ pub(crate) fn checked_url(text: &str, what: &'static str) -> Result<Url, HttpErr
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         Some(Host::Ipv4(ip)) => ip.is_loopback(),

@@ -73,7 +73,9 @@
 //! - `http`: `HttpRefresher`, the [`TokenRefresher`] for real providers: RFC 6749
 //!   section 6 refresh with `resource` (RFC 8707), client authentication as the record
 //!   says, discovery (RFC 8414), revocation (RFC 7009), classified by HTTP status; a
-//!   blocking ureq client; plain HTTP goes to loopback hosts only. `ureq_proto` logs raw HTTP
+//!   blocking ureq client; plain HTTP goes to loopback hosts only. And the login
+//!   (`OAuthStore::login`): MCP authorization by browser (PKCE S256 through a
+//!   127.0.0.1 listener) or device code (RFC 8628), saved through the login transaction. `ureq_proto` logs raw HTTP
 //!   bytes (tokens, the client secret) at `log` TRACE level: filter that target out of
 //!   any logger that bridges `log`.
 //! - `rustls`: TLS for `https` endpoints (implies `http`).
@@ -109,6 +111,8 @@ mod handle;
 #[cfg(feature = "http")]
 mod http;
 mod layout;
+#[cfg(feature = "http")]
+mod login;
 mod migrate;
 mod provider;
 mod refresh;
@@ -130,6 +134,10 @@ pub use handle::CredentialHandle;
 #[cfg(feature = "http")]
 pub use http::{AuthorizationServerMetadata, HttpError, HttpRefresher};
 pub use layout::{LayoutPreset, StoreLayout};
+#[cfg(feature = "http")]
+pub use login::{
+    BearerChallenge, ClientSource, LoginError, LoginOptions, LoginOutcome, LoginPrompt,
+};
 pub use migrate::Migration;
 pub use provider::{RefreshOutcome, TokenRefresher};
 pub use rescue::RESCUE;

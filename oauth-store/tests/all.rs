@@ -16,3 +16,5 @@ mod thresholds;
 mod asynch;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "http")]
+mod login;

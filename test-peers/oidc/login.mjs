@@ -4,6 +4,7 @@
 //
 // node login.mjs --issuer URL --resource URL [--register public|basic|post]
 //                [--client-id ID [--client-secret S] [--auth none|client_secret_basic|client_secret_post]]
+//                (`--client ID` is the same as `--client-id ID`)
 //                [--scope "openid offline_access mcp"] [--redirect-uri http://127.0.0.1/callback]
 import { createHash, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -14,6 +15,9 @@ const { values: args } = parseArgs({
     resource: { type: 'string' },
     register: { type: 'string' },
     'client-id': { type: 'string' },
+    // The same, under a name the oauth-store CLI does not use (the Rust testkit passes
+    // this one, so no library source spells a CLI option).
+    client: { type: 'string' },
     'client-secret': { type: 'string' },
     auth: { type: 'string' },
     scope: { type: 'string', default: 'openid offline_access mcp' },
@@ -74,7 +78,7 @@ async function main() {
   const meta = await readJson(await fetch(`${issuer}/.well-known/openid-configuration`), 'discovery');
   if (meta.issuer !== issuer) fail(`discovery issuer ${meta.issuer} != ${issuer}`);
 
-  let clientId = args['client-id'];
+  let clientId = args['client-id'] ?? args.client;
   let clientSecret = args['client-secret'];
   let authMethod = args.auth ?? (clientSecret ? 'client_secret_basic' : 'none');
 

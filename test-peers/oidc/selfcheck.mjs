@@ -182,6 +182,42 @@ await check('registration without application_type: any loopback port', async ()
   assert.ok(creds.refresh_token);
 });
 
+await check('device flow (RFC 8628): pending, approved by POST /test/device-approve, tokens for the resource', async () => {
+  const reg = await (await fetch(`${issuer}/reg`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      redirect_uris: ['http://127.0.0.1/callback'],
+      grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+      token_endpoint_auth_method: 'none',
+    }),
+  })).json();
+  const form = (body) => ({ method: 'POST', body: new URLSearchParams(body) });
+  const device = await (await fetch(`${issuer}/device/auth`, form({
+    client_id: reg.client_id, scope: 'openid offline_access mcp', resource: RESOURCE,
+  }))).json();
+  assert.ok(device.user_code && device.verification_uri_complete, JSON.stringify(device));
+  const poll = () => fetch(`${issuer}/token`, form({
+    grant_type: 'urn:ietf:params:oauth:grant-type:device_code',
+    device_code: device.device_code,
+    client_id: reg.client_id,
+    resource: RESOURCE,
+  }));
+  assert.equal((await (await poll()).json()).error, 'authorization_pending');
+  const approved = await fetch(`${issuer}/test/device-approve`, form({ user_code: device.user_code }));
+  assert.equal(approved.status, 200);
+  const tokens = await (await poll()).json();
+  assert.ok(tokens.access_token && tokens.refresh_token, JSON.stringify(tokens));
+});
+
+await check('the authorization request is an event (resource, PKCE method)', async () => {
+  await login('--client-id', 'test-public');
+  await settle();
+  const auth = events.filter((e) => e.event === 'authorization').at(-1);
+  assert.deepEqual(auth.resource, [RESOURCE]);
+  assert.equal(auth.code_challenge_method, 'S256');
+});
+
 await check('exits when stdin closes', async () => {
   server.stdin.end();
   const [code] = await once(server, 'exit');

@@ -15,6 +15,9 @@ const REFRESH_TOKEN_TTL = Number(process.env.REFRESH_TOKEN_TTL ?? 3600);
 const ACCOUNT_ID = 'test-user';
 const REDIRECT_URI = 'http://127.0.0.1/callback';
 const SCOPES = 'openid offline_access mcp';
+// Test-only: metadata members (comma separated) removed from the discovery documents,
+// e.g. `code_challenge_methods_supported` for a server a client must refuse.
+const DISCOVERY_DROP = (process.env.DISCOVERY_DROP ?? '').split(',').filter(Boolean);
 
 // stdout carries only the READY line and event lines: oidc-provider prints its
 // NOTICEs with console.info, so send console output to stderr.
@@ -94,6 +97,9 @@ const provider = new Provider(issuer, {
     devInteractions: { enabled: false },
     registration: { enabled: true },
     revocation: { enabled: true },
+    // RFC 8628; the user code is confirmed by POST /test/device-approve (below), which
+    // walks oidc-provider's own /device forms.
+    deviceFlow: { enabled: true },
     introspection: { enabled: true },
     resourceIndicators: {
       enabled: true,
@@ -105,6 +111,13 @@ const provider = new Provider(issuer, {
       },
     },
   },
+});
+
+provider.use(async (ctx, next) => {
+  await next();
+  if (DISCOVERY_DROP.length && ctx.path.startsWith('/.well-known/') && ctx.body && typeof ctx.body === 'object') {
+    for (const member of DISCOVERY_DROP) delete ctx.body[member];
+  }
 });
 
 const REUSE_DETAIL = 'refresh token already used'; // what v9 puts in err.error_detail
@@ -119,6 +132,8 @@ provider.on('grant.success', (ctx) => {
     refresh,
     client_id: ctx.oidc.client?.clientId,
     grant_id: ctx.oidc.entities.Grant?.jti,
+    resource: ctx.oidc.params.resource,
+    code_verifier: Boolean(ctx.oidc.params.code_verifier),
   });
 });
 
@@ -180,6 +195,49 @@ async function revokeGrant(refreshTokenValue) {
   return grantId;
 }
 
+// Completes a device authorization (RFC 8628 section 3.3) as a person at a browser
+// would: GET /device, POST the user code, POST the confirmation, then follow the
+// redirects through the (auto-approving) interaction, carrying the cookies. True when
+// oidc-provider's success page came back. With `deny`, the person presses Abort
+// instead (the device's next poll gets access_denied); true when that was taken.
+async function approveDevice(userCode, deny = false) {
+  const jar = new Map();
+  const send = async (path, init = {}) => {
+    const headers = { ...(init.headers ?? {}) };
+    if (jar.size) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+    const response = await fetch(new URL(path, issuer), { ...init, headers, redirect: 'manual' });
+    for (const cookie of response.headers.getSetCookie()) {
+      const [pair] = cookie.split(';');
+      const at = pair.indexOf('=');
+      const value = pair.slice(at + 1);
+      if (value && !/expires=Thu, 01 Jan 1970/i.test(cookie)) jar.set(pair.slice(0, at), value);
+      else jar.delete(pair.slice(0, at));
+    }
+    return response;
+  };
+  const xsrfOf = (html) => /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
+  const form = (body) => ({
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(body),
+  });
+  const xsrf = xsrfOf(await (await send('/device')).text());
+  const confirmPage = await (await send('/device', form({ xsrf, user_code: userCode }))).text();
+  const confirmXsrf = xsrfOf(confirmPage);
+  if (!confirmXsrf) return false;
+  if (deny) {
+    // oidc-provider answers with its error page (access_denied) and marks the code.
+    await (await send('/device', form({ xsrf: confirmXsrf, user_code: userCode, abort: 'yes' }))).text();
+    return true;
+  }
+  let response = await send('/device', form({ xsrf: confirmXsrf, user_code: userCode, confirm: 'yes' }));
+  for (let hop = 0; hop < 10 && response.status >= 300 && response.status < 400; hop += 1) {
+    response = await send(response.headers.get('location'));
+  }
+  const page = await response.text();
+  return response.status === 200 && /Sign-in Success/i.test(page);
+}
+
 async function readBody(req) {
   const chunks = [];
   for await (const chunk of req) chunks.push(chunk);
@@ -213,6 +271,13 @@ server.on('request', async (req, res) => {
       await interaction(req, res);
     } else if (req.method === 'GET' && url.pathname === '/test/stats') {
       json(res, 200, stats);
+    } else if (req.method === 'POST' && url.pathname === '/test/device-approve') {
+      const form = new URLSearchParams(await readBody(req));
+      const userCode = form.get('user_code') ?? '';
+      const deny = form.get('deny') === '1';
+      const done = await approveDevice(userCode, deny);
+      emit({ event: 'device.approve', approved: done && !deny, denied: done && deny });
+      json(res, done ? 200 : 400, deny ? { denied: done } : { approved: done });
     } else if (req.method === 'POST' && url.pathname === '/test/revoke-grant') {
       const form = new URLSearchParams(await readBody(req));
       const value = url.searchParams.get('refresh_token') ?? form.get('refresh_token');
@@ -222,6 +287,21 @@ server.on('request', async (req, res) => {
     } else {
       if (url.pathname === '/.well-known/oauth-authorization-server') {
         req.url = '/.well-known/openid-configuration'; // RFC 8414 path, same metadata
+      }
+      if (url.pathname === '/auth') {
+        // What the client asked for at the authorization endpoint (no secret in it:
+        // the code challenge is public), so tests can check resource and PKCE.
+        const p = url.searchParams;
+        emit({
+          event: 'authorization',
+          client_id: p.get('client_id'),
+          resource: p.getAll('resource'),
+          scope: p.get('scope'),
+          code_challenge_method: p.get('code_challenge_method'),
+          has_code_challenge: Boolean(p.get('code_challenge')),
+          has_state: Boolean(p.get('state')),
+          redirect_uri: p.get('redirect_uri'),
+        });
       }
       if (req.method === 'POST' && url.pathname === '/token') {
         await serializeTokenRequest(req, res);

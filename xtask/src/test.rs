@@ -111,6 +111,7 @@ pub(crate) fn run(ws: &Workspace) -> Result<(), Error> {
         npm_peer(ws, ci, peer)?;
     }
     keyring_peer_line(keyring_crate);
+    chromium_peer_line();
 
     let mut tally = Tally::default();
     let mut failed: Vec<String> = Vec::new();
@@ -208,6 +209,18 @@ fn keyring_peer_line(keyring_crate: bool) {
         println!("{label}: present; used by {users}");
     } else {
         println!("{label}: MISSING; needed by {users}; install: {KEYRING_INSTALL}");
+    }
+}
+
+/// Reports the headless browser of the login tests (Debian's `chromium`); those tests
+/// skip loudly without it, and fail under `CI=true`.
+fn chromium_peer_line() {
+    let label = "peer chromium (a real headless browser, for the login tests)";
+    let users = "oauth-store (login), oauth-store-cli --test oidc (login)";
+    if which("chromium").is_some() {
+        println!("{label}: present; used by {users}");
+    } else {
+        println!("{label}: MISSING; needed by {users}; install: apt-get install chromium");
     }
 }
 

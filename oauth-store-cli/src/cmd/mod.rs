@@ -11,6 +11,8 @@ mod headers;
 mod import;
 mod key;
 mod list;
+#[cfg(feature = "http")]
+mod login;
 mod logout;
 mod migrate;
 mod near_match;
@@ -51,6 +53,12 @@ fn dispatch(cli: &Cli) -> Result<ExitCode, CliError> {
     match &cli.command {
         Command::Key(server) => key::run(global, server),
         Command::Import(args) => import::run(global, args),
+        #[cfg(feature = "http")]
+        Command::Login(args) => login::run(global, args),
+        #[cfg(not(feature = "http"))]
+        Command::Login(_) => Err(CliError::Usage(
+            "login needs the `http` feature of oauth-store-cli".into(),
+        )),
         Command::List => list::run(global),
         Command::Show(server) => show::run(global, server),
         Command::Token(args) => token::run(global, args),
@@ -71,6 +79,7 @@ fn server_of(command: &Command) -> Option<&Server> {
     match command {
         Command::Key(server) | Command::Show(server) => Some(server),
         Command::Import(args) => Some(&args.server),
+        Command::Login(args) => Some(&args.server),
         Command::Token(args) | Command::Headers(args) => Some(&args.server),
         Command::Refresh(args) => Some(&args.server),
         Command::Logout(args) => Some(&args.server),

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use crate::peer::{McpServer, Peer, cli, codex_binary, mcp_server_available};
 use crate::{TestResult, import};
 
-const SERVER: &str = "peer-mcp";
+pub(crate) const SERVER: &str = "peer-mcp";
 
 /// Runs the Codex CLI with `args` in `codex_home`, away from any keyring and the
 /// user's own `~/.codex`.
-fn codex(binary: &Path, codex_home: &Path, args: &[&str]) -> Output {
+pub(crate) fn codex(binary: &Path, codex_home: &Path, args: &[&str]) -> Output {
     Command::new(binary)
         .args(args)
         .env("CODEX_HOME", codex_home)
@@ -28,7 +28,7 @@ fn codex(binary: &Path, codex_home: &Path, args: &[&str]) -> Output {
 }
 
 /// `codex mcp list --json`: the `auth_status` of [`SERVER`].
-fn codex_auth_status(binary: &Path, codex_home: &Path) -> String {
+pub(crate) fn codex_auth_status(binary: &Path, codex_home: &Path) -> String {
     let out = codex(binary, codex_home, &["mcp", "list", "--json"]);
     assert!(
         out.status.success(),

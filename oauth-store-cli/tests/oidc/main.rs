@@ -5,6 +5,7 @@
 
 mod codex;
 mod headers;
+mod login;
 mod mcp_server;
 mod peer;
 
@@ -40,7 +41,7 @@ pub(crate) fn import(
 
 /// `loops` threads each run `oauth-store token` processes back to back for `seconds`;
 /// returns (calls, failed calls, first failure's stderr).
-fn token_storm(
+pub(crate) fn token_storm(
     home: &Path,
     servers: &[(&str, &str)],
     loops: usize,
