@@ -17,7 +17,8 @@
 //!   per lifetime for the whole machine, one-shot 401 recovery). Guarantees all of the
 //!   above, and provider refreshes stay about `duration / (lifetime - skew)` whatever the
 //!   number of processes. The login itself happens elsewhere (rmcp's manager with
-//!   [`RmcpCredentialStore`], or `oauth-store import`).
+//!   [`RmcpCredentialStore`], the facade's `OAuthStore::login`, or a token response saved
+//!   with `CredentialHandle::save_grant`).
 //!
 //! ```
 //! use oauth_store::{Credential, OAuthStore, StoreMode};

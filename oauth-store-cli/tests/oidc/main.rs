@@ -39,8 +39,16 @@ pub(crate) fn import(
     serde_json::from_str(&response).expect("token response")
 }
 
-/// `loops` threads each run `oauth-store token` processes back to back for `seconds`;
-/// returns (calls, failed calls, first failure's stderr).
+/// Held by each storm for its whole run: the storms of this binary measure coordination
+/// (reuse, failed calls, provider refreshes), so they run one at a time instead of
+/// sharing two cores between several dozen processes, where a provider answering
+/// slower than a 2 s token's mandatory margin makes waiters give up by design
+/// (`ExpiredWhileWaiting`).
+pub(crate) static ONE_STORM_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `loops` threads each run `oauth-store token` processes back to back for `seconds`
+/// (one storm at a time, [`ONE_STORM_AT_A_TIME`]); returns (calls, failed calls, first
+/// failure's stderr).
 pub(crate) fn token_storm(
     home: &Path,
     servers: &[(&str, &str)],
@@ -48,6 +56,9 @@ pub(crate) fn token_storm(
     seconds: u64,
     extra: &[&str],
 ) -> (u64, u64, String) {
+    let _one_at_a_time = ONE_STORM_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let calls = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let first_failure = Arc::new(std::sync::Mutex::new(String::new()));
