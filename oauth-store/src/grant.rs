@@ -19,12 +19,15 @@ impl CredentialHandle {
     /// [`Error::Lock`]; [`Error::Store`] (a keyring write that timed out is an error,
     /// never a fall-back to File).
     pub fn save_grant(&self, mut credential: Credential) -> Result<Resolution, Error> {
-        let _lock = self
+        let lock = self
             .inner
             .coordination
             .credential_lock(&self.inner, &self.key)?;
+        let fence = crate::coordination::fence_of(lock.as_ref());
         credential.updated_at = Some(self.inner.clock.now_ms());
-        let resolution = self.inner.resolve_save(&self.key, &credential)?;
+        let resolution = self
+            .inner
+            .resolve_save_fenced(&self.key, &credential, &fence)?;
         *self.pinned.lock().unwrap_or_else(|e| e.into_inner()) = Some(resolution);
         self.inner.observe(&self.key, resolution);
         self.inner
@@ -45,17 +48,18 @@ impl CredentialHandle {
     /// [`Error::LogoutIncomplete`] naming each store where a copy stayed;
     /// [`Error::Lock`].
     pub fn logout(&self) -> Result<Vec<StoreOutcome>, Error> {
-        let _lock = self
+        let lock = self
             .inner
             .coordination
             .credential_lock(&self.inner, &self.key)?;
+        let fence = crate::coordination::fence_of(lock.as_ref());
         let outcomes: Vec<StoreOutcome> = self
             .inner
             .stores()
             .into_iter()
             .map(|(store, s)| StoreOutcome {
                 store,
-                result: s.delete(&self.key),
+                result: s.delete_fenced(&self.key, &fence),
             })
             // The rescue file is reported only when it held a copy or failed.
             .filter(|o| o.store != crate::rescue::RESCUE || !matches!(o.result, Ok(false)))

@@ -115,6 +115,7 @@ pub use asynch::{
     AsyncCredentialHandle, OperationFuture, background_operations, wait_for_background,
 };
 pub use builder::OAuthStoreBuilder;
+pub use coordination::FileCredentialLocker;
 pub use error::{AuthorizationReason, Error, ErrorKind, StoreOutcome};
 pub use handle::CredentialHandle;
 #[cfg(feature = "http")]
