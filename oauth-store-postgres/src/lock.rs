@@ -54,30 +54,43 @@ impl PostgresLocker {
     /// A connection for a lock: an idle one, else a new one, with the session settings
     /// of a lock holder.
     fn connection(&self) -> Result<postgres::Client, Error> {
-        while let Some(mut client) = self
-            .shared
-            .idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
+        // An idle lock connection, else the store's own (it makes another when it
+        // needs one), else a new one: connecting costs more than the lock.
+        let reused = self.shared.idle_connection().or_else(|| {
+            self.shared
+                .client
+                .try_lock()
+                .ok()
+                .and_then(|mut slot| slot.take())
+                .filter(|c| !c.is_closed())
+        });
+        let limit = self.shared.options.hold_limit.as_millis();
+        // Above the provider timeout, bounded: a paused holder's session ends, and
+        // with it the lock. PostgreSQL before 14 has no such setting (42704).
+        let setup = |client: &mut postgres::Client| match client
+            .batch_execute(&format!("SET idle_session_timeout = {limit}"))
         {
-            if !client.is_closed() && client.batch_execute("").is_ok() {
-                return Ok(client);
+            Err(e) if e.code().is_none_or(|c| c.code() != "42704") => Err(e),
+            _ => Ok(()),
+        };
+        if let Some(mut client) = reused {
+            match setup(&mut client) {
+                Ok(()) => return Ok(client),
+                // Broken under us (a server restart): a new one below.
+                Err(e) if e.code().is_none() => {}
+                Err(e) => {
+                    return Err(Error::from_client(
+                        "lock session setup",
+                        &self.shared.connector.target,
+                        &e,
+                    ));
+                }
             }
         }
         let mut client = self.shared.connector.connect()?;
-        // Above the provider timeout, bounded: a paused holder's session ends, and
-        // with it the lock. PostgreSQL before 14 has no such setting.
-        let limit = self.shared.options.hold_limit.as_millis();
-        if let Err(e) = client.batch_execute(&format!("SET idle_session_timeout = {limit}"))
-            && e.code().is_none_or(|c| c.code() != "42704")
-        {
-            return Err(Error::from_client(
-                "lock session setup",
-                &self.shared.connector.target,
-                &e,
-            ));
-        }
+        setup(&mut client).map_err(|e| {
+            Error::from_client("lock session setup", &self.shared.connector.target, &e)
+        })?;
         Ok(client)
     }
 

@@ -122,9 +122,13 @@ impl Shared {
         mut op: impl FnMut(&mut postgres::Client) -> Result<T, postgres::Error>,
     ) -> Result<T, Error> {
         let mut slot = self.client.lock().unwrap_or_else(|e| e.into_inner());
-        let reused = slot.as_ref().is_some_and(|c| !c.is_closed());
+        if slot.as_ref().is_none_or(postgres::Client::is_closed) {
+            // An idle lock connection first: connecting (TLS, SCRAM) costs more than
+            // any statement here.
+            *slot = self.idle_connection();
+        }
+        let reused = slot.is_some();
         if !reused {
-            *slot = None;
             *slot = Some(self.connector.connect()?);
         }
         let Some(client) = slot.as_mut() else {
@@ -148,6 +152,30 @@ impl Shared {
                 Err(Error::from_client(operation, &self.connector.target, &e))
             }
         }
+    }
+
+    /// An idle connection of this instance that is not known to be closed: a released
+    /// lock's, else none.
+    pub(crate) fn idle_connection(&self) -> Option<postgres::Client> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(client) = idle.pop() {
+            if !client.is_closed() {
+                return Some(client);
+            }
+        }
+        None
+    }
+
+    /// The held lock of `key` in this instance, if any: a read under it runs on its
+    /// connection (the same session that holds the lock), so a process that holds the
+    /// lock needs no second connection for its reread.
+    pub(crate) fn held_for(&self, key: &StoreKey) -> Option<Arc<Mutex<Held>>> {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .find(|h| h.lock().unwrap_or_else(|e| e.into_inner()).key == *key)
+            .cloned()
     }
 
     /// Where errors of this store say an entry is: `postgres:<target>#<namespace>`.
@@ -281,6 +309,30 @@ impl CredentialStore for PostgresStore {
 
     fn load(&self, key: &StoreKey) -> Result<Option<Credential>, StoreError> {
         let ns = self.shared.options.namespace.as_str();
+        if let Some(held) = self.shared.held_for(key) {
+            let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(client) = held.client.as_mut() {
+                let found = client.query_opt(
+                    "SELECT record FROM oauth_store_credentials WHERE namespace = $1 AND store_key = $2",
+                    &[&ns, &key.as_str()],
+                );
+                match found {
+                    Ok(row) => {
+                        let record: Option<String> = row.map(|r| r.get(0));
+                        return record.map(|r| self.shared.parse(key, &r)).transpose();
+                    }
+                    Err(e) => {
+                        if client.is_closed() {
+                            held.client = None;
+                        }
+                        return Err(
+                            Error::from_client("load", &self.shared.connector.target, &e)
+                                .into_store_error(),
+                        );
+                    }
+                }
+            }
+        }
         let record: Option<String> = self
             .shared
             .with_client("load", |c| {

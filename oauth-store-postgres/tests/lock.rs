@@ -71,7 +71,7 @@ fn a_fenced_save_after_the_lock_connection_was_terminated_is_refused_and_the_new
     server.psql(
         &db.name,
         &format!(
-            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND a.application_name = '{me}'"
+            "SELECT pg_terminate_backend(l.pid, 5000) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND a.application_name = '{me}'"
         ),
     );
     // B takes over at once and saves a newer credential under its fence.

@@ -78,6 +78,28 @@ fn unprivileged(bin: &Path, program: &str) -> Command {
     command
 }
 
+/// Removes the directories of earlier test processes that are gone (their servers died
+/// with them).
+fn remove_stale_directories() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("oauth-store-pg-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -90,10 +112,15 @@ impl PgServer {
     /// when the binaries are not installed.
     pub fn shared() -> Option<&'static PgServer> {
         static SERVER: OnceLock<Option<PgServer>> = OnceLock::new();
-        SERVER.get_or_init(PgServer::start).as_ref()
+        SERVER.get_or_init(PgServer::start_new).as_ref()
     }
 
-    fn start() -> Option<PgServer> {
+    /// A server of its own, for a test that stops and restarts it
+    /// ([`PgServer::stop`], [`PgServer::start_again`]) without disturbing the others;
+    /// `None` (after one loud skip line) without the binaries. It too dies with the
+    /// test process.
+    pub fn start_new() -> Option<PgServer> {
+        remove_stale_directories();
         let Some(bin) = binaries() else {
             crate::peers::skip(
                 "the PostgreSQL server binaries (initdb, postgres) are not installed; install them with `apt-get install postgresql`",

@@ -130,6 +130,14 @@ impl OAuthStoreBuilder {
         self.default_stores = false;
         self
     }
+    /// Adds `locker`'s lock after the file lock of every transaction, and its fence to
+    /// every save, without replacing a store ([`OAuthStoreBuilder::shared_store`] does
+    /// both): for a home whose shared store stands in the keyring's or the Secrets
+    /// store's place, e.g. to migrate credentials into it or out of it.
+    pub fn shared_locker(mut self, locker: Arc<dyn CredentialLocker>) -> Self {
+        self.locker = Some(locker);
+        self
+    }
     /// Replaces the per-credential keyring store (default: the layout's OS keyring,
     /// [`StoreLayout::keyring_store`], unless [`OAuthStoreBuilder::default_stores`] is
     /// off). Any [`CredentialStore`] can stand in.

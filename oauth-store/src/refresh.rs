@@ -485,7 +485,12 @@ impl CredentialHandle {
                 // Kept here (never drop a token the provider issued), but not handed
                 // out: the shared store may hold a newer credential, and this one was
                 // not saved where every machine sees it.
-                let kept = self.rescue(credential, target, source.clone());
+                // Stamped oldest: another holder may have saved since, so this copy never
+                // wins the newest-wins reread over a stored one (it would overwrite a
+                // newer credential); it is used only if nothing else is stored.
+                let mut kept_copy = credential.clone();
+                kept_copy.updated_at = None;
+                let kept = self.rescue(&kept_copy, target, source.clone());
                 tracing::warn!(target: "oauth_store::save", key = %self.key, kept = ?kept.as_ref().ok(), "the refreshed credential is kept locally only; it is not handed out");
                 return Err(Error::Store(source));
             }
