@@ -7,6 +7,7 @@ mod codex;
 mod headers;
 mod mcp_server;
 mod peer;
+mod postgres;
 
 use std::path::Path;
 use std::sync::Arc;
