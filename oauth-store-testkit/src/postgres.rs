@@ -120,6 +120,12 @@ impl PgServer {
     /// `None` (after one loud skip line) without the binaries. It too dies with the
     /// test process.
     pub fn start_new() -> Option<PgServer> {
+        PgServer::start_with(false)
+    }
+
+    /// As [`PgServer::start_new`], with `fsync` on when `durable` (benchmarks, so a save
+    /// costs what it costs on a real server); the tests' servers run without it.
+    pub fn start_with(durable: bool) -> Option<PgServer> {
         remove_stale_directories();
         let Some(bin) = binaries() else {
             crate::peers::skip(
@@ -184,6 +190,7 @@ impl PgServer {
         );
         // The thread that owns the server lives as long as the process, so the server's
         // parent-death signal comes when the test process exits, not when a test ends.
+        let fsync = if durable { "fsync=on" } else { "fsync=off" };
         std::thread::Builder::new()
             .name("postgres-server".into())
             .spawn(move || {
@@ -208,7 +215,7 @@ impl PgServer {
                                         "-c",
                                         "max_connections=200",
                                         "-c",
-                                        "fsync=off",
+                                        fsync,
                                     ])
                                     .stdout(Stdio::null())
                                     .stderr(log)

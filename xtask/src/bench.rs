@@ -11,6 +11,7 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("file", "oauth-store-file", "file"),
     ("refresh", "oauth-store", "refresh"),
     ("secrets", "oauth-store-secrets", "secrets"),
+    ("postgres", "oauth-store-postgres", "postgres"),
 ];
 
 /// Runs the benchmark `names[0]`, or every one that exists when `names` is empty. A
