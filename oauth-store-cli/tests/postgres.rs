@@ -670,3 +670,80 @@ fn a_server_restarted_during_a_storm_gives_clear_errors_and_recovers() {
         "nothing lost, nothing replayed"
     );
 }
+
+#[test]
+fn a_refresh_the_database_refuses_is_rescued_locally_and_moved_back_with_a_fenced_save() {
+    let Some((server, db)) = setup("cli_rescue") else {
+        return;
+    };
+    let provider = Provider::start(Duration::from_secs(3600));
+    let (a, b) = (
+        machine(server, &db, "default"),
+        machine(server, &db, "default"),
+    );
+    provider.import(&a, None);
+    provider
+        .endpoint
+        .set_fault_times(Fault::Slow(Duration::from_secs(2)), 1);
+    let holder = a
+        .command(&crate::util::with(
+            &["refresh", "--force"],
+            &provider.server(),
+        ))
+        .spawn()
+        .expect("spawn");
+    wait_for_requests(&provider, 1);
+    // The database refuses every write while the provider answers (a check constraint
+    // that no row passes, as a full disk or a revoked grant would refuse it).
+    server.psql(
+        &db.name,
+        "ALTER TABLE oauth_store_credentials ADD CONSTRAINT no_writes CHECK (false) NOT VALID",
+    );
+    let out = holder.wait_with_output().expect("holder");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "rescued, not lost: {stderr}");
+    assert!(stderr.contains("rescued into the rescue store"), "{stderr}");
+    assert!(!stderr.contains(&db.password));
+    let rescued: Vec<_> = std::fs::read_dir(a.path().join("mcp-oauth-locks"))
+        .expect("lock dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".rescued.json"))
+        .collect();
+    assert_eq!(rescued.len(), 1, "kept in machine a's rescue file");
+    assert_eq!(
+        server
+            .psql(&db.name, "SELECT generation FROM oauth_store_credentials")
+            .trim(),
+        "1",
+        "the database kept the old row"
+    );
+    // The database takes writes again: the next command on machine a moves it back.
+    server.psql(
+        &db.name,
+        "ALTER TABLE oauth_store_credentials DROP CONSTRAINT no_writes",
+    );
+    let token = a
+        .run(&crate::util::with(&["token"], &provider.server()))
+        .expect(0);
+    assert_ne!(
+        token.stdout.trim(),
+        provider.grant.access_token,
+        "the refreshed token"
+    );
+    assert_eq!(
+        server
+            .psql(&db.name, "SELECT generation FROM oauth_store_credentials")
+            .trim(),
+        "2",
+        "moved back"
+    );
+    assert!(
+        !rescued[0].path().exists(),
+        "the rescue file is gone once moved back"
+    );
+    let other = b
+        .run(&crate::util::with(&["token"], &provider.server()))
+        .expect(0);
+    assert_eq!(other.stdout, token.stdout, "machine b sees it");
+    assert_eq!(provider.endpoint.counters().reuse_detections, 0);
+}
