@@ -92,3 +92,37 @@ fn a_url_that_does_not_parse_is_never_quoted() {
     assert!(matches!(error, Error::Config { .. }), "{error:?}");
     assert!(!format!("{error} {error:?}").contains("pw-value"));
 }
+
+#[test]
+fn tls_verifies_the_server_certificate_and_trusts_a_given_ca() {
+    let Ok(rcgen::CertifiedKey { cert, signing_key }) =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+    else {
+        panic!("a test certificate");
+    };
+    let Some(server) = oauth_store_testkit::postgres::PgServer::start_tls(
+        &cert.pem(),
+        &signing_key.serialize_pem(),
+    ) else {
+        return;
+    };
+    let db = server.database("tls", true);
+    let url = format!("{}?sslmode=require", db.url);
+    // Not signed by any root this client trusts: refused before any password is sent.
+    let error = Postgres::connect(&url, Options::default()).expect_err("an unknown issuer");
+    assert!(matches!(error, Error::Connect { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("TLS") || error.to_string().contains("certificate"),
+        "{error}"
+    );
+    assert!(!error.to_string().contains(&db.password));
+    // Trusted through --database-ca: connected over TLS.
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.pem()).expect("ca file");
+    let mut options = Options::default();
+    options.ca_file = Some(ca);
+    Postgres::connect(&url, options.clone()).expect("verified");
+    let info = oauth_store_postgres::inspect(&url, &options).expect("inspect");
+    assert!(info.tls, "the connection is encrypted");
+}

@@ -126,6 +126,17 @@ impl PgServer {
     /// As [`PgServer::start_new`], with `fsync` on when `durable` (benchmarks, so a save
     /// costs what it costs on a real server); the tests' servers run without it.
     pub fn start_with(durable: bool) -> Option<PgServer> {
+        PgServer::start_inner(durable, None)
+    }
+
+    /// A server of its own that also takes TLS connections with `cert_pem` (its
+    /// certificate chain) and `key_pem` (its private key), for the tests of certificate
+    /// verification.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Option<PgServer> {
+        PgServer::start_inner(false, Some((cert_pem, key_pem)))
+    }
+
+    fn start_inner(durable: bool, tls: Option<(&str, &str)>) -> Option<PgServer> {
         remove_stale_directories();
         let Some(bin) = binaries() else {
             crate::peers::skip(
@@ -145,6 +156,27 @@ impl PgServer {
         std::fs::create_dir_all(&socket_dir).expect("server directory");
         let pwfile = dir.join("pwfile");
         std::fs::write(&pwfile, SUPERUSER_PASSWORD).expect("pwfile");
+        let mut tls_settings: Vec<String> = Vec::new();
+        if let Some((cert, key)) = tls {
+            let (cert_path, key_path) = (dir.join("server.crt"), dir.join("server.key"));
+            std::fs::write(&cert_path, cert).expect("server certificate");
+            std::fs::write(&key_path, key).expect("server key");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                // The server refuses a key readable by others.
+                std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))
+                    .expect("chmod key");
+            }
+            tls_settings = vec![
+                "-c".into(),
+                "ssl=on".into(),
+                "-c".into(),
+                format!("ssl_cert_file={}", cert_path.display()),
+                "-c".into(),
+                format!("ssl_key_file={}", key_path.display()),
+            ];
+        }
         if is_root() {
             let status = Command::new("chown")
                 .args(["-R", "nobody:nogroup"])
@@ -217,6 +249,7 @@ impl PgServer {
                                         "-c",
                                         fsync,
                                     ])
+                                    .args(&tls_settings)
                                     .stdout(Stdio::null())
                                     .stderr(log)
                                     .spawn()
