@@ -58,7 +58,7 @@ pub enum Error {
     /// The database has no oauth-store schema, and this connection was not allowed to
     /// create it.
     #[error(
-        "the database {target} has no oauth-store schema; a command that saves (import, migrate --to postgres) creates it"
+        "the database {target} has no oauth-store schema, and this connection was opened without creating one (Options::create_schema off)"
     )]
     SchemaMissing {
         /// `host:port/database as user`.

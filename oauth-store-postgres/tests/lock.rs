@@ -153,3 +153,23 @@ fn an_unfenced_save_waits_for_the_holder() {
         .expect("saved after the release");
     assert!(started.elapsed() >= Duration::from_millis(350));
 }
+
+proptest::proptest! {
+    /// A credential's lock key depends on the namespace and the store key, and is
+    /// stable: two tenants' locks of one key differ (so they never wait on each other,
+    /// barring a 64-bit collision), and the same pair always gives the same key.
+    #[test]
+    fn lock_keys_are_stable_and_separate_namespaces(ns_a in "[a-z]{1,12}", ns_b in "[a-z]{1,12}", name in "[a-z]{1,12}") {
+        let key = compute_store_key(&name, "https://example.test/mcp");
+        let a = oauth_store_postgres::lock_key(&ns_a, &key);
+        proptest::prop_assert_eq!(a, oauth_store_postgres::lock_key(&ns_a, &key));
+        if ns_a != ns_b {
+            proptest::prop_assert_ne!(a, oauth_store_postgres::lock_key(&ns_b, &key));
+        }
+        // The namespace and the key are separated, not concatenated: ("ab", "c|...")
+        // and ("a", "bc|...") are different locks.
+        let joined = oauth_store_core::StoreKey::from_raw(format!("{}{}", &ns_a[ns_a.len() - 1..], key.as_str()));
+        let shorter = &ns_a[..ns_a.len() - 1];
+        proptest::prop_assert_ne!(a, oauth_store_postgres::lock_key(shorter, &joined));
+    }
+}
