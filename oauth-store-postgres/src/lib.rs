@@ -68,6 +68,10 @@
 //! - The lock of a vanished host stays held until the keepalives give up (about
 //!   [`Options::dead_host_bound`], 25-30 s by default); a paused (SIGSTOP) holder's until
 //!   [`Options::hold_limit`]. Its later save is refused.
+//! - The client blocks on a private runtime: calling it, or dropping the last clone of
+//!   a [`Postgres`] (its store, its locker, a store built on them), on a thread of an
+//!   async runtime panics in the client; use a blocking thread (`spawn_blocking`, or the
+//!   facade's async face, which runs every operation on a thread of its own).
 //! - `idle_session_timeout` needs PostgreSQL 14 or later; on older servers a paused
 //!   holder keeps its lock until its connection goes.
 //! - Each lock holds a connection for the length of a refresh: size `max_connections`
