@@ -99,6 +99,24 @@ pub(crate) struct Global {
     /// What "keyring" means under --store auto.
     #[arg(long, global = true, value_enum, default_value_t = BackendArg::Direct)]
     pub(crate) keyring_backend: BackendArg,
+    /// The PostgreSQL database of --store postgres (and migrate --to postgres):
+    /// postgresql://USER@HOST:PORT/DATABASE [default: $OAUTH_STORE_DATABASE_URL]. Leave
+    /// the password out (a command line is readable by other users): it comes from
+    /// --passfile, $PGPASSFILE or ~/.pgpass. Never printed.
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) database_url: Option<String>,
+    /// The tenant within the database under --store postgres: credentials and locks of
+    /// other namespaces are never seen or waited on.
+    #[arg(long, global = true, value_name = "NAME", default_value = "default")]
+    pub(crate) namespace: String,
+    /// A libpq passfile (host:port:database:user:password, mode 0600) with the database
+    /// password [default: $PGPASSFILE, else ~/.pgpass].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) passfile: Option<PathBuf>,
+    /// PEM CA certificates to trust for the database server's certificate, besides the
+    /// webpki roots (a remote server is reached over TLS only).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) database_ca: Option<PathBuf>,
     /// Print results as JSON on stdout, and errors as one JSON object on stderr.
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -158,6 +176,9 @@ pub(crate) enum StoreArg {
     Keyring,
     /// The encrypted document `secrets/mcp_oauth.age`.
     Secrets,
+    /// A PostgreSQL database shared by many machines (--database-url, --namespace), with
+    /// its credential lock on the same server.
+    Postgres,
 }
 
 impl From<StoreArg> for StoreMode {
@@ -167,6 +188,8 @@ impl From<StoreArg> for StoreMode {
             StoreArg::File => StoreMode::File,
             StoreArg::Keyring => StoreMode::Keyring,
             StoreArg::Secrets => StoreMode::Secrets,
+            // The shared store stands in the File store's place.
+            StoreArg::Postgres => StoreMode::File,
         }
     }
 }
@@ -457,6 +480,8 @@ pub(crate) enum TargetArg {
     Keyring,
     /// The encrypted document `secrets/mcp_oauth.age`.
     Secrets,
+    /// The PostgreSQL database of --database-url (namespace --namespace).
+    Postgres,
 }
 
 /// `secrets`.

@@ -13,7 +13,7 @@ use oauth_store::{
     StoreKind, StoreLayout, StoreMode,
 };
 
-use crate::cli::Global;
+use crate::cli::{Global, StoreArg};
 use crate::error::CliError;
 use crate::provider;
 
@@ -157,7 +157,12 @@ pub(crate) fn builder(global: &Global, how: Opening) -> Result<OAuthStoreBuilder
     if global.unsafe_uncoordinated {
         builder = builder.dangerous_uncoordinated();
     }
-    if !how.file_only {
+    if global.store == StoreArg::Postgres && !how.file_only {
+        // The database's store in the File store's place, its lock after the home's
+        // file lock: the home keeps the lock directory and the rescue file.
+        let db = postgres(global)?;
+        builder = builder.shared_store(Arc::new(db.store()), Arc::new(db.locker()));
+    } else if !how.file_only {
         builder = builder
             .keyring_store(Arc::new(keyring_store(global, &layout)) as Arc<dyn CredentialStore>)
             .secrets_store(Arc::new(secrets_store(global, &layout)?) as Arc<dyn CredentialStore>);
@@ -235,4 +240,56 @@ pub(crate) fn ensure_usable(
             usability.to_string()
         },
     }))
+}
+
+/// The database URL: `--database-url`, else `$OAUTH_STORE_DATABASE_URL`.
+///
+/// # Errors
+/// [`CliError::Usage`] when neither is set.
+pub(crate) fn database_url(global: &Global) -> Result<String, CliError> {
+    global
+        .database_url
+        .clone()
+        .or_else(|| {
+            std::env::var("OAUTH_STORE_DATABASE_URL")
+                .ok()
+                .filter(|v| !v.is_empty())
+        })
+        .ok_or_else(|| {
+            CliError::Usage(
+                "--store postgres needs --database-url URL (or OAUTH_STORE_DATABASE_URL)".into(),
+            )
+        })
+}
+
+/// The connection options of the command line: `--namespace`, `--passfile`,
+/// `--database-ca`; the lock wait is `--lock-timeout`, the provider's bound
+/// `--http-timeout`, which the lock holder's server-side idle limit stays above.
+pub(crate) fn postgres_options(global: &Global) -> oauth_store_postgres::Options {
+    let mut options = oauth_store_postgres::Options::with_namespace(global.namespace.clone());
+    options.passfile.clone_from(&global.passfile);
+    options.ca_file.clone_from(&global.database_ca);
+    options.hold_limit = options
+        .hold_limit
+        .max(Duration::from_secs(global.http_timeout.saturating_mul(4)));
+    options
+}
+
+/// Connects to the database of `--database-url` (creating or migrating its schema).
+///
+/// # Errors
+/// [`CliError::Usage`] without a URL; [`CliError::Store`] with the connection's error
+/// (never the password or the server's message text).
+pub(crate) fn postgres(global: &Global) -> Result<oauth_store_postgres::Postgres, CliError> {
+    let url = database_url(global)?;
+    Ok(oauth_store_postgres::Postgres::connect(
+        &url,
+        postgres_options(global),
+    )?)
+}
+
+impl From<oauth_store_postgres::Error> for CliError {
+    fn from(error: oauth_store_postgres::Error) -> Self {
+        CliError::Store(error.into_store_error())
+    }
 }

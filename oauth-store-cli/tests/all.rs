@@ -18,6 +18,7 @@ mod list;
 mod logout;
 mod migrate;
 mod options;
+mod postgres;
 mod readme;
 mod refresh;
 mod refresh_ahead;

@@ -10,6 +10,9 @@
 //!   responses ([`Credential::apply_token_response`]).
 //! - [`CredentialStore`] is the synchronous, object-safe store interface, with
 //!   [`StoreError`] as its error.
+//! - [`CredentialLocker`] is the credential lock as an interface: its guard's [`Fence`]
+//!   is what saves carry ([`CredentialStore::save_fenced`]), so a backend whose lock can
+//!   be lost (a database connection) refuses a holder's save after it lost the lock.
 //! - [`check_server_url`], [`display_server_url`] and [`resource_indicator`] are the
 //!   rules for a server URL: no user info, no fragment (RFC 8707 section 2), shown
 //!   without user info or query values, sent as a resource without either.
@@ -44,6 +47,7 @@
 mod clock;
 mod key;
 mod kinds;
+mod lock;
 mod record;
 mod server_url;
 mod store;
@@ -52,6 +56,7 @@ mod store;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use key::{StoreKey, compute_store_key, sha256_hex};
 pub use kinds::{BackendName, KeyringBackend, ResolutionReason, StoreKind, StoreMode, UnknownName};
+pub use lock::{CredentialGuard, CredentialLocker, Fence, LockError};
 pub use record::{
     Credential, CredentialBuilder, ExtraFields, MAX_EXPIRES_IN, RECORD_FIELDS, REDACTED,
     TokenEndpointAuthMethod, TokenResponse, TokenResponseError, is_b64token, is_record_field,

@@ -34,6 +34,42 @@ pub trait CredentialStore: Send + Sync {
     /// never replaced by a save.
     fn save(&self, key: &StoreKey, credential: &Credential) -> Result<(), StoreError>;
 
+    /// Stores `credential` under `key` as [`CredentialStore::save`] does, carrying the
+    /// `fence` of the credential lock the caller's transaction holds
+    /// ([`crate::CredentialGuard::fence`]). A backend whose lock can be lost while its
+    /// holder still runs (a database lock whose connection was cut) refuses the save
+    /// when the fence is no longer valid, so a holder that lost its lock never
+    /// overwrites a newer credential (DESIGN.md "Many machines").
+    ///
+    /// The fence goes through the store, not the lock, because only the store can make
+    /// the check and the write one step (the same connection, the same transaction).
+    /// The default ignores it and calls [`CredentialStore::save`]: right for every store
+    /// whose lock cannot be lost (the file lock).
+    ///
+    /// # Errors
+    /// As [`CredentialStore::save`]; [`StoreError::FenceRefused`] when the fence is no
+    /// longer valid (nothing was written).
+    fn save_fenced(
+        &self,
+        key: &StoreKey,
+        credential: &Credential,
+        fence: &crate::Fence,
+    ) -> Result<(), StoreError> {
+        let _ = fence;
+        self.save(key, credential)
+    }
+
+    /// Removes the credential under `key` as [`CredentialStore::delete`] does, carrying
+    /// the caller's `fence` (see [`CredentialStore::save_fenced`]). The default ignores
+    /// it.
+    ///
+    /// # Errors
+    /// As [`CredentialStore::save_fenced`].
+    fn delete_fenced(&self, key: &StoreKey, fence: &crate::Fence) -> Result<bool, StoreError> {
+        let _ = fence;
+        self.delete(key)
+    }
+
     /// Checks, without changing anything, that a save of `key` could be kept right now:
     /// the backend answers and is unlocked, its key is reachable, its document and lock
     /// are usable. The facade calls it before it sends a refresh token, because a
@@ -198,6 +234,18 @@ pub enum StoreError {
         kind: StoreKind,
         /// The operation.
         operation: &'static str,
+    },
+    /// A fenced save or delete was refused: the credential lock its transaction took
+    /// is no longer held (its connection was cut, another holder may have saved since),
+    /// so nothing was written and the stored credential stays.
+    #[error(
+        "{kind} store: the save was refused because its credential lock was lost ({reason}); the stored credential is unchanged"
+    )]
+    FenceRefused {
+        /// The store.
+        kind: StoreKind,
+        /// Why, for a person (never a value).
+        reason: String,
     },
     /// Any other backend failure.
     #[error("{kind} store: {source}")]

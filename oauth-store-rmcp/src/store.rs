@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use oauth_store::{
-    Credential, CredentialGuard, CredentialHandle, ErrorKind, SecretString, TokenResponse,
+    Credential, CredentialHandle, ErrorKind, LockedCredential, SecretString, TokenResponse,
 };
 use rmcp::transport::auth::{
     AuthError, CredentialRefreshGuard, CredentialStore, OAuthTokenResponse, StoredCredentials,
@@ -76,7 +76,7 @@ struct KeyState {
 
 struct Active {
     owner: Option<tokio::task::Id>,
-    guard: Weak<CredentialGuard>,
+    guard: Weak<LockedCredential>,
 }
 
 /// The state of the credential locked at `lock_path`, shared process-wide.
@@ -100,7 +100,7 @@ fn key_state(lock_path: PathBuf) -> Arc<KeyState> {
 
 /// A held guard: the queue's turn, then the credential lock; released in reverse.
 struct Held {
-    guard: Option<Arc<CredentialGuard>>,
+    guard: Option<Arc<LockedCredential>>,
     state: Arc<KeyState>,
     _turn: OwnedMutexGuard<()>,
 }
@@ -134,7 +134,7 @@ impl RmcpCredentialStore {
     }
 
     /// The guard the current task holds, if any.
-    fn own_guard(&self) -> Option<Arc<CredentialGuard>> {
+    fn own_guard(&self) -> Option<Arc<LockedCredential>> {
         let active = self.state.active.lock().unwrap_or_else(|e| e.into_inner());
         let active = active.as_ref()?;
         if active.owner != tokio::task::try_id() {
@@ -177,7 +177,7 @@ impl RmcpCredentialStore {
     /// Runs `op` under the current task's guard, or under one taken for it.
     async fn under_guard<T: Send + 'static>(
         &self,
-        op: impl FnOnce(&CredentialGuard) -> Result<T, oauth_store::Error> + Send + 'static,
+        op: impl FnOnce(&LockedCredential) -> Result<T, oauth_store::Error> + Send + 'static,
     ) -> Result<T, AuthError> {
         if let Some(guard) = self.own_guard() {
             return blocking(move || op(&guard)).await;

@@ -76,6 +76,7 @@ mod front;
 mod grants;
 mod http;
 pub mod peers;
+pub mod postgres;
 mod script;
 
 // The public interface is:

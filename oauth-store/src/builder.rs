@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use oauth_lock::LockDir;
 use oauth_store_core::{
-    Clock, CredentialStore, KeyringBackend, StoreError, StoreKey, StoreKind, StoreMode, SystemClock,
+    Clock, CredentialLocker, CredentialStore, KeyringBackend, StoreError, StoreKey, StoreKind,
+    StoreMode, SystemClock,
 };
 use oauth_store_file::FileStore;
 
@@ -50,6 +51,7 @@ pub struct OAuthStoreBuilder {
     drift: bool,
     default_stores: bool,
     coordination: Coordination,
+    locker: Option<Arc<dyn CredentialLocker>>,
 }
 
 /// Records observations in the drift sidecar (DESIGN.md "Drift sidecar"); best
@@ -106,6 +108,34 @@ impl OAuthStoreBuilder {
     /// under the codex preset).
     pub fn file_store(mut self, store: Arc<dyn CredentialStore>) -> Self {
         self.file = Some(store);
+        self
+    }
+    /// Puts a store shared by many machines in the File store's place, with the
+    /// credential lock that coordinates it (DESIGN.md "Many machines"; e.g.
+    /// `oauth-store-postgres`). Every transaction takes the home's file lock and then
+    /// `locker`'s lock, and its saves in `store` carry that lock's fence
+    /// ([`CredentialStore::save_fenced`]), so a holder that lost the shared lock never
+    /// overwrites a newer credential. Implies mode [`StoreMode::File`] and no default
+    /// keyring or Secrets store; a refreshed credential that `store` refuses is rescued
+    /// in the home's rescue file and moved back by the next transaction, with a fenced
+    /// save.
+    pub fn shared_store(
+        mut self,
+        store: Arc<dyn CredentialStore>,
+        locker: Arc<dyn CredentialLocker>,
+    ) -> Self {
+        self.file = Some(store);
+        self.locker = Some(locker);
+        self.mode = StoreMode::File;
+        self.default_stores = false;
+        self
+    }
+    /// Adds `locker`'s lock after the file lock of every transaction, and its fence to
+    /// every save, without replacing a store ([`OAuthStoreBuilder::shared_store`] does
+    /// both): for a home whose shared store stands in the keyring's or the Secrets
+    /// store's place, e.g. to migrate credentials into it or out of it.
+    pub fn shared_locker(mut self, locker: Arc<dyn CredentialLocker>) -> Self {
+        self.locker = Some(locker);
         self
     }
     /// Replaces the per-credential keyring store (default: the layout's OS keyring,
@@ -271,6 +301,7 @@ impl OAuthStoreBuilder {
                 observer,
                 coordination: self.coordination,
                 rescue,
+                locker: self.locker,
             }),
         })
     }
@@ -296,6 +327,7 @@ impl OAuthStore {
             drift: true,
             default_stores: true,
             coordination: Coordination::Coordinated,
+            locker: None,
         }
     }
 }

@@ -11,8 +11,12 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use oauth_lock::{EnteredScope, LockGuard, LockScope, LockTarget};
-use oauth_store_core::{Credential, StoreKey, StoreKind};
+use std::sync::Arc;
+
+use oauth_lock::{EnteredScope, LockDir, LockGuard, LockScope, LockTarget};
+use oauth_store_core::{
+    Credential, CredentialGuard, CredentialLocker, Fence, LockError, StoreKey, StoreKind,
+};
 
 use crate::error::Error;
 use crate::handle::CredentialHandle;
@@ -32,12 +36,127 @@ pub(crate) enum Coordination {
 }
 
 /// The credential lock of one transaction, held until dropped, with its scope entered
-/// on the transaction's thread.
+/// on the transaction's thread: the file lock of this home, and, for a store built with
+/// [`crate::OAuthStoreBuilder::shared_store`], the shared lock taken after it (DESIGN.md
+/// "Locks, order, waiting": file credential lock, shared credential lock, store locks).
 #[must_use = "the credential lock is released as soon as this is dropped"]
 pub(crate) struct CredentialLock {
-    // Field order matters: the scope is left before the lock is released.
+    // Field order matters: the shared lock is released first, then the scope is left,
+    // then the file lock is released (the reverse of taking them).
+    shared: Option<Box<dyn CredentialGuard>>,
     _entered: EnteredScope,
     _guard: LockGuard,
+}
+
+impl CredentialLock {
+    /// The fence the saves of this transaction carry: the shared lock's, else
+    /// [`Fence::UNFENCED`] (a file lock cannot be lost while its process lives).
+    pub(crate) fn fence(&self) -> Fence {
+        self.shared.as_ref().map_or(Fence::UNFENCED, |g| g.fence())
+    }
+
+    /// Whether the shared lock is still held, as far as it can tell at once.
+    ///
+    /// # Errors
+    /// [`Error::SharedLock`] with [`LockError::Lost`] when it is not.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        match &self.shared {
+            Some(guard) => Ok(guard.check()?),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The fence of a transaction's lock, [`Fence::UNFENCED`] when uncoordinated.
+pub(crate) fn fence_of(lock: Option<&CredentialLock>) -> Fence {
+    lock.map_or(Fence::UNFENCED, CredentialLock::fence)
+}
+
+/// The file credential lock (`flock` on `<sha256hex(key)>.lock` in a home's lock
+/// directory, DESIGN.md "Locks, order, waiting") as a [`CredentialLocker`]: the default
+/// of every [`crate::OAuthStore`], which takes it itself (with typed
+/// [`oauth_lock::Error`]s); this type is the same lock for code written against the
+/// interface. Its guard enters the lock's scope on the calling thread and its fence is
+/// [`Fence::UNFENCED`]: the OS holds a `flock` until the process exits.
+#[derive(Debug, Clone)]
+pub struct FileCredentialLocker {
+    locks: LockDir,
+}
+
+impl FileCredentialLocker {
+    /// The credential locks of the lock directory `locks`.
+    pub fn new(locks: LockDir) -> Self {
+        FileCredentialLocker { locks }
+    }
+}
+
+struct FileGuard {
+    // The scope is left before the lock is released.
+    _entered: EnteredScope,
+    _guard: LockGuard,
+}
+
+impl CredentialGuard for FileGuard {
+    fn fence(&self) -> Fence {
+        Fence::UNFENCED
+    }
+}
+
+impl CredentialLocker for FileCredentialLocker {
+    fn name(&self) -> &str {
+        "file"
+    }
+
+    fn lock(
+        &self,
+        key: &StoreKey,
+        timeout: Duration,
+    ) -> Result<Box<dyn CredentialGuard>, LockError> {
+        let (entered, guard) =
+            acquire_file_lock(&self.locks, key, timeout).map_err(|e| match e {
+                oauth_lock::Error::Timeout {
+                    waited, holder_pid, ..
+                } => LockError::Timeout {
+                    locker: "file".into(),
+                    key: key.clone(),
+                    waited,
+                    holder: holder_pid.map(|p| format!("pid {p}")),
+                },
+                other => LockError::Backend {
+                    locker: "file".into(),
+                    source: Arc::new(other),
+                },
+            })?;
+        Ok(Box::new(FileGuard {
+            _entered: entered,
+            _guard: guard,
+        }))
+    }
+}
+
+/// Takes the file credential lock of `key` in `locks` (zero `timeout`: a try), in the
+/// thread's ambient scope, and enters its scope.
+fn acquire_file_lock(
+    locks: &LockDir,
+    key: &StoreKey,
+    timeout: Duration,
+) -> Result<(EnteredScope, LockGuard), oauth_lock::Error> {
+    let scope = LockScope::current();
+    let target = LockTarget::credential(key.as_str(), key.credential_lock_file_name());
+    let guard = if timeout.is_zero() {
+        // A try (refresh ahead): no contention event and no holder lookup, which would
+        // cost more than the try itself.
+        locks
+            .try_acquire(&scope, &target)?
+            .ok_or_else(|| oauth_lock::Error::Timeout {
+                path: locks.lock_path(&target),
+                waited: Duration::ZERO,
+                holder_pid: None,
+            })?
+    } else {
+        locks.acquire(&scope, &target, timeout)?
+    };
+    Ok((scope.enter(), guard))
 }
 
 impl Coordination {
@@ -102,7 +221,7 @@ impl Coordination {
     ///
     /// # Errors
     /// [`Error::Lock`]: a timeout naming the holder, or an order or re-entry violation
-    /// returned at once.
+    /// returned at once; [`Error::SharedLock`] from the shared locker.
     pub(crate) fn credential_lock_within(
         self,
         inner: &Inner,
@@ -111,23 +230,26 @@ impl Coordination {
     ) -> Result<Option<CredentialLock>, Error> {
         match self {
             Coordination::Coordinated => {
-                let scope = LockScope::current();
-                let target = LockTarget::credential(key.as_str(), key.credential_lock_file_name());
-                let guard = if timeout.is_zero() {
-                    // A try (refresh ahead): no contention event and no holder lookup,
-                    // which would cost more than the try itself.
-                    inner.locks.try_acquire(&scope, &target)?.ok_or_else(|| {
-                        Error::Lock(oauth_lock::Error::Timeout {
-                            path: inner.locks.lock_path(&target),
-                            waited: Duration::ZERO,
-                            holder_pid: None,
-                        })
-                    })?
-                } else {
-                    inner.locks.acquire(&scope, &target, timeout)?
+                let started = Instant::now();
+                let (entered, guard) = acquire_file_lock(&inner.locks, key, timeout)?;
+                // The shared lock after the file lock: one waiter per machine reaches the
+                // shared lock service, and the wait stays within the same bound.
+                let shared = match &inner.locker {
+                    Some(locker) => {
+                        let left = if timeout.is_zero() {
+                            Duration::ZERO
+                        } else {
+                            timeout
+                                .saturating_sub(started.elapsed())
+                                .max(Duration::from_millis(1))
+                        };
+                        Some(locker.lock(key, left)?)
+                    }
+                    None => None,
                 };
                 Ok(Some(CredentialLock {
-                    _entered: scope.enter(),
+                    shared,
+                    _entered: entered,
                     _guard: guard,
                 }))
             }

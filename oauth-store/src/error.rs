@@ -106,6 +106,11 @@ pub enum Error {
     /// fall back to another store).
     #[error(transparent)]
     Lock(#[from] oauth_lock::Error),
+    /// The shared credential lock of a store built with
+    /// [`crate::OAuthStoreBuilder::shared_store`] (e.g. a database lock) was not given,
+    /// or was lost (DESIGN.md "Many machines").
+    #[error(transparent)]
+    SharedLock(#[from] oauth_store_core::LockError),
     /// The access token expired while this caller waited for the credential lock, which
     /// another process (or another caller in this one) held to refresh it (DESIGN.md
     /// "Refresh thresholds": no waiter waits past its own token's expiry). Nothing was
@@ -224,6 +229,7 @@ impl Error {
             Error::AuthorizationRequired { .. } => ErrorKind::AuthorizationRequired,
             Error::Store(_)
             | Error::Lock(_)
+            | Error::SharedLock(_)
             | Error::ExpiredWhileWaiting { .. }
             | Error::PersistFailed { .. }
             | Error::CannotKeep { .. }

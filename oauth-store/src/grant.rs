@@ -2,7 +2,7 @@
 //! credential lock covers the save of a login and the logout). The login flow
 //! (`login`, feature `http`) obtains its grant inside `obtain_and_save`.
 
-use oauth_store_core::{Credential, StoreError, StoreMode};
+use oauth_store_core::{Credential, Fence, StoreError, StoreMode};
 
 use crate::error::{Error, StoreOutcome};
 use crate::handle::CredentialHandle;
@@ -33,28 +33,37 @@ impl CredentialHandle {
         &self,
         obtain: impl FnOnce() -> Result<Credential, E>,
     ) -> Result<(Resolution, Credential), E> {
-        let _lock = self
+        let lock = self
             .inner
             .coordination
             .credential_lock(&self.inner, &self.key)?;
+        let fence = crate::coordination::fence_of(lock.as_ref());
         let mut credential = obtain()?;
-        let resolution = self.save_stamped(&mut credential)?;
+        let resolution = self.save_stamped(&mut credential, &fence)?;
         Ok((resolution, credential))
     }
 
-    /// [`CredentialHandle::save_grant`] under a credential lock the caller holds.
+    /// [`CredentialHandle::save_grant`] under a credential lock the caller holds, its
+    /// save carrying that lock's `fence`.
     pub(crate) fn save_grant_locked(
         &self,
         mut credential: Credential,
+        fence: &Fence,
     ) -> Result<Resolution, Error> {
-        self.save_stamped(&mut credential)
+        self.save_stamped(&mut credential, fence)
     }
 
     /// Stamps `updated_at`, saves under Auto's save rules, pins the result and removes
     /// copies in other stores; the caller holds the credential lock.
-    fn save_stamped(&self, credential: &mut Credential) -> Result<Resolution, Error> {
+    fn save_stamped(
+        &self,
+        credential: &mut Credential,
+        fence: &Fence,
+    ) -> Result<Resolution, Error> {
         credential.updated_at = Some(self.inner.clock.now_ms());
-        let resolution = self.inner.resolve_save(&self.key, credential)?;
+        let resolution = self
+            .inner
+            .resolve_save_fenced(&self.key, credential, fence)?;
         *self.pinned.lock().unwrap_or_else(|e| e.into_inner()) = Some(resolution);
         self.inner.observe(&self.key, resolution);
         self.inner
@@ -75,17 +84,18 @@ impl CredentialHandle {
     /// [`Error::LogoutIncomplete`] naming each store where a copy stayed;
     /// [`Error::Lock`].
     pub fn logout(&self) -> Result<Vec<StoreOutcome>, Error> {
-        let _lock = self
+        let lock = self
             .inner
             .coordination
             .credential_lock(&self.inner, &self.key)?;
+        let fence = crate::coordination::fence_of(lock.as_ref());
         let outcomes: Vec<StoreOutcome> = self
             .inner
             .stores()
             .into_iter()
             .map(|(store, s)| StoreOutcome {
                 store,
-                result: s.delete(&self.key),
+                result: s.delete_fenced(&self.key, &fence),
             })
             // The rescue file is reported only when it held a copy or failed.
             .filter(|o| o.store != crate::rescue::RESCUE || !matches!(o.result, Ok(false)))

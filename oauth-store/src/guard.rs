@@ -1,5 +1,5 @@
 //! The credential lock held for a caller that does the provider work itself
-//! ([`CredentialGuard`]): an SDK with its own refresh (rmcp's `AuthorizationManager`)
+//! ([`LockedCredential`]): an SDK with its own refresh (rmcp's `AuthorizationManager`)
 //! holds it across its reread, its token request and its save, and the guard's methods
 //! read and write under it without relocking (DESIGN.md "Locks, order, waiting" and
 //! "rmcp clients").
@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use oauth_lock::{LockScope, LockTarget};
-use oauth_store_core::{Credential, TokenResponse};
+use oauth_store_core::{Credential, Fence, TokenResponse};
 
 use crate::error::{AuthorizationReason, Error};
 use crate::handle::CredentialHandle;
@@ -33,10 +33,13 @@ use crate::resolution::Resolution;
 /// thread that took it and must be left there); dropping the guard ends that thread and
 /// so releases the lock before `drop` returns.
 #[must_use = "the credential lock is released as soon as the guard is dropped"]
-pub struct CredentialGuard {
+pub struct LockedCredential {
     handle: Arc<CredentialHandle>,
     /// The scope holding the credential lock; `None` when coordination is off.
     scope: Option<LockScope>,
+    /// The fence every save under this lock carries (a shared lock's generation;
+    /// unfenced for the file lock alone).
+    fence: Fence,
     /// One method at a time: two at once would take the same store lock in one scope.
     serial: Mutex<()>,
     holder: Option<Holder>,
@@ -48,16 +51,16 @@ struct Holder {
     thread: JoinHandle<()>,
 }
 
-impl fmt::Debug for CredentialGuard {
+impl fmt::Debug for LockedCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CredentialGuard")
+        f.debug_struct("LockedCredential")
             .field("key", &self.handle.key)
             .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
 }
 
-impl Drop for CredentialGuard {
+impl Drop for LockedCredential {
     fn drop(&mut self) {
         if let Some(Holder { release, thread }) = self.holder.take() {
             drop(release);
@@ -95,7 +98,7 @@ impl CredentialHandle {
 
     /// Takes this credential's lock (DESIGN.md "Locks, order, waiting"), waiting up to
     /// `timeout`, for a caller that does the provider request itself and reads and
-    /// writes under the lock through the returned [`CredentialGuard`]. Blocks the
+    /// writes under the lock through the returned [`LockedCredential`]. Blocks the
     /// calling thread while it waits: async callers call it on a blocking thread.
     ///
     /// The lock is taken in the calling thread's ambient lock scope, so taking it while
@@ -105,7 +108,7 @@ impl CredentialHandle {
     /// # Errors
     /// [`Error::Lock`]: a timeout naming the lock file and its holder's pid, or an order
     /// or re-entry violation; [`Error::Config`] when no thread can be started.
-    pub fn lock_credential(self: &Arc<Self>, timeout: Duration) -> Result<CredentialGuard, Error> {
+    pub fn lock_credential(self: &Arc<Self>, timeout: Duration) -> Result<LockedCredential, Error> {
         let caller = LockScope::current();
         let handle = Arc::clone(self);
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -122,7 +125,8 @@ impl CredentialHandle {
                 {
                     Ok(lock) => {
                         let scope = lock.as_ref().map(|_| LockScope::current());
-                        if ready_tx.send(Ok(scope)).is_ok() {
+                        let fence = crate::coordination::fence_of(lock.as_ref());
+                        if ready_tx.send(Ok((scope, fence))).is_ok() {
                             // Until the guard is dropped (the sender closes).
                             let _ = released.recv();
                         }
@@ -136,7 +140,7 @@ impl CredentialHandle {
             .map_err(|e| {
                 Error::Config(format!("could not start the credential lock's thread: {e}"))
             })?;
-        let scope = match ready_rx.recv() {
+        let (scope, fence) = match ready_rx.recv() {
             Ok(result) => result?,
             Err(_) => {
                 let _ = thread.join();
@@ -145,16 +149,17 @@ impl CredentialHandle {
                 ));
             }
         };
-        Ok(CredentialGuard {
+        Ok(LockedCredential {
             handle: Arc::clone(self),
             scope,
+            fence,
             serial: Mutex::new(()),
             holder: Some(Holder { release, thread }),
         })
     }
 }
 
-impl CredentialGuard {
+impl LockedCredential {
     /// The handle whose credential lock this is.
     pub fn handle(&self) -> &Arc<CredentialHandle> {
         &self.handle
@@ -208,7 +213,7 @@ impl CredentialGuard {
             fresh.apply_token_response(response, inner.clock.now_ms());
             fresh.updated_at = Some(inner.clock.now_ms());
             let target = handle.save_target(handle.resolution().map(|p| p.store), from)?;
-            handle.persist(&fresh, target, None)?;
+            handle.persist(&fresh, target, None, &self.fence)?;
             Ok(fresh)
         })
     }
@@ -220,7 +225,7 @@ impl CredentialGuard {
     /// # Errors
     /// As [`CredentialHandle::save_grant`], without the lock errors.
     pub fn save_grant(&self, credential: Credential) -> Result<Resolution, Error> {
-        self.run(|handle| handle.save_grant_locked(credential))
+        self.run(|handle| handle.save_grant_locked(credential, &self.fence))
     }
 
     /// Drops the stored tokens, keeping the client registration (DESIGN.md "Refresh
@@ -242,14 +247,14 @@ impl CredentialGuard {
             }
             if inner.layout.preset() == LayoutPreset::Codex {
                 for (_, store) in inner.stores() {
-                    store.delete(&handle.key)?;
+                    store.delete_fenced(&handle.key, &self.fence)?;
                 }
             } else {
                 let mut dropped = current;
                 dropped.drop_tokens();
                 dropped.updated_at = Some(inner.clock.now_ms());
                 let target = handle.save_target(handle.resolution().map(|p| p.store), from)?;
-                handle.persist(&dropped, target, None)?;
+                handle.persist(&dropped, target, None, &self.fence)?;
             }
             tracing::warn!(target: "oauth_store::refresh", key = %handle.key, "dropped the stored tokens; the client registration is kept");
             Ok(true)

@@ -25,7 +25,7 @@
 //! - An SDK that refreshes by itself (rmcp's `AuthorizationManager`, through
 //!   `oauth-store-rmcp`) holds the credential lock with
 //!   [`CredentialHandle::lock_credential`] across its own reread, token request and save,
-//!   and reads and writes under it through the [`CredentialGuard`] (DESIGN.md "rmcp
+//!   and reads and writes under it through the [`LockedCredential`] (DESIGN.md "rmcp
 //!   clients").
 //! - The four provider outcomes ([`RefreshOutcome`]) decide what is kept: only a
 //!   rejected grant whose refresh token is still the stored one drops tokens (and
@@ -128,8 +128,9 @@ pub use asynch::{
     AsyncCredentialHandle, OperationFuture, background_operations, wait_for_background,
 };
 pub use builder::OAuthStoreBuilder;
+pub use coordination::FileCredentialLocker;
 pub use error::{AuthorizationReason, Error, ErrorKind, StoreOutcome};
-pub use guard::CredentialGuard;
+pub use guard::LockedCredential;
 pub use handle::CredentialHandle;
 #[cfg(feature = "http")]
 pub use http::{AuthorizationServerMetadata, HttpError, HttpRefresher};

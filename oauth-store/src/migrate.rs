@@ -44,7 +44,8 @@ impl CredentialHandle {
     pub fn migrate_to(&self, target: StoreKind, skip: &[StoreKind]) -> Result<Migration, Error> {
         let inner = &*self.inner;
         let target_store = inner.store(target)?;
-        let _lock = inner.coordination.credential_lock(inner, &self.key)?;
+        let lock = inner.coordination.credential_lock(inner, &self.key)?;
+        let fence = crate::coordination::fence_of(lock.as_ref());
         let mut copies: Vec<(StoreKind, Credential)> = Vec::new();
         for (kind, store) in inner.stores() {
             if skip.contains(&kind) {
@@ -71,7 +72,7 @@ impl CredentialHandle {
             // prefers this one.
             let now = inner.clock.now_ms();
             credential.updated_at = Some(now.max(credential.updated_at.map_or(0, |t| t + 1)));
-            target_store.save(&self.key, &credential)?;
+            target_store.save_fenced(&self.key, &credential, &fence)?;
             let mode = match target {
                 StoreKind::Keyring => StoreMode::Keyring,
                 StoreKind::Secrets => StoreMode::Secrets,
@@ -89,7 +90,7 @@ impl CredentialHandle {
         let mut removed = Vec::new();
         let mut stayed = Vec::new();
         for (kind, _) in copies.iter().filter(|(kind, _)| *kind != target) {
-            match inner.store(*kind)?.delete(&self.key) {
+            match inner.store(*kind)?.delete_fenced(&self.key, &fence) {
                 Ok(_) => removed.push(*kind),
                 Err(e) => stayed.push((*kind, e)),
             }

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use oauth_store_core::{
-    Credential, ResolutionReason, SecretString, StoreError, StoreKind, StoreMode,
+    Credential, Fence, LockError, ResolutionReason, SecretString, StoreError, StoreKind, StoreMode,
 };
 
 use crate::error::{AuthorizationReason, Error};
@@ -180,7 +180,10 @@ impl CredentialHandle {
                 tracing::debug!(target: "oauth_store::refresh", key = %self.key, "another caller in this process is refreshing; using the current access token");
                 Ok(current)
             }
-            Some(Err(Error::Lock(oauth_lock::Error::Timeout { .. }))) => {
+            Some(Err(
+                Error::Lock(oauth_lock::Error::Timeout { .. })
+                | Error::SharedLock(LockError::Timeout { .. }),
+            )) => {
                 tracing::debug!(target: "oauth_store::refresh", key = %self.key, "the credential lock is held (another process is refreshing); using the current access token");
                 Ok(current)
             }
@@ -256,7 +259,7 @@ impl CredentialHandle {
             LockWait::Timeout => inner.lock_timeout,
             LockWait::UntilExpiry(left) => left,
         };
-        let _lock = match coordination.credential_lock_within(inner, &self.key, timeout) {
+        let lock = match coordination.credential_lock_within(inner, &self.key, timeout) {
             Err(Error::Lock(oauth_lock::Error::Timeout {
                 waited, holder_pid, ..
             })) if matches!(wait, LockWait::UntilExpiry(_)) => {
@@ -267,8 +270,19 @@ impl CredentialHandle {
                     holder_pid,
                 });
             }
+            Err(Error::SharedLock(LockError::Timeout { waited, holder, .. }))
+                if matches!(wait, LockWait::UntilExpiry(_)) =>
+            {
+                tracing::warn!(target: "oauth_store::refresh", key = %self.key, holder, "the access token expired while another machine was refreshing it");
+                return Err(Error::ExpiredWhileWaiting {
+                    key: self.key.clone(),
+                    waited,
+                    holder_pid: None,
+                });
+            }
             other => other?,
         };
+        let fence = crate::coordination::fence_of(lock.as_ref());
         let pinned = self.resolution();
         let (found, from) = match coordination.reread(self, hint)? {
             Some((credential, from)) => (Some(credential), from),
@@ -298,7 +312,7 @@ impl CredentialHandle {
         if adopt {
             tracing::debug!(target: "oauth_store::refresh", key = %self.key, "adopted the stored credential; no provider request");
             if self.displaced(from) {
-                self.move_back(&stored, target);
+                self.move_back(&stored, target, &fence);
             }
             return Ok(stored);
         }
@@ -342,18 +356,23 @@ impl CredentialHandle {
                 None
             }
         };
+        // A shared lock that is already known to be lost (its connection cut) would have
+        // its save refused: the refresh token is not sent.
+        if let Some(lock) = &lock {
+            lock.check()?;
+        }
         tracing::debug!(target: "oauth_store::refresh", key = %self.key, "refreshing at the provider");
         match refresher.refresh(&stored) {
             RefreshOutcome::Refreshed(response) => {
                 let mut fresh = stored.clone();
                 fresh.apply_token_response(&response, now);
                 fresh.updated_at = Some(inner.clock.now_ms());
-                let kept = self.persist(&fresh, target, reserved.as_ref())?;
+                let kept = self.persist(&fresh, target, reserved.as_ref(), &fence)?;
                 tracing::info!(target: "oauth_store::refresh", key = %self.key, store = %kept, "refreshed and saved");
                 Ok(fresh)
             }
             RefreshOutcome::Rejected { description } => {
-                self.on_rejected(&stored, from, description.as_deref())
+                self.on_rejected(&stored, from, description.as_deref(), &fence)
             }
             RefreshOutcome::Refused {
                 error,
@@ -390,6 +409,7 @@ impl CredentialHandle {
         sent: &Credential,
         from: StoreKind,
         description: Option<&str>,
+        fence: &Fence,
     ) -> Result<Credential, Error> {
         let inner = &*self.inner;
         let current = inner.coordination.reread_after_rejection(self, from)?;
@@ -411,7 +431,7 @@ impl CredentialHandle {
                     dropped.drop_tokens();
                     dropped.updated_at = Some(inner.clock.now_ms());
                     let target = self.save_target(self.resolution().map(|p| p.store), from)?;
-                    self.persist(&dropped, target, None)?;
+                    self.persist(&dropped, target, None, fence)?;
                 }
                 Err(rejected())
             }
@@ -482,14 +502,22 @@ impl CredentialHandle {
         credential: &Credential,
         target: StoreKind,
         reserved: Option<&crate::rescue::Reservation>,
+        fence: &Fence,
     ) -> Result<StoreKind, Error> {
         let store = self.inner.store(target)?;
         let mut last = None;
         for pause in PERSIST_BACKOFF {
             std::thread::sleep(pause);
-            match store.save(&self.key, credential) {
+            match store.save_fenced(&self.key, credential, fence) {
                 Ok(()) => {
                     last = None;
+                    break;
+                }
+                // The shared lock was lost: another holder may have saved a newer
+                // credential, and no retry can get the lock back.
+                Err(e @ StoreError::FenceRefused { .. }) => {
+                    tracing::warn!(target: "oauth_store::save", key = %self.key, store = %target, error = %e, "the save was refused: the credential lock was lost");
+                    last = Some(e);
                     break;
                 }
                 Err(e) => {
@@ -501,6 +529,19 @@ impl CredentialHandle {
         if let Some(source) = last {
             if let Some(reservation) = reserved {
                 reservation.release();
+            }
+            if let StoreError::FenceRefused { .. } = source {
+                // Kept here (never drop a token the provider issued), but not handed
+                // out: the shared store may hold a newer credential, and this one was
+                // not saved where every machine sees it.
+                // Stamped oldest: another holder may have saved since, so this copy never
+                // wins the newest-wins reread over a stored one (it would overwrite a
+                // newer credential); it is used only if nothing else is stored.
+                let mut kept_copy = credential.clone();
+                kept_copy.updated_at = None;
+                let kept = self.rescue(&kept_copy, target, source.clone());
+                tracing::warn!(target: "oauth_store::save", key = %self.key, kept = ?kept.as_ref().ok(), "the refreshed credential is kept locally only; it is not handed out");
+                return Err(Error::Store(source));
             }
             return self.rescue(credential, target, source);
         }
@@ -591,11 +632,11 @@ impl CredentialHandle {
 
     /// Moves a rescued copy back to `target` (under the credential lock the caller
     /// holds); if `target` still refuses it, it stays rescued.
-    fn move_back(&self, credential: &Credential, target: StoreKind) {
+    fn move_back(&self, credential: &Credential, target: StoreKind, fence: &Fence) {
         let Ok(store) = self.inner.store(target) else {
             return;
         };
-        match store.save(&self.key, credential) {
+        match store.save_fenced(&self.key, credential, fence) {
             Ok(()) => {
                 tracing::info!(target: "oauth_store::save", key = %self.key, store = %target, "moved the rescued credential back");
                 self.inner
@@ -614,12 +655,13 @@ impl CredentialHandle {
     /// "Persist rescue"). Nothing happens when no rescued copy is the newest.
     fn restore_rescued(&self) -> Result<(), Error> {
         let inner = &*self.inner;
-        let _lock = inner.coordination.credential_lock(inner, &self.key)?;
+        let lock = inner.coordination.credential_lock(inner, &self.key)?;
+        let fence = crate::coordination::fence_of(lock.as_ref());
         if let Some((credential, from)) = inner.coordination.reread(self, None)?
             && self.displaced(from)
         {
             let target = self.save_target(self.resolution().map(|p| p.store), from)?;
-            self.move_back(&credential, target);
+            self.move_back(&credential, target, &fence);
         }
         Ok(())
     }

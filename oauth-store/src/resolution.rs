@@ -117,15 +117,28 @@ impl Inner {
         ))
     }
 
-    /// Auto or configured resolution on save, and the save itself.
+    /// Auto or configured resolution on save, and the save itself, unfenced.
+    // Kept for saves made outside a shared lock's transaction.
+    #[allow(dead_code)]
     pub(crate) fn resolve_save(
         &self,
         key: &StoreKey,
         credential: &Credential,
     ) -> Result<Resolution, Error> {
+        self.resolve_save_fenced(key, credential, &oauth_store_core::Fence::UNFENCED)
+    }
+
+    /// [`Inner::resolve_save`] with the `fence` of the caller's credential lock on the
+    /// save (an explicit mode's store; Auto's stores are file-locked, unfenced).
+    pub(crate) fn resolve_save_fenced(
+        &self,
+        key: &StoreKey,
+        credential: &Credential,
+        fence: &oauth_store_core::Fence,
+    ) -> Result<Resolution, Error> {
         if self.mode != StoreMode::Auto {
             let kind = self.explicit_kind();
-            self.store(kind)?.save(key, credential)?;
+            self.store(kind)?.save_fenced(key, credential, fence)?;
             return Ok(Resolution {
                 store: kind,
                 reason: ResolutionReason::ConfiguredSave,

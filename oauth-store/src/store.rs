@@ -34,6 +34,9 @@ pub(crate) struct Inner {
     pub(crate) coordination: Coordination,
     /// The rescue file store (DESIGN.md "Persist rescue"), a store of the layout like the others.
     pub(crate) rescue: Arc<dyn CredentialStore>,
+    /// The shared credential lock taken after the file lock, for a store in the File
+    /// store's place that coordinates across machines ([`crate::OAuthStoreBuilder::shared_store`]).
+    pub(crate) locker: Option<Arc<dyn oauth_store_core::CredentialLocker>>,
 }
 
 /// Credentials of one home, shared safely by any number of processes.

@@ -8,6 +8,7 @@ mod migrate;
 mod multiprocess;
 mod refresh;
 mod resolution;
+mod shared;
 mod single_flight;
 mod support;
 mod thresholds;

@@ -1,4 +1,4 @@
-//! `CredentialHandle::lock_credential` and its `CredentialGuard`: the credential lock
+//! `CredentialHandle::lock_credential` and its `LockedCredential`: the credential lock
 //! held for a caller that refreshes itself (oauth-store-rmcp), used from other threads
 //! without relocking, excluding other threads and processes, and order-checked.
 

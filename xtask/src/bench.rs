@@ -12,6 +12,7 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("refresh", "oauth-store", "refresh"),
     ("secrets", "oauth-store-secrets", "secrets"),
     ("rmcp", "oauth-store-rmcp", "rmcp"),
+    ("postgres", "oauth-store-postgres", "postgres"),
 ];
 
 /// Runs the benchmark `names[0]`, or every one that exists when `names` is empty. A

@@ -94,8 +94,19 @@ pub(crate) const RULES: &[Rule] = &[
         says: "oauth-store-keyring depends only on oauth-store-core (and oauth-lock) among workspace crates",
     },
     Rule {
+        krate: "oauth-store-postgres",
+        forbid: Forbid::WorkspaceExcept(&["oauth-store-core"]),
+        says: "oauth-store-postgres depends only on oauth-store-core among workspace crates (never the facade)",
+    },
+    Rule {
+        krate: "oauth-store",
+        forbid: Forbid::Crates(&["oauth-store-postgres"]),
+        says: "the oauth-store facade does not depend on oauth-store-postgres (the CLI brings both together)",
+    },
+    Rule {
         krate: "oauth-drift",
         forbid: Forbid::Crates(&[
+            "oauth-store-postgres",
             "oauth-store-file",
             "oauth-store-secrets",
             "oauth-store-keyring",
@@ -437,9 +448,15 @@ mod tests {
                 &[("oauth-store", None), ("rmcp", None)],
             ),
             ("rmcp", false, &[]),
+            (
+                "oauth-store-postgres",
+                true,
+                &[("oauth-store-core", None), ("postgres", None)],
+            ),
             ("serde", false, &[]),
             ("libc", false, &[]),
             ("keyring", false, &[]),
+            ("postgres", false, &[]),
         ]);
         let graph = Graph::from_metadata(&json)?;
         let report = check(&graph, RULES);
@@ -552,6 +569,28 @@ mod tests {
                 "oauth-store-file -> oauth-store-keyring",
                 "oauth-store-secrets -> oauth-store-file",
                 "oauth-store-testkit -> oauth-store",
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn postgres_depends_on_core_only_and_the_facade_never_on_postgres() -> Result<(), String> {
+        let json = metadata(&[
+            ("oauth-store-core", true, &[]),
+            ("oauth-lock", true, &[]),
+            (
+                "oauth-store-postgres",
+                true,
+                &[("oauth-store-core", None), ("oauth-lock", None)],
+            ),
+            ("oauth-store", true, &[("oauth-store-postgres", None)]),
+        ]);
+        assert_eq!(
+            paths(&json)?,
+            vec![
+                "oauth-store-postgres -> oauth-lock",
+                "oauth-store -> oauth-store-postgres",
             ]
         );
         Ok(())

@@ -112,6 +112,7 @@ pub(crate) fn run(ws: &Workspace) -> Result<(), Error> {
     }
     keyring_peer_line(keyring_crate);
     chromium_peer_line();
+    postgres_peer_line();
 
     let mut tally = Tally::default();
     let mut failed: Vec<String> = Vec::new();
@@ -221,6 +222,25 @@ fn chromium_peer_line() {
         println!("{label}: present; used by {users}");
     } else {
         println!("{label}: MISSING; needed by {users}; install: apt-get install chromium");
+    }
+}
+
+/// The PostgreSQL server binaries the `oauth-store-postgres` and CLI tests start a
+/// server from (`oauth_store_testkit::postgres`): present, or how to install them.
+fn postgres_peer_line() {
+    let label = "peer postgresql (initdb + postgres)";
+    let users = "oauth-store-postgres, oauth-store-cli (--store postgres)";
+    let versions = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.path().join("bin/postgres").is_file());
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("initdb").is_file()));
+    if versions || on_path {
+        println!("{label}: present; used by {users}");
+    } else {
+        println!("{label}: MISSING; needed by {users}; install: apt-get install postgresql");
     }
 }
 

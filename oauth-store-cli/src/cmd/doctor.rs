@@ -118,6 +118,9 @@ fn kind_of(file_type: &std::fs::FileType) -> &'static str {
 /// a home or lock directory that cannot be opened as one is a problem, reported with
 /// what can be seen without opening it.
 pub(crate) fn run(global: &Global) -> Result<ExitCode, CliError> {
+    if global.store == StoreArg::Postgres {
+        return postgres(global);
+    }
     let layout = StoreLayout::new(open::home(global)?, LayoutPreset::from(global.layout));
     let mut problems: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
@@ -825,4 +828,134 @@ fn inspect(path: &Path, is_dir: bool, current_uid: Option<u32>, problems: &mut V
             if is_dir { "0700" } else { "0600" }
         ));
     }
+}
+
+/// `doctor --store postgres`: the database (server, TLS, schema version, how many
+/// credentials the namespace holds, the live lock holders by host and pid) and the
+/// home's lock directory (the machine's file locks and rescue files), creating nothing.
+fn postgres(global: &Global) -> Result<ExitCode, CliError> {
+    let url = open::database_url(global)?;
+    let mut options = open::postgres_options(global);
+    options.create_schema = false;
+    let home = open::home(global)?;
+    let lock_dir = StoreLayout::new(&home, LayoutPreset::from(global.layout)).lock_dir();
+    let mut problems: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    let info = match oauth_store_postgres::inspect(&url, &options) {
+        Ok(info) => Some(info),
+        Err(e) => {
+            problems.push(format!("database: {e}"));
+            None
+        }
+    };
+    if let Some(info) = &info {
+        match info.schema_version {
+            None => problems.push(format!(
+                "database {}: no oauth-store schema yet; a command that saves (import, migrate --to postgres) creates it",
+                info.target
+            )),
+            Some(v) if v > info.supported_schema => problems.push(format!(
+                "database {}: schema version {v} is newer than this build reads ({}); upgrade oauth-store",
+                info.target, info.supported_schema
+            )),
+            Some(_) => {}
+        }
+        if !info.tls
+            && !info.target.starts_with('/')
+            && !info.target.starts_with("localhost:")
+            && !info.target.starts_with("127.")
+        {
+            problems.push(format!(
+                "database {}: the connection is not encrypted",
+                info.target
+            ));
+        }
+    }
+    if !lock_dir.is_dir() {
+        notes.push(format!(
+            "{}: does not exist yet (made by the first command that takes a lock); doctor does not create it",
+            lock_dir.display()
+        ));
+    }
+    notes.push(format!(
+        "the lock of a vanished host is freed within about {} s (keepalives); a killed process's at once",
+        options.dead_host_bound().as_secs()
+    ));
+    if global.json {
+        output::json(&serde_json::json!({
+            "store": "postgres",
+            "home": home,
+            "lock_dir": lock_dir,
+            "database": info.as_ref().map(|i| serde_json::json!({
+                "target": i.target,
+                "server_version": i.server_version,
+                "tls": i.tls,
+                "schema_version": i.schema_version,
+                "supported_schema_version": i.supported_schema,
+                "namespace": i.namespace,
+                "credentials": i.credentials,
+                "lock_holders": i.holders.iter().map(|h| serde_json::json!({
+                    "store_key": h.key.as_ref().map(StoreKey::as_str),
+                    "application_name": h.application_name,
+                    "backend_pid": h.backend_pid,
+                    "client_addr": h.client_addr,
+                    "idle_seconds": h.idle_seconds,
+                })).collect::<Vec<_>>(),
+            })),
+            "problems": problems,
+            "notes": notes,
+            "healthy": problems.is_empty(),
+        }));
+    } else {
+        output::line(format!(
+            "home: {} (lock directory and rescue files of this machine)",
+            output::path(&home)
+        ));
+        if let Some(info) = &info {
+            output::line(format!(
+                "database: {} (PostgreSQL {}, {})",
+                output::shown(&info.target),
+                output::shown(&info.server_version),
+                if info.tls { "TLS" } else { "no TLS" }
+            ));
+            output::line(format!(
+                "schema: {} (this build reads {})",
+                info.schema_version
+                    .map_or_else(|| "none".to_owned(), |v| format!("version {v}")),
+                info.supported_schema
+            ));
+            output::line(format!(
+                "namespace: {} ({} credentials)",
+                output::shown(&info.namespace),
+                info.credentials
+            ));
+            if info.holders.is_empty() {
+                output::line("lock holders: none");
+            } else {
+                let mut rows = vec![vec![
+                    "KEY".to_owned(),
+                    "HOLDER".to_owned(),
+                    "BACKEND".to_owned(),
+                    "CLIENT".to_owned(),
+                    "IDLE".to_owned(),
+                ]];
+                for h in &info.holders {
+                    rows.push(vec![
+                        h.key.as_ref().map_or_else(
+                            || "(other)".to_owned(),
+                            |k| output::shown(k.as_str()).into_owned(),
+                        ),
+                        h.application_name.clone(),
+                        h.backend_pid.to_string(),
+                        output::shown(&h.client_addr).into_owned(),
+                        format!("{:.1}s", h.idle_seconds),
+                    ]);
+                }
+                output::line("lock holders:");
+                output::line(output::table(&rows));
+            }
+        }
+        finish_text(&notes, &problems);
+    }
+    Ok(exit_code(&problems))
 }

@@ -17,6 +17,7 @@ impl From<TargetArg> for StoreKind {
             TargetArg::File => StoreKind::File,
             TargetArg::Keyring => StoreKind::Keyring,
             TargetArg::Secrets => StoreKind::Secrets,
+            TargetArg::Postgres => oauth_store_postgres::POSTGRES,
         }
     }
 }
@@ -132,8 +133,15 @@ fn names(kinds: &[StoreKind]) -> String {
 /// lock and prints one line per credential; exit 4 when any was not moved.
 pub(crate) fn run(global: &Global, args: &MigrateArgs) -> Result<ExitCode, CliError> {
     let target = StoreKind::from(args.to);
-    let store = open(global)?;
-    crate::open::ensure_usable(global, store.layout(), target)?;
+    let postgres = oauth_store_postgres::POSTGRES;
+    let store = if target == postgres || global.store == StoreArg::Postgres {
+        open_with_postgres(global)?
+    } else {
+        open(global)?
+    };
+    if target != postgres {
+        crate::open::ensure_usable(global, store.layout(), target)?;
+    }
     let (entries, failures) = store.list();
     let mut skipped: Vec<(StoreKind, String)> = Vec::new();
     for (kind, error) in failures {
@@ -231,6 +239,30 @@ pub(crate) fn run(global: &Global, args: &MigrateArgs) -> Result<ExitCode, CliEr
     Ok(ExitCode::SUCCESS)
 }
 
+/// The home with the database's store in the Secrets store's place (beside the File
+/// store and the OS keyring) and its lock after every credential lock, for moving
+/// credentials into the database or out of it. What the home's Secrets store holds is
+/// not seen then: move it to the File store first.
+fn open_with_postgres(global: &Global) -> Result<OAuthStore, CliError> {
+    let db = crate::open::postgres(global)?;
+    let layout = crate::open::layout(global)?;
+    let mut file_global = global.clone();
+    file_global.store = StoreArg::File;
+    let builder = crate::open::builder(
+        &file_global,
+        crate::open::Opening {
+            record_drift: true,
+            file_only: true,
+        },
+    )?
+    .keyring_store(std::sync::Arc::new(crate::open::keyring_store(
+        global, &layout,
+    )))
+    .secrets_store(std::sync::Arc::new(db.store()))
+    .shared_locker(std::sync::Arc::new(db.locker()));
+    Ok(builder.build()?)
+}
+
 /// When the options this command ran with would save elsewhere than `target` (so the
 /// next login or refresh under them moves a credential again), what to pass instead.
 fn mismatch(global: &Global, target: StoreKind) -> Option<String> {
@@ -238,6 +270,7 @@ fn mismatch(global: &Global, target: StoreKind) -> Option<String> {
         (StoreArg::File, _) => &[StoreKind::File],
         (StoreArg::Keyring, _) => &[StoreKind::Keyring],
         (StoreArg::Secrets, _) => &[StoreKind::Secrets],
+        (StoreArg::Postgres, _) => &[oauth_store_postgres::POSTGRES],
         // Auto: the keyring (or the Secrets store) when usable, else the File store.
         (StoreArg::Auto, BackendArg::Direct) => &[StoreKind::Keyring, StoreKind::File],
         (StoreArg::Auto, BackendArg::Secrets) => &[StoreKind::Secrets, StoreKind::File],
@@ -248,6 +281,7 @@ fn mismatch(global: &Global, target: StoreKind) -> Option<String> {
     let advice = match target {
         StoreKind::Secrets => "--store secrets, or --store auto --keyring-backend secrets",
         StoreKind::Keyring => "--store keyring, or --store auto",
+        k if k == oauth_store_postgres::POSTGRES => "--store postgres",
         _ => "--store file",
     };
     Some(format!(

@@ -8,6 +8,7 @@ mod headers;
 mod login;
 mod mcp_server;
 mod peer;
+mod postgres;
 
 use std::path::Path;
 use std::sync::Arc;
