@@ -82,6 +82,9 @@ fn three_machines_times_six_processes_for_20_s_share_one_rotation_chain_through_
         String::from_utf8_lossy(&out.stderr)
     );
 
+    let _one_at_a_time = crate::ONE_STORM_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let calls = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let first_failure = Arc::new(std::sync::Mutex::new(String::new()));
