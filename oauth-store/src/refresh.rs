@@ -131,6 +131,7 @@ impl CredentialHandle {
     /// copy, a read error, nothing stored, tokens dropped, a token due): the caller runs
     /// the full refresh. The async face answers its nothing-due calls with this on the
     /// caller's thread.
+    #[cfg(feature = "tokio")]
     pub(crate) fn nothing_due_without_waiting(&self, thresholds: Thresholds) -> Option<Credential> {
         let inner = &*self.inner;
         let pinned = self.resolution()?.store;
