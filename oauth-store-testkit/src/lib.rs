@@ -69,6 +69,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod child;
 mod config;
 mod endpoint;
 mod fault;
