@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use peer::{Peer, available, cli};
 
-pub(crate) type TestResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) use oauth_store_testkit::TestResult;
 
 pub(crate) fn import(
     home: &Path,
