@@ -19,23 +19,25 @@ fn machine(server: &PgServer, db: &TestDatabase, namespace: &str) -> Home {
     let mut home = Home::new();
     let dir = home.path().parent().expect("temp dir").to_owned();
     let passfile = server.passfile(&dir, db);
-    let url = format!(
-        "postgresql://{}@127.0.0.1:{}/{}",
-        db.name,
-        server.port(),
-        db.name
-    );
     home.options = vec![
         "--store".into(),
         "postgres".into(),
         "--database-url".into(),
-        url,
+        db.url.clone(),
         "--namespace".into(),
         namespace.into(),
         "--passfile".into(),
         passfile.display().to_string(),
     ];
     home
+}
+
+/// Two machines on `db`, both in the `default` namespace.
+fn two_machines(server: &PgServer, db: &TestDatabase) -> (Home, Home) {
+    (
+        machine(server, db, "default"),
+        machine(server, db, "default"),
+    )
 }
 
 fn setup(prefix: &str) -> Option<(&'static PgServer, TestDatabase)> {
@@ -146,17 +148,7 @@ fn doctor_names_the_live_lock_holder_by_host_and_pid() {
     let provider = Provider::start(Duration::from_secs(3600));
     let a = machine(server, &db, "default");
     provider.import(&a, None);
-    provider
-        .endpoint
-        .set_fault_times(Fault::Slow(Duration::from_secs(3)), 1);
-    let holder = a
-        .command(&crate::util::with(
-            &["refresh", "--force"],
-            &provider.server(),
-        ))
-        .spawn()
-        .expect("spawn");
-    wait_for_requests(&provider, 1);
+    let holder = refresh_in_flight(&a, &provider, Duration::from_secs(3));
     let doctor = machine(server, &db, "default")
         .run(&["doctor", "--json"])
         .expect(0);
@@ -386,28 +378,31 @@ fn wait_for_requests(provider: &Provider, n: u64) {
     }
 }
 
-#[test]
-fn a_holder_whose_connection_is_cut_mid_refresh_saves_nothing_and_hands_out_nothing() {
-    let Some((server, db)) = setup("cli_cut") else {
-        return;
-    };
-    let provider = Provider::start(Duration::from_secs(3600));
-    let (a, b) = (
-        machine(server, &db, "default"),
-        machine(server, &db, "default"),
-    );
-    provider.import(&a, None);
-    provider
-        .endpoint
-        .set_fault_times(Fault::Slow(Duration::from_secs(3)), 1);
-    let holder = a
+/// `home`'s `refresh --force` of `provider`'s login, started while the provider answers
+/// its next token request only after `slow`; returns once that request arrived: the
+/// child holds the credential lock with its refresh in flight.
+fn refresh_in_flight(home: &Home, provider: &Provider, slow: Duration) -> Child {
+    provider.endpoint.set_fault_times(Fault::Slow(slow), 1);
+    let holder = home
         .command(&crate::util::with(
             &["refresh", "--force"],
             &provider.server(),
         ))
         .spawn()
         .expect("spawn");
-    wait_for_requests(&provider, 1);
+    wait_for_requests(provider, 1);
+    holder
+}
+
+#[test]
+fn a_holder_whose_connection_is_cut_mid_refresh_saves_nothing_and_hands_out_nothing() {
+    let Some((server, db)) = setup("cli_cut") else {
+        return;
+    };
+    let provider = Provider::start(Duration::from_secs(3600));
+    let (a, b) = two_machines(server, &db);
+    provider.import(&a, None);
+    let holder = refresh_in_flight(&a, &provider, Duration::from_secs(3));
     // The server ends the holder's lock session (as a cut connection would).
     let terminated = server.psql(
         &db.name,
@@ -479,10 +474,7 @@ fn kill_9_of_the_holder_before_it_sent_its_refresh_another_machine_takes_over_wi
         return;
     };
     let provider = Provider::start(Duration::from_secs(3600));
-    let (a, b) = (
-        machine(server, &db, "default"),
-        machine(server, &db, "default"),
-    );
+    let (a, b) = two_machines(server, &db);
     provider.import(&a, None);
     let key = a
         .run(&crate::util::with(&["key"], &provider.server()))
@@ -532,22 +524,9 @@ fn kill_9_of_the_holder_while_its_refresh_is_in_flight_costs_at_most_the_documen
         return;
     };
     let provider = Provider::start(Duration::from_secs(3600));
-    let (a, b) = (
-        machine(server, &db, "default"),
-        machine(server, &db, "default"),
-    );
+    let (a, b) = two_machines(server, &db);
     provider.import(&a, None);
-    provider
-        .endpoint
-        .set_fault_times(Fault::Slow(Duration::from_secs(5)), 1);
-    let mut holder = a
-        .command(&crate::util::with(
-            &["refresh", "--force"],
-            &provider.server(),
-        ))
-        .spawn()
-        .expect("spawn");
-    wait_for_requests(&provider, 1);
+    let mut holder = refresh_in_flight(&a, &provider, Duration::from_secs(5));
     let killed = Instant::now();
     kill_9(&mut holder);
     // The provider rotated the refresh token for the killed holder, whose answer is lost:
@@ -677,22 +656,9 @@ fn a_refresh_the_database_refuses_is_rescued_locally_and_moved_back_with_a_fence
         return;
     };
     let provider = Provider::start(Duration::from_secs(3600));
-    let (a, b) = (
-        machine(server, &db, "default"),
-        machine(server, &db, "default"),
-    );
+    let (a, b) = two_machines(server, &db);
     provider.import(&a, None);
-    provider
-        .endpoint
-        .set_fault_times(Fault::Slow(Duration::from_secs(2)), 1);
-    let holder = a
-        .command(&crate::util::with(
-            &["refresh", "--force"],
-            &provider.server(),
-        ))
-        .spawn()
-        .expect("spawn");
-    wait_for_requests(&provider, 1);
+    let holder = refresh_in_flight(&a, &provider, Duration::from_secs(2));
     // The database refuses every write while the provider answers (a check constraint
     // that no row passes, as a full disk or a revoked grant would refuse it).
     server.psql(
