@@ -48,13 +48,10 @@ pub(crate) fn spawn(role: &str, home: &Path, url: &str, millis: u64, seed: Optio
     command.spawn().expect("spawn child")
 }
 
-/// What a child reports: calls, failures by kind, and `auth_required` (the rmcp roles).
-pub(crate) use oauth_store_testkit::child::Report;
-
-/// Waits for a child, asserts it exited 0, and parses its `REPORT {json}` line.
-pub(crate) fn report(storm: Child) -> Report {
-    child::report(storm)
-}
+/// What a child reports (calls, failures by kind, and `auth_required` of the rmcp
+/// roles), and [`report`], which waits for a child, asserts it exited 0 and parses its
+/// `REPORT {json}` line.
+pub(crate) use oauth_store_testkit::child::{Report, report};
 
 #[test]
 fn child_entry() {

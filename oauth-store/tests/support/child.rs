@@ -100,9 +100,7 @@ fn hold() {
 
 /// Waits for a storm child and parses its `REPORT {json}` line: calls, failures by
 /// kind and `last_token`.
-pub(crate) fn storm_report(storm: Child) -> Report {
-    child::report(storm)
-}
+pub(crate) use oauth_store_testkit::child::report as storm_report;
 
 #[test]
 fn child_entry() {
