@@ -32,18 +32,20 @@ fn machine(server: &PgServer, db: &TestDatabase, namespace: &str) -> Home {
     home
 }
 
-/// Two machines on `db`, both in the `default` namespace.
-fn two_machines(server: &PgServer, db: &TestDatabase) -> (Home, Home) {
-    (
-        machine(server, db, "default"),
-        machine(server, db, "default"),
-    )
-}
-
 fn setup(prefix: &str) -> Option<(&'static PgServer, TestDatabase)> {
     let server = PgServer::shared()?;
     let db = server.database(prefix, false);
     Some((server, db))
+}
+
+/// A test's database (as [`setup`]), a provider of 1 h access tokens, and a machine `a`
+/// that imported a login of it.
+fn logged_in(prefix: &str) -> Option<(&'static PgServer, TestDatabase, Provider, Home)> {
+    let (server, db) = setup(prefix)?;
+    let provider = Provider::start(Duration::from_secs(3600));
+    let a = machine(server, &db, "default");
+    provider.import(&a, None);
+    Some((server, db, provider, a))
 }
 
 /// A token response for a new grant of `provider` (a login on another machine).
@@ -73,12 +75,9 @@ fn no_secret(db: &TestDatabase, text: &str) {
 
 #[test]
 fn every_command_works_and_doctor_shows_the_server_and_the_schema() {
-    let Some((server, db)) = setup("cli_commands") else {
+    let Some((server, db, provider, a)) = logged_in("cli_commands") else {
         return;
     };
-    let provider = Provider::start(Duration::from_secs(3600));
-    let a = machine(server, &db, "default");
-    provider.import(&a, None);
     let b = machine(server, &db, "default");
     let token = b
         .run(&crate::util::with(&["token"], &provider.server()))
@@ -142,12 +141,9 @@ fn every_command_works_and_doctor_shows_the_server_and_the_schema() {
 
 #[test]
 fn doctor_names_the_live_lock_holder_by_host_and_pid() {
-    let Some((server, db)) = setup("cli_doctor_holder") else {
+    let Some((server, db, provider, a)) = logged_in("cli_doctor_holder") else {
         return;
     };
-    let provider = Provider::start(Duration::from_secs(3600));
-    let a = machine(server, &db, "default");
-    provider.import(&a, None);
     let holder = refresh_in_flight(&a, &provider, Duration::from_secs(3));
     let doctor = machine(server, &db, "default")
         .run(&["doctor", "--json"])
@@ -396,12 +392,10 @@ fn refresh_in_flight(home: &Home, provider: &Provider, slow: Duration) -> Child 
 
 #[test]
 fn a_holder_whose_connection_is_cut_mid_refresh_saves_nothing_and_hands_out_nothing() {
-    let Some((server, db)) = setup("cli_cut") else {
+    let Some((server, db, provider, a)) = logged_in("cli_cut") else {
         return;
     };
-    let provider = Provider::start(Duration::from_secs(3600));
-    let (a, b) = two_machines(server, &db);
-    provider.import(&a, None);
+    let b = machine(server, &db, "default");
     let holder = refresh_in_flight(&a, &provider, Duration::from_secs(3));
     // The server ends the holder's lock session (as a cut connection would).
     let terminated = server.psql(
@@ -470,12 +464,10 @@ fn kill_9(child: &mut Child) {
 
 #[test]
 fn kill_9_of_the_holder_before_it_sent_its_refresh_another_machine_takes_over_within_a_second() {
-    let Some((server, db)) = setup("cli_kill_before") else {
+    let Some((server, db, provider, a)) = logged_in("cli_kill_before") else {
         return;
     };
-    let provider = Provider::start(Duration::from_secs(3600));
-    let (a, b) = two_machines(server, &db);
-    provider.import(&a, None);
+    let b = machine(server, &db, "default");
     let key = a
         .run(&crate::util::with(&["key"], &provider.server()))
         .expect(0)
@@ -520,12 +512,10 @@ fn kill_9_of_the_holder_before_it_sent_its_refresh_another_machine_takes_over_wi
 
 #[test]
 fn kill_9_of_the_holder_while_its_refresh_is_in_flight_costs_at_most_the_documented_reuse() {
-    let Some((server, db)) = setup("cli_kill_during") else {
+    let Some((server, db, provider, a)) = logged_in("cli_kill_during") else {
         return;
     };
-    let provider = Provider::start(Duration::from_secs(3600));
-    let (a, b) = two_machines(server, &db);
-    provider.import(&a, None);
+    let b = machine(server, &db, "default");
     let mut holder = refresh_in_flight(&a, &provider, Duration::from_secs(5));
     let killed = Instant::now();
     kill_9(&mut holder);
@@ -652,12 +642,10 @@ fn a_server_restarted_during_a_storm_gives_clear_errors_and_recovers() {
 
 #[test]
 fn a_refresh_the_database_refuses_is_rescued_locally_and_moved_back_with_a_fenced_save() {
-    let Some((server, db)) = setup("cli_rescue") else {
+    let Some((server, db, provider, a)) = logged_in("cli_rescue") else {
         return;
     };
-    let provider = Provider::start(Duration::from_secs(3600));
-    let (a, b) = two_machines(server, &db);
-    provider.import(&a, None);
+    let b = machine(server, &db, "default");
     let holder = refresh_in_flight(&a, &provider, Duration::from_secs(2));
     // The database refuses every write while the provider answers (a check constraint
     // that no row passes, as a full disk or a revoked grant would refuse it).
