@@ -28,7 +28,7 @@
 //! let Some(role) = child::role() else { return };
 //! assert_eq!(role, "storm");
 //! let millis: u64 = child::env("CHILD_MILLIS").parse().expect("millis");
-//! child::Report { calls: millis / 10, ..Default::default() }.print();
+//! child::Report::new(millis / 10, Default::default()).with("role", role).print();
 //! ```
 
 use std::collections::BTreeMap;
@@ -89,6 +89,21 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report of `calls` attempts and `failures` by kind, no extra fields.
+    pub fn new(calls: u64, failures: BTreeMap<String, u64>) -> Report {
+        Report {
+            calls,
+            failures,
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    /// The report with the extra field `name` set to `value`.
+    pub fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Report {
+        self.extra.insert(name.to_owned(), value.into());
+        self
+    }
+
     /// All failed attempts.
     pub fn failed(&self) -> u64 {
         self.failures.values().sum()

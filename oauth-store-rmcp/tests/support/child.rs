@@ -104,11 +104,7 @@ fn token_loop(home: &Path, url: &str, millis: u64) -> Report {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Report {
-        calls,
-        failures,
-        ..Report::default()
-    }
+    Report::new(calls, failures)
 }
 
 /// `oauth-store token` processes back to back (`--min-valid 1`: a token with a second
@@ -135,11 +131,7 @@ fn cli_loop(home: &Path, url: &str, millis: u64) -> Report {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Report {
-        calls,
-        failures,
-        ..Report::default()
-    }
+    Report::new(calls, failures)
 }
 
 type Client = RunningService<RoleClient, ()>;
@@ -249,13 +241,5 @@ async fn rmcp_storm(role: &str, home: &Path, url: &str, millis: u64) -> Report {
     if let Some(client) = client {
         let _ = client.cancel().await;
     }
-    let mut report = Report {
-        calls,
-        failures,
-        ..Report::default()
-    };
-    report
-        .extra
-        .insert("auth_required".into(), auth_required.into());
-    report
+    Report::new(calls, failures).with("auth_required", auth_required)
 }

@@ -156,13 +156,7 @@ fn child_entry() {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let mut report = Report {
-        calls,
-        failures,
-        ..Report::default()
-    };
-    report
-        .extra
-        .insert("last_token".into(), serde_json::json!(last_token));
-    report.print();
+    Report::new(calls, failures)
+        .with("last_token", last_token)
+        .print();
 }
