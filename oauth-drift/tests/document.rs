@@ -11,7 +11,7 @@ use oauth_store_core::{
 };
 use serde_json::{Value, json};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use oauth_store_testkit::TestResult;
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

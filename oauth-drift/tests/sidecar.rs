@@ -18,7 +18,7 @@ use crate::capture::observe;
 use crate::child::{self, Privilege};
 use crate::document::{START_MS, sidecar_in, sidecar_with_clock};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use oauth_store_testkit::TestResult;
 
 use KeyringBackend::{Direct, Secrets};
 use ResolutionReason as R;

@@ -7,7 +7,7 @@ use oauth_lock::{LockDir, LockScope, LockTarget, StoreLock};
 
 use crate::child;
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use oauth_store_testkit::TestResult;
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path)

@@ -6,7 +6,7 @@ use oauth_lock::{Error, LockDir, LockScope, LockTarget, StoreLock};
 
 use crate::child::{self, CRED_FILE, CRED_KEY};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use oauth_store_testkit::TestResult;
 
 fn cred(key: &str) -> LockTarget {
     LockTarget::credential(key, format!("{}.lock", key.replace("|", "_")))

@@ -19,17 +19,11 @@ fn machine(server: &PgServer, db: &TestDatabase, namespace: &str) -> Home {
     let mut home = Home::new();
     let dir = home.path().parent().expect("temp dir").to_owned();
     let passfile = server.passfile(&dir, db);
-    let url = format!(
-        "postgresql://{}@127.0.0.1:{}/{}",
-        db.name,
-        server.port(),
-        db.name
-    );
     home.options = vec![
         "--store".into(),
         "postgres".into(),
         "--database-url".into(),
-        url,
+        db.url.clone(),
         "--namespace".into(),
         namespace.into(),
         "--passfile".into(),
@@ -42,6 +36,16 @@ fn setup(prefix: &str) -> Option<(&'static PgServer, TestDatabase)> {
     let server = PgServer::shared()?;
     let db = server.database(prefix, false);
     Some((server, db))
+}
+
+/// A test's database (as [`setup`]), a provider of 1 h access tokens, and a machine `a`
+/// that imported a login of it.
+fn logged_in(prefix: &str) -> Option<(&'static PgServer, TestDatabase, Provider, Home)> {
+    let (server, db) = setup(prefix)?;
+    let provider = Provider::start(Duration::from_secs(3600));
+    let a = machine(server, &db, "default");
+    provider.import(&a, None);
+    Some((server, db, provider, a))
 }
 
 /// A token response for a new grant of `provider` (a login on another machine).
@@ -71,12 +75,9 @@ fn no_secret(db: &TestDatabase, text: &str) {
 
 #[test]
 fn every_command_works_and_doctor_shows_the_server_and_the_schema() {
-    let Some((server, db)) = setup("cli_commands") else {
+    let Some((server, db, provider, a)) = logged_in("cli_commands") else {
         return;
     };
-    let provider = Provider::start(Duration::from_secs(3600));
-    let a = machine(server, &db, "default");
-    provider.import(&a, None);
     let b = machine(server, &db, "default");
     let token = b
         .run(&crate::util::with(&["token"], &provider.server()))
@@ -140,23 +141,10 @@ fn every_command_works_and_doctor_shows_the_server_and_the_schema() {
 
 #[test]
 fn doctor_names_the_live_lock_holder_by_host_and_pid() {
-    let Some((server, db)) = setup("cli_doctor_holder") else {
+    let Some((server, db, provider, a)) = logged_in("cli_doctor_holder") else {
         return;
     };
-    let provider = Provider::start(Duration::from_secs(3600));
-    let a = machine(server, &db, "default");
-    provider.import(&a, None);
-    provider
-        .endpoint
-        .set_fault_times(Fault::Slow(Duration::from_secs(3)), 1);
-    let holder = a
-        .command(&crate::util::with(
-            &["refresh", "--force"],
-            &provider.server(),
-        ))
-        .spawn()
-        .expect("spawn");
-    wait_for_requests(&provider, 1);
+    let holder = refresh_in_flight(&a, &provider, Duration::from_secs(3));
     let doctor = machine(server, &db, "default")
         .run(&["doctor", "--json"])
         .expect(0);
@@ -386,28 +374,29 @@ fn wait_for_requests(provider: &Provider, n: u64) {
     }
 }
 
-#[test]
-fn a_holder_whose_connection_is_cut_mid_refresh_saves_nothing_and_hands_out_nothing() {
-    let Some((server, db)) = setup("cli_cut") else {
-        return;
-    };
-    let provider = Provider::start(Duration::from_secs(3600));
-    let (a, b) = (
-        machine(server, &db, "default"),
-        machine(server, &db, "default"),
-    );
-    provider.import(&a, None);
-    provider
-        .endpoint
-        .set_fault_times(Fault::Slow(Duration::from_secs(3)), 1);
-    let holder = a
+/// `home`'s `refresh --force` of `provider`'s login, started while the provider answers
+/// its next token request only after `slow`; returns once that request arrived: the
+/// child holds the credential lock with its refresh in flight.
+fn refresh_in_flight(home: &Home, provider: &Provider, slow: Duration) -> Child {
+    provider.endpoint.set_fault_times(Fault::Slow(slow), 1);
+    let holder = home
         .command(&crate::util::with(
             &["refresh", "--force"],
             &provider.server(),
         ))
         .spawn()
         .expect("spawn");
-    wait_for_requests(&provider, 1);
+    wait_for_requests(provider, 1);
+    holder
+}
+
+#[test]
+fn a_holder_whose_connection_is_cut_mid_refresh_saves_nothing_and_hands_out_nothing() {
+    let Some((server, db, provider, a)) = logged_in("cli_cut") else {
+        return;
+    };
+    let b = machine(server, &db, "default");
+    let holder = refresh_in_flight(&a, &provider, Duration::from_secs(3));
     // The server ends the holder's lock session (as a cut connection would).
     let terminated = server.psql(
         &db.name,
@@ -475,15 +464,10 @@ fn kill_9(child: &mut Child) {
 
 #[test]
 fn kill_9_of_the_holder_before_it_sent_its_refresh_another_machine_takes_over_within_a_second() {
-    let Some((server, db)) = setup("cli_kill_before") else {
+    let Some((server, db, provider, a)) = logged_in("cli_kill_before") else {
         return;
     };
-    let provider = Provider::start(Duration::from_secs(3600));
-    let (a, b) = (
-        machine(server, &db, "default"),
-        machine(server, &db, "default"),
-    );
-    provider.import(&a, None);
+    let b = machine(server, &db, "default");
     let key = a
         .run(&crate::util::with(&["key"], &provider.server()))
         .expect(0)
@@ -528,26 +512,11 @@ fn kill_9_of_the_holder_before_it_sent_its_refresh_another_machine_takes_over_wi
 
 #[test]
 fn kill_9_of_the_holder_while_its_refresh_is_in_flight_costs_at_most_the_documented_reuse() {
-    let Some((server, db)) = setup("cli_kill_during") else {
+    let Some((server, db, provider, a)) = logged_in("cli_kill_during") else {
         return;
     };
-    let provider = Provider::start(Duration::from_secs(3600));
-    let (a, b) = (
-        machine(server, &db, "default"),
-        machine(server, &db, "default"),
-    );
-    provider.import(&a, None);
-    provider
-        .endpoint
-        .set_fault_times(Fault::Slow(Duration::from_secs(5)), 1);
-    let mut holder = a
-        .command(&crate::util::with(
-            &["refresh", "--force"],
-            &provider.server(),
-        ))
-        .spawn()
-        .expect("spawn");
-    wait_for_requests(&provider, 1);
+    let b = machine(server, &db, "default");
+    let mut holder = refresh_in_flight(&a, &provider, Duration::from_secs(5));
     let killed = Instant::now();
     kill_9(&mut holder);
     // The provider rotated the refresh token for the killed holder, whose answer is lost:
@@ -673,26 +642,11 @@ fn a_server_restarted_during_a_storm_gives_clear_errors_and_recovers() {
 
 #[test]
 fn a_refresh_the_database_refuses_is_rescued_locally_and_moved_back_with_a_fenced_save() {
-    let Some((server, db)) = setup("cli_rescue") else {
+    let Some((server, db, provider, a)) = logged_in("cli_rescue") else {
         return;
     };
-    let provider = Provider::start(Duration::from_secs(3600));
-    let (a, b) = (
-        machine(server, &db, "default"),
-        machine(server, &db, "default"),
-    );
-    provider.import(&a, None);
-    provider
-        .endpoint
-        .set_fault_times(Fault::Slow(Duration::from_secs(2)), 1);
-    let holder = a
-        .command(&crate::util::with(
-            &["refresh", "--force"],
-            &provider.server(),
-        ))
-        .spawn()
-        .expect("spawn");
-    wait_for_requests(&provider, 1);
+    let b = machine(server, &db, "default");
+    let holder = refresh_in_flight(&a, &provider, Duration::from_secs(2));
     // The database refuses every write while the provider answers (a check constraint
     // that no row passes, as a full disk or a revoked grant would refuse it).
     server.psql(

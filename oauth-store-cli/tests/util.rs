@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use oauth_store_testkit::child;
 use oauth_store_testkit::{ClientRegistration, EndpointConfig, IssuedTokens, TokenEndpoint};
 
-pub(crate) type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+pub(crate) use oauth_store_testkit::TestResult as Result;
 
 /// The binary under test.
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_oauth-store");
@@ -274,51 +275,21 @@ pub(crate) fn with<'a>(args: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
     all
 }
 
-/// Set in a re-executed test binary: the role its `child_entry` test runs.
-pub(crate) const CHILD_ROLE: &str = "OAUTH_STORE_CLI_TEST_CHILD";
-/// The role's arguments, separated by tabs.
+/// In a re-executed test binary: the role's arguments, separated by tabs.
 pub(crate) const CHILD_ARGS: &str = "OAUTH_STORE_CLI_TEST_CHILD_ARGS";
 
 /// This test binary re-executed as another process that runs only the test `entry`
-/// (e.g. `codex_locks::child_entry`, which does nothing unless [`CHILD_ROLE`] is set),
+/// (e.g. `codex_locks::child_entry`, which does nothing unless it has a role),
 /// as `role` with `args`; its stdout is piped for [`wait_for_line`].
 pub(crate) fn spawn_child(entry: &str, role: &str, args: &[&str]) -> Child {
-    Command::new(std::env::current_exe().expect("test binary"))
-        .args([entry, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ROLE, role)
-        .env(CHILD_ARGS, args.join("\t"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the test binary as a child")
+    child::spawn(entry, role, [(CHILD_ARGS, args.join("\t"))])
 }
 
 /// In a child: its role and arguments, or `None` in a normal test run.
 pub(crate) fn child_role() -> Option<(String, Vec<String>)> {
-    let role = std::env::var(CHILD_ROLE).ok()?;
+    let role = child::role()?;
     let args = std::env::var(CHILD_ARGS).unwrap_or_default();
     Some((role, args.split('\t').map(str::to_owned).collect()))
 }
 
-/// Reads `child`'s stdout until a line that ends with `line` (the test harness may
-/// print before it on the same line). Reads byte by byte, so nothing after that line
-/// is consumed and a later call sees it.
-pub(crate) fn wait_for_line(child: &mut Child, line: &str) {
-    use std::io::Read;
-    let out = child.stdout.as_mut().expect("piped stdout");
-    let mut current = Vec::new();
-    let mut byte = [0u8; 1];
-    loop {
-        let n = out.read(&mut byte).expect("read child stdout");
-        assert!(n > 0, "child exited before printing {line}");
-        if byte[0] == b'\n' {
-            if String::from_utf8_lossy(&current).trim_end().ends_with(line) {
-                return;
-            }
-            current.clear();
-        } else {
-            current.push(byte[0]);
-        }
-    }
-}
+pub(crate) use oauth_store_testkit::child::wait_for_line;

@@ -8,4 +8,4 @@ mod kinds;
 mod record;
 mod server_url;
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use oauth_store_testkit::TestResult;

@@ -13,7 +13,7 @@ use std::path::Path;
 use oauth_store_core::{Credential, ExposeSecret, StoreKey, compute_store_key};
 use oauth_store_file::FileStore;
 
-pub(crate) type TestResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) use oauth_store_testkit::TestResult;
 
 /// The Codex CLI's document, copied from the shared fixtures.
 pub(crate) const CODEX_DOCUMENT: &str = include_str!("data/codex-home/.credentials.json");

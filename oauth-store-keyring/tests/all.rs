@@ -20,7 +20,7 @@ mod worker;
 
 use oauth_store_core::{Credential, StoreError, StoreKey, compute_store_key};
 
-pub(crate) type TestResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) use oauth_store_testkit::TestResult;
 
 /// A record for server `name` with access token `token`.
 pub(crate) fn record(name: &str, token: &str) -> Credential {

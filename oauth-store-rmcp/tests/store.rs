@@ -389,7 +389,7 @@ fn a_revoked_grant_asks_each_client_for_authorization_once() {
     peers.auth.revoke_grant(refresh.expose_secret());
     let reports: Vec<_> = children.into_iter().map(child::report).collect();
     for report in &reports {
-        assert_eq!(report.auth_required, 1, "{report:?}");
+        assert_eq!(report.extra_u64("auth_required"), 1, "{report:?}");
         assert_eq!(
             report.failed(),
             1,

@@ -19,7 +19,7 @@ use oauth_store_secrets::{
     DOCUMENT_DIR_NAME, DOCUMENT_FILE_NAME, KeyFile, SecretsError, SecretsStore,
 };
 
-pub(crate) type TestResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) use oauth_store_testkit::TestResult;
 
 /// A record for server `name` with access token `token`.
 pub(crate) fn record(name: &str, token: &str) -> Credential {

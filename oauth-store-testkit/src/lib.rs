@@ -69,6 +69,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod child;
 mod config;
 mod endpoint;
 mod fault;
@@ -85,3 +86,7 @@ pub use endpoint::TokenEndpoint;
 pub use fault::Fault;
 pub use grants::{Counters, IssuedTokens, RecordedRequest};
 pub use script::ScriptedAnswer;
+
+/// What a test returns so that it can use `?`: `Ok(T)` (by default `()`), or any error,
+/// which fails the test with its `Debug` form.
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;

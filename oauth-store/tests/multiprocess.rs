@@ -225,8 +225,7 @@ fn login_and_logout_racing_refreshes_never_leave_a_mix() -> TestResult {
     assert!(started.elapsed() >= Duration::from_secs(7));
     for report in &reports {
         let last = report
-            .last_token
-            .as_deref()
+            .extra_str("last_token")
             .expect("each process got tokens");
         assert!(
             ep.access_token_is_active(last),

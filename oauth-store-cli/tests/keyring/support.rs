@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use oauth_store_testkit::{ClientRegistration, EndpointConfig, IssuedTokens, TokenEndpoint};
 
-pub(crate) type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+pub(crate) use oauth_store_testkit::TestResult as Result;
 
 /// The binary under test.
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_oauth-store");

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use peer::{Peer, available, cli};
+use peer::{Cli, Peer, available, cli};
 
-pub(crate) type TestResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) use oauth_store_testkit::TestResult;
 
 pub(crate) fn import(
     home: &Path,
@@ -48,10 +48,22 @@ pub(crate) fn import(
 pub(crate) static ONE_STORM_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// `loops` threads each run `oauth-store token` processes back to back for `seconds`
-/// (one storm at a time, [`ONE_STORM_AT_A_TIME`]); returns (calls, failed calls, first
-/// failure's stderr).
+/// in `home` (one storm at a time, [`ONE_STORM_AT_A_TIME`]); returns (calls, failed
+/// calls, first failure's stderr).
 pub(crate) fn token_storm(
     home: &Path,
+    servers: &[(&str, &str)],
+    loops: usize,
+    seconds: u64,
+    extra: &[&str],
+) -> (u64, u64, String) {
+    cli_storm(&[Cli::file(home)], servers, loops, seconds, extra)
+}
+
+/// [`token_storm`] over several homes and any store: thread `i` runs against
+/// `homes[i % homes.len()]` for `servers[i % servers.len()]`.
+pub(crate) fn cli_storm(
+    homes: &[Cli],
     servers: &[(&str, &str)],
     loops: usize,
     seconds: u64,
@@ -66,6 +78,7 @@ pub(crate) fn token_storm(
     let deadline = Instant::now() + Duration::from_secs(seconds);
     std::thread::scope(|scope| {
         for i in 0..loops {
+            let home = &homes[i % homes.len()];
             let (server, url) = servers[i % servers.len()];
             let (calls, failed, first_failure) =
                 (calls.clone(), failed.clone(), first_failure.clone());
@@ -81,7 +94,7 @@ pub(crate) fn token_storm(
                         "1",
                     ];
                     args.extend_from_slice(extra);
-                    let out = cli(home, &args, None);
+                    let out = home.run(&args, None);
                     calls.fetch_add(1, Ordering::Relaxed);
                     if !out.status.success() || out.stdout.is_empty() {
                         failed.fetch_add(1, Ordering::Relaxed);

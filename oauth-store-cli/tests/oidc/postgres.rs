@@ -2,53 +2,10 @@
 //! sharing one login through a real PostgreSQL server (`oauth_store_testkit::postgres`)
 //! against oidc-provider with rotating refresh tokens and reuse detection.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use oauth_store_testkit::postgres::PgServer;
 
-use oauth_store_testkit::postgres::{PgServer, TestDatabase};
-
-use crate::TestResult;
-use crate::peer::{Peer, available};
-
-/// `oauth-store --store postgres` in `home` against `db`, the password from `passfile`.
-fn pg_cli(
-    home: &Path,
-    db: &TestDatabase,
-    port: u16,
-    passfile: &Path,
-    args: &[&str],
-    stdin: Option<&str>,
-) -> std::process::Output {
-    use std::io::Write;
-    let url = format!("postgresql://{}@127.0.0.1:{port}/{}", db.name, db.name);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oauth-store"))
-        .arg("--home")
-        .arg(home)
-        .args(["--store", "postgres", "--database-url", &url, "--passfile"])
-        .arg(passfile)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn oauth-store");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    child.wait_with_output().expect("oauth-store output")
-}
+use crate::peer::{Cli, Peer, available};
+use crate::{TestResult, cli_storm};
 
 #[test]
 fn three_machines_times_six_processes_for_20_s_share_one_rotation_chain_through_postgres()
@@ -67,12 +24,12 @@ fn three_machines_times_six_processes_for_20_s_share_one_rotation_chain_through_
         .map(|i| dir.path().join(format!("machine-{i}")))
         .collect();
     const MCP: &str = "https://mcp.example.test/mcp";
+    let machines: Vec<_> = homes
+        .iter()
+        .map(|home| Cli::postgres(home, &db.url, &passfile))
+        .collect();
     let response = peer.login(MCP, None);
-    let out = pg_cli(
-        &homes[0],
-        &db,
-        server.port(),
-        &passfile,
+    let out = machines[0].run(
         &["import", "--server", "notion", "--url", MCP],
         Some(&response),
     );
@@ -82,60 +39,9 @@ fn three_machines_times_six_processes_for_20_s_share_one_rotation_chain_through_
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let _one_at_a_time = crate::ONE_STORM_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let calls = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let first_failure = Arc::new(std::sync::Mutex::new(String::new()));
+    // Six `oauth-store token` loops per machine (one storm at a time, as every storm).
     let seconds = 20;
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    std::thread::scope(|scope| {
-        for home in &homes {
-            for _ in 0..6 {
-                let (calls, failed, first_failure) =
-                    (calls.clone(), failed.clone(), first_failure.clone());
-                let (db, passfile) = (&db, &passfile);
-                scope.spawn(move || {
-                    while Instant::now() < deadline {
-                        let out = pg_cli(
-                            home,
-                            db,
-                            server.port(),
-                            passfile,
-                            &[
-                                "token",
-                                "--server",
-                                "notion",
-                                "--url",
-                                MCP,
-                                "--min-valid",
-                                "1",
-                            ],
-                            None,
-                        );
-                        calls.fetch_add(1, Ordering::Relaxed);
-                        if !out.status.success() || out.stdout.is_empty() {
-                            failed.fetch_add(1, Ordering::Relaxed);
-                            let mut first = first_failure.lock().expect("first");
-                            if first.is_empty() {
-                                *first = format!(
-                                    "{:?}: {}",
-                                    out.status.code(),
-                                    String::from_utf8_lossy(&out.stderr)
-                                );
-                            }
-                        }
-                    }
-                });
-            }
-        }
-    });
-    let (calls, failed) = (
-        calls.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed),
-    );
-    let first = first_failure.lock().expect("first").clone();
+    let (calls, failed, first) = cli_storm(&machines, &[("notion", MCP)], 18, seconds, &[]);
     let refreshes = peer.stat("refreshes");
     eprintln!(
         "3 machines x 6 x token through postgres for {seconds} s: {calls} calls, {failed} failed, {refreshes} provider refreshes (about one per second: 2 s lifetime, --min-valid 1; one chain, not 3 or 18), stats {}",

@@ -1,4 +1,4 @@
-//! Child processes: this test binary re-executed with `OAUTH_STORE_RMCP_CHILD` set runs
+//! Child processes: this test binary re-executed by `oauth_store_testkit::child` runs
 //! one role through the `child_entry` test, prints `REPORT {json}` and exits.
 //!
 //! Roles: `store` (an rmcp client, `AuthClient` over `AuthorizationManager` with
@@ -9,13 +9,14 @@
 //! is `CHILD_CLI`), `hold` (takes the credential lock and never lets go).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oauth_store_rmcp::{OwnedRefreshClient, RmcpCredentialStore};
+use oauth_store_testkit::child::{self, env};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::{RoleClient, RunningService};
@@ -31,22 +32,11 @@ use super::{SERVER, quiet_logs, store};
 /// A storm child: `role` against the MCP server at `url` for `millis`, with the
 /// credential of `home`; `seed` is a login's output for the `memory` role.
 pub(crate) fn spawn(role: &str, home: &Path, url: &str, millis: u64, seed: Option<&str>) -> Child {
-    let exe = std::env::current_exe().expect("test binary");
-    let mut command = Command::new(exe);
+    let mut command = child::command("support::child::child_entry", role);
     command
-        .args([
-            "support::child::child_entry",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("OAUTH_STORE_RMCP_CHILD", role)
         .env("CHILD_HOME", home)
         .env("CHILD_URL", url)
-        .env("CHILD_MILLIS", millis.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .env("CHILD_MILLIS", millis.to_string());
     if let Some(seed) = seed {
         command.env("CHILD_SEED", seed);
     }
@@ -58,54 +48,14 @@ pub(crate) fn spawn(role: &str, home: &Path, url: &str, millis: u64, seed: Optio
     command.spawn().expect("spawn child")
 }
 
-/// What a child reports.
-#[derive(Debug, Default)]
-pub(crate) struct Report {
-    pub(crate) calls: u64,
-    pub(crate) failures: BTreeMap<String, u64>,
-    pub(crate) auth_required: u64,
-}
-
-impl Report {
-    pub(crate) fn failed(&self) -> u64 {
-        self.failures.values().sum()
-    }
-}
-
-/// Waits for a child, asserts it exited 0, and parses its `REPORT {json}` line.
-pub(crate) fn report(mut child: Child) -> Report {
-    let out = child.stdout.take().expect("stdout");
-    let mut report = None;
-    for line in BufReader::new(out).lines() {
-        let line = line.expect("line");
-        if let Some((_, json)) = line.split_once("REPORT ") {
-            let v: serde_json::Value = serde_json::from_str(json).expect("report json");
-            report = Some(Report {
-                calls: v["calls"].as_u64().unwrap_or(0),
-                auth_required: v["auth_required"].as_u64().unwrap_or(0),
-                failures: v["failures"]
-                    .as_object()
-                    .map(|m| {
-                        m.iter()
-                            .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            });
-        }
-    }
-    let status = child.wait().expect("wait");
-    assert!(status.success(), "storm child exited with {status}");
-    report.expect("child printed a report")
-}
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} missing"))
-}
+/// What a child reports (calls, failures by kind, and `auth_required` of the rmcp
+/// roles), and [`report`], which waits for a child, asserts it exited 0 and parses its
+/// `REPORT {json}` line.
+pub(crate) use oauth_store_testkit::child::{Report, report};
 
 #[test]
 fn child_entry() {
-    let Ok(role) = std::env::var("OAUTH_STORE_RMCP_CHILD") else {
+    let Some(role) = child::role() else {
         return;
     };
     quiet_logs();
@@ -126,13 +76,11 @@ fn child_entry() {
     // The async face's threads finish before the process exits (a refresh cut off
     // between the provider's answer and the save would lose the rotated token).
     assert!(oauth_store::wait_for_background(Duration::from_secs(30)));
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "\nREPORT {report}").expect("stdout");
-    stdout.flush().expect("flush");
+    report.print();
 }
 
 /// Takes the credential lock and keeps it until killed.
-fn hold(home: &Path, url: &str) -> serde_json::Value {
+fn hold(home: &Path, url: &str) -> Report {
     let handle = Arc::new(store(home).handle(SERVER, url));
     let _guard = handle
         .lock_credential(Duration::from_secs(10))
@@ -141,12 +89,12 @@ fn hold(home: &Path, url: &str) -> serde_json::Value {
     writeln!(stdout, "HOLDING").expect("stdout");
     stdout.flush().expect("flush");
     std::thread::sleep(Duration::from_secs(120));
-    serde_json::json!({})
+    Report::default()
 }
 
 /// The facade's refresh transaction in a loop, a new store per call as separate
 /// `oauth-store token` runs have.
-fn token_loop(home: &Path, url: &str, millis: u64) -> serde_json::Value {
+fn token_loop(home: &Path, url: &str, millis: u64) -> Report {
     let started = Instant::now();
     let (mut calls, mut failures) = (0u64, BTreeMap::<String, u64>::new());
     while started.elapsed() < Duration::from_millis(millis) {
@@ -156,12 +104,12 @@ fn token_loop(home: &Path, url: &str, millis: u64) -> serde_json::Value {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    serde_json::json!({ "calls": calls, "failures": failures })
+    Report::new(calls, failures)
 }
 
 /// `oauth-store token` processes back to back (`--min-valid 1`: a token with a second
 /// left is refreshed first).
-fn cli_loop(home: &Path, url: &str, millis: u64) -> serde_json::Value {
+fn cli_loop(home: &Path, url: &str, millis: u64) -> Report {
     let cli = env("CHILD_CLI");
     let started = Instant::now();
     let (mut calls, mut failures) = (0u64, BTreeMap::<String, u64>::new());
@@ -183,7 +131,7 @@ fn cli_loop(home: &Path, url: &str, millis: u64) -> serde_json::Value {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    serde_json::json!({ "calls": calls, "failures": failures })
+    Report::new(calls, failures)
 }
 
 type Client = RunningService<RoleClient, ()>;
@@ -254,7 +202,7 @@ pub(crate) fn seed_credentials(login: &str) -> StoredCredentials {
 
 /// Calls the `echo` tool in a loop for `millis`; stops at the first
 /// authorization-required error (a client would ask its user to log in again).
-async fn rmcp_storm(role: &str, home: &Path, url: &str, millis: u64) -> serde_json::Value {
+async fn rmcp_storm(role: &str, home: &Path, url: &str, millis: u64) -> Report {
     let started = Instant::now();
     let (mut calls, mut auth_required) = (0u64, 0u64);
     let mut failures = BTreeMap::<String, u64>::new();
@@ -293,5 +241,5 @@ async fn rmcp_storm(role: &str, home: &Path, url: &str, millis: u64) -> serde_js
     if let Some(client) = client {
         let _ = client.cancel().await;
     }
-    serde_json::json!({ "calls": calls, "failures": failures, "auth_required": auth_required })
+    Report::new(calls, failures).with("auth_required", auth_required)
 }

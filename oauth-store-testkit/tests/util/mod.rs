@@ -6,7 +6,7 @@ use base64::Engine as _;
 use oauth_store_testkit::{ClientRegistration, EndpointConfig, IssuedTokens, TokenEndpoint};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
-pub(crate) type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+pub(crate) use oauth_store_testkit::TestResult as Result;
 
 /// What the endpoint answered.
 pub(crate) struct Answer {

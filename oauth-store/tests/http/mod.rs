@@ -18,7 +18,7 @@ use oauth_store::store_core::TokenEndpointAuthMethod;
 use oauth_store::{Credential, HttpRefresher, OAuthStore, StoreMode};
 use oauth_store_testkit::{ClientRegistration, EndpointConfig, IssuedTokens, TokenEndpoint};
 
-pub(crate) type TestResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) use oauth_store_testkit::TestResult;
 
 /// The MCP server of every test here; also the RFC 8707 `resource` the endpoint requires.
 pub(crate) const SERVER: &str = "http-test";

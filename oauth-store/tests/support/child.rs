@@ -1,21 +1,25 @@
-//! Child processes: this test binary re-executed with `OAUTH_STORE_TEST_CHILD` set
+//! Child processes: this test binary re-executed by `oauth_store_testkit::child`
 //! runs one role through the `child_entry` test and exits: `storm` (refresh in a loop)
 //! or `hold` (hold a credential's locks until told to let go).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oauth_store::lock::{LockDir, LockScope, LockTarget, StoreLock};
 use oauth_store::{ErrorKind, LayoutPreset, OAuthStore, StoreKey, StoreLayout, StoreMode};
 use oauth_store_core::ExposeSecret;
+use oauth_store_testkit::child::{self, Report, env};
 
 use super::refresher::TestkitRefresher;
 use super::stores::keyring_standin;
 use super::{SERVER, URL};
+
+/// The test every child runs.
+const ENTRY: &str = "support::child::child_entry";
 
 /// How a storm child is configured.
 #[derive(Clone, Debug)]
@@ -28,27 +32,14 @@ pub(crate) struct Storm {
 }
 
 pub(crate) fn spawn_storm(home: &Path, storm: &Storm) -> Child {
-    let exe = std::env::current_exe().expect("test binary");
-    Command::new(exe)
-        .args([
-            "support::child::child_entry",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("OAUTH_STORE_TEST_CHILD", "storm")
+    let flag = |on: bool| if on { "1" } else { "0" };
+    child::command(ENTRY, "storm")
         .env("CHILD_HOME", home)
         .env("CHILD_MILLIS", storm.millis.to_string())
         .env("CHILD_MIN_VALID_MS", storm.min_valid_ms.to_string())
         .env("CHILD_MODE", storm.mode.as_str())
-        .env("CHILD_STANDIN", if storm.standin { "1" } else { "0" })
-        .env(
-            "CHILD_UNCOORDINATED",
-            if storm.uncoordinated { "1" } else { "0" },
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .env("CHILD_STANDIN", flag(storm.standin))
+        .env("CHILD_UNCOORDINATED", flag(storm.uncoordinated))
         .spawn()
         .expect("spawn child")
 }
@@ -63,45 +54,21 @@ pub(crate) fn spawn_lock_holder(
     key: &StoreKey,
     store_lock: bool,
 ) -> Child {
-    let exe = std::env::current_exe().expect("test binary");
-    let mut child = Command::new(exe)
-        .args([
-            "support::child::child_entry",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("OAUTH_STORE_TEST_CHILD", "hold")
+    let codex = if preset == LayoutPreset::Codex {
+        "1"
+    } else {
+        "0"
+    };
+    let mut holder = child::command(ENTRY, "hold")
         .env("CHILD_HOME", home)
-        .env(
-            "CHILD_CODEX",
-            if preset == LayoutPreset::Codex {
-                "1"
-            } else {
-                "0"
-            },
-        )
+        .env("CHILD_CODEX", codex)
         .env("CHILD_KEY", key.as_str())
         .env("CHILD_STORE_LOCK", if store_lock { "1" } else { "0" })
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn lock holder");
-    wait_until_holding(&mut child);
-    child
-}
-
-/// Reads the holder's stdout until it says `holding`.
-fn wait_until_holding(child: &mut Child) {
-    let out = child.stdout.as_mut().expect("stdout");
-    let mut reader = BufReader::new(out);
-    let mut line = String::new();
-    while line.trim_end() != "holding" {
-        line.clear();
-        let n = reader.read_line(&mut line).expect("holder stdout");
-        assert!(n > 0, "the lock holder exited before holding");
-    }
+    child::wait_for_line(&mut holder, "holding");
+    holder
 }
 
 /// The `hold` role: takes the locks, says `holding`, waits for stdin to close.
@@ -131,53 +98,13 @@ fn hold() {
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
 }
 
-/// What a storm child reports at the end.
-#[derive(Debug, Default)]
-pub(crate) struct StormReport {
-    pub(crate) calls: u64,
-    pub(crate) failures: BTreeMap<String, u64>,
-    pub(crate) last_token: Option<String>,
-}
-
-impl StormReport {
-    pub(crate) fn failed(&self) -> u64 {
-        self.failures.values().sum()
-    }
-}
-
-/// Waits for a storm child and parses its `REPORT {json}` line.
-pub(crate) fn storm_report(mut child: Child) -> StormReport {
-    let out = child.stdout.take().expect("stdout");
-    let mut report = None;
-    for line in BufReader::new(out).lines() {
-        let line = line.expect("line");
-        if let Some(json) = line.split_once("REPORT ").map(|(_, j)| j) {
-            let v: serde_json::Value = serde_json::from_str(json).expect("report json");
-            report = Some(StormReport {
-                calls: v["calls"].as_u64().unwrap_or(0),
-                failures: v["failures"]
-                    .as_object()
-                    .map(|m| {
-                        m.iter()
-                            .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                last_token: v["last_token"].as_str().map(str::to_owned),
-            });
-        }
-    }
-    assert!(child.wait().expect("wait").success(), "storm child failed");
-    report.expect("child printed a report")
-}
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} missing"))
-}
+/// Waits for a storm child and parses its `REPORT {json}` line: calls, failures by
+/// kind and `last_token`.
+pub(crate) use oauth_store_testkit::child::report as storm_report;
 
 #[test]
 fn child_entry() {
-    let Ok(role) = std::env::var("OAUTH_STORE_TEST_CHILD") else {
+    let Some(role) = child::role() else {
         return;
     };
     if role == "hold" {
@@ -229,9 +156,7 @@ fn child_entry() {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let report =
-        serde_json::json!({ "calls": calls, "failures": failures, "last_token": last_token });
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "\nREPORT {report}").expect("stdout");
-    stdout.flush().expect("flush");
+    Report::new(calls, failures)
+        .with("last_token", last_token)
+        .print();
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use oauth_store::{Credential, OAuthStore, StoreMode};
 use oauth_store_testkit::{ClientRegistration, EndpointConfig, IssuedTokens, TokenEndpoint};
 
-pub(crate) type TestResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) use oauth_store_testkit::TestResult;
 
 pub(crate) const SERVER: &str = "test-server";
 pub(crate) const URL: &str = "https://mcp.example.test/mcp";
