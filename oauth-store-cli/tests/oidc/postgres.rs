@@ -44,7 +44,7 @@ fn three_machines_times_six_processes_for_20_s_share_one_rotation_chain_through_
     let (calls, failed, first) = cli_storm(&machines, &[("notion", MCP)], 18, seconds, &[]);
     let refreshes = peer.stat("refreshes");
     eprintln!(
-        "3 machines x 6 x token through postgres for {seconds} s: {calls} calls, {failed} failed, {refreshes} provider refreshes (about one per second: 2 s lifetime, --min-valid 1; one chain, not 3 or 18), stats {}",
+        "3 machines x 6 x token through postgres for {seconds} s: {calls} calls, {failed} failed, {refreshes} provider refreshes (about one per second: 2 s lifetime, refreshed from half of it; one chain, not 3 or 18), stats {}",
         peer.stats()
     );
     assert_eq!(
