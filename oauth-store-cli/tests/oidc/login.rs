@@ -276,6 +276,34 @@ fn a_device_login_approved_by_the_test_is_saved_and_works() -> TestResult {
 }
 
 #[test]
+fn a_device_login_approved_3_s_into_a_5_s_timeout_is_polled_up_to_the_deadline() -> TestResult {
+    if !mcp_server_available() {
+        return Ok(());
+    }
+    let peer = Peer::start(60);
+    let mcp = McpServer::start(&peer);
+    let home = tempfile::tempdir()?;
+    // The peer's polling interval is 5 s: the one poll that can see the approval is
+    // the last one, at the deadline (it once gave up at once, as the next poll at
+    // `interval` would land past the deadline).
+    let started = Instant::now();
+    let mut login = Login::start(
+        home.path(),
+        "peer",
+        &mcp.url,
+        &["--device", "--timeout", "5"],
+        &[],
+    );
+    let user_code = login.wait_for(|l| l.strip_prefix("and enter the code: ").map(str::to_owned));
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(started.elapsed()));
+    assert!(peer.approve_device(&user_code), "approved at the peer");
+    let (code, stdout, stderr) = login.finish();
+    assert_eq!(code, Some(0), "{stdout} {stderr}");
+    assert!(stored(home.path()).is_some(), "saved");
+    Ok(())
+}
+
+#[test]
 fn a_device_login_the_person_denies_stops_with_access_denied_and_saves_nothing() -> TestResult {
     if !mcp_server_available() {
         return Ok(());

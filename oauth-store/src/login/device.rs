@@ -177,11 +177,15 @@ pub(crate) fn poll(
     resource: &str,
     options: &LoginOptions,
 ) -> Result<TokenResponse, LoginError> {
-    let until = (Instant::now() + options.timeout).min(authorization.expires);
+    let timeout = Instant::now() + options.timeout;
+    let until = timeout.min(authorization.expires);
     let mut interval = authorization.interval;
     loop {
-        if Instant::now() + interval > until {
-            return if Instant::now() + interval > authorization.expires {
+        // Poll until the deadline itself: the last sleep is cut short so that a
+        // code approved in the last seconds is still picked up by one final poll.
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return if authorization.expires < timeout {
                 Err(LoginError::Denied {
                     error: "expired_token".into(),
                     description: Some("the device code expired before it was approved".into()),
@@ -190,7 +194,7 @@ pub(crate) fn poll(
                 Err(LoginError::TimedOut(options.timeout.as_secs()))
             };
         }
-        std::thread::sleep(interval);
+        std::thread::sleep(interval.min(left));
         let secret = client
             .secret
             .as_ref()
