@@ -260,6 +260,40 @@ impl LoginError {
     }
 }
 
+/// Refuses, as [`LoginError::Options`], an MCP server URL that is not an `http(s)` URL:
+/// a typo of the person's, not a check of the server's (plain `http` to a remote host
+/// is left to [`crate::http::checked_url`], a refusal). The URL is shown as
+/// [`oauth_store_core::display_server_url`] shows it (no user info, no query values).
+fn usable_server_url(server_url: &str) -> Result<(), LoginError> {
+    let shown = oauth_store_core::display_server_url(server_url);
+    // `localhost:8080/mcp` parses, with `localhost` as its scheme: no `://` is the tell.
+    let no_scheme = !server_url.contains("://");
+    let hint = || {
+        if no_scheme {
+            format!("; it has no scheme: did you mean `https://{shown}`?")
+        } else {
+            String::new()
+        }
+    };
+    match Url::parse(server_url) {
+        Err(e) => Err(LoginError::Options(format!(
+            "the MCP server URL {shown} is not a URL ({e}){}",
+            hint()
+        ))),
+        Ok(url) if !matches!(url.scheme(), "http" | "https") || no_scheme => {
+            Err(LoginError::Options(format!(
+                "the MCP server URL {shown} is not an http(s) URL{}",
+                if no_scheme {
+                    hint()
+                } else {
+                    format!(" (its scheme is `{}`)", url.scheme())
+                }
+            )))
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
 /// A secret that prints as `<redacted>`: codes, verifiers.
 pub(crate) struct Hidden(pub(crate) String);
 
@@ -310,6 +344,7 @@ impl OAuthStore {
         let handle = self.handle(server_name, server_url);
         let transport = Transport::new();
         let resource = oauth_store_core::resource_indicator(server_url).into_owned();
+        usable_server_url(server_url)?;
         crate::http::checked_url(server_url, "MCP server URL").map_err(LoginError::http)?;
         let deadline = || Instant::now() + Duration::from_secs(30);
 

@@ -968,3 +968,29 @@ fn an_unreachable_server_is_exit_5_and_plain_http_off_loopback_exit_3() -> TestR
     assert!(stored(home.path()).is_none());
     Ok(())
 }
+
+#[test]
+fn a_url_that_is_not_http_s_is_a_usage_error_and_a_missing_scheme_gets_https_suggested()
+-> TestResult {
+    let home = tempfile::tempdir()?;
+    for (url, says) in [
+        ("notaurl", "did you mean `https://notaurl`?"),
+        (
+            "127.0.0.1:35307/mcp",
+            "did you mean `https://127.0.0.1:35307/mcp`?",
+        ),
+        (
+            "localhost:35307/mcp",
+            "did you mean `https://localhost:35307/mcp`?",
+        ),
+        ("ftp://mcp.example.test/mcp", "its scheme is `ftp`"),
+    ] {
+        let out = cli(home.path(), &["login", "--server", "x", "--url", url], None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {stderr}");
+        assert!(stderr.contains(says), "{url}: {stderr}");
+        assert!(!stderr.contains("login refused"), "{url}: {stderr}");
+    }
+    assert!(stored(home.path()).is_none());
+    Ok(())
+}
