@@ -505,16 +505,48 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Sends `request`, reading the whole answer; a failure names the host, never a body.
+/// Which server a login request goes to, for the text of a failure: "the MCP server at
+/// 127.0.0.1:1" tells a person which of the two is not running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The MCP server (the protected resource): the unauthenticated request and its
+    /// protected resource metadata (RFC 9728).
+    McpServer,
+    /// The authorization server: its metadata (RFC 8414), registration (RFC 7591),
+    /// device authorization and token endpoints.
+    AuthorizationServer,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::McpServer => "the MCP server",
+            Role::AuthorizationServer => "the authorization server",
+        })
+    }
+}
+
+/// `host[:port]` of a request target, for messages: never its user info, path or query.
+fn authority_of(uri: &oauth2::http::Uri) -> String {
+    match (uri.host(), uri.port_u16()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        (None, _) => "<no host>".to_owned(),
+    }
+}
+
+/// Sends `request` to the server in `role`, reading the whole answer; a failure names
+/// the role and `host[:port]`, never a body, user info or query.
 pub(crate) fn send(
     transport: &Transport,
     request: oauth2::HttpRequest,
     deadline: Instant,
+    role: Role,
 ) -> Result<oauth2::HttpResponse, LoginError> {
-    let host = request.uri().host().map(str::to_owned).unwrap_or_default();
+    let at = authority_of(request.uri());
     transport
         .call(request, deadline)
-        .map_err(|Failure { reason, .. }| LoginError::Provider(format!("{host}: {reason}")))
+        .map_err(|Failure { reason, .. }| LoginError::Provider(format!("{role} at {at}: {reason}")))
 }
 
 /// A JSON GET of `url`, `Accept: application/json`.

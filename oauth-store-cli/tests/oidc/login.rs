@@ -943,6 +943,32 @@ fn an_unreachable_server_is_exit_5_and_plain_http_off_loopback_exit_3() -> TestR
     );
     let error: serde_json::Value = serde_json::from_slice(&out.stderr)?;
     assert_eq!(error["error"], "provider", "{error}");
+    // Which server is not running, and where: the MCP server, port included.
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("the MCP server at 127.0.0.1:1: connecting failed")),
+        "{error}"
+    );
+    // A query value is not shown (the URL as a whole is not part of the text).
+    let out = cli(
+        home.path(),
+        &[
+            "login",
+            "--server",
+            "x",
+            "--url",
+            "http://127.0.0.1:1/mcp?key=s3cr3t",
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("the MCP server at 127.0.0.1:1:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
     let out = cli(
         home.path(),
         &[

@@ -327,7 +327,8 @@ pub(crate) fn exchange(
         .ok_or_else(|| LoginError::Options("the token request could not be built".into()))?;
     let answer = answer.map_err(|f| {
         LoginError::Provider(format!(
-            "{}: {}",
+            "{} at {}: {}",
+            super::Role::AuthorizationServer,
             crate::http::host_of(&found.token_endpoint),
             f.reason
         ))

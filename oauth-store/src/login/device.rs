@@ -17,8 +17,8 @@ use oauth2::{
 
 use super::client::{DEVICE_GRANT, register};
 use super::{
-    Client, ClientSource, Discovered, Hidden, LoginError, LoginOptions, TokenError, oauth_error,
-    send, sent_of, token_answer,
+    Client, ClientSource, Discovered, Hidden, LoginError, LoginOptions, Role, TokenError,
+    oauth_error, send, sent_of, token_answer,
 };
 use crate::http::Recorder;
 use crate::http::transport::Transport;
@@ -120,7 +120,8 @@ fn request(
         })?
         .map_err(|f| {
             TokenError::Other(LoginError::Provider(format!(
-                "{}: {}",
+                "{} at {}: {}",
+                Role::AuthorizationServer,
                 crate::http::host_of(endpoint),
                 f.reason
             )))
@@ -236,7 +237,12 @@ pub(crate) fn poll(
                 headers.insert(header::AUTHORIZATION, value);
             }
         }
-        let answer = send(transport, request, Instant::now() + Duration::from_secs(30))?;
+        let answer = send(
+            transport,
+            request,
+            Instant::now() + Duration::from_secs(30),
+            Role::AuthorizationServer,
+        )?;
         let sent = sent_of(client, &[authorization.device_code.0.as_str()]);
         match token_answer(answer, &found.token_endpoint, &sent) {
             Ok(response) => return Ok(response),
