@@ -460,6 +460,12 @@ fn a_device_code_that_expires_before_approval_stops_the_login_and_saves_nothing(
                 "",
                 r#"{"error":"authorization_pending"}"#,
             ),
+            // The last poll, at the code's expiry (the sleep before it cut short).
+            json_answer(
+                "400 Bad Request",
+                "",
+                r#"{"error":"authorization_pending"}"#,
+            ),
         ]
     });
     let home = tempfile::tempdir()?;
