@@ -239,9 +239,18 @@ pub enum LoginError {
         /// The `error_description`, secrets cut out.
         description: Option<String>,
     },
-    /// No callback (or device approval) within [`LoginOptions::timeout`].
+    /// No callback within [`LoginOptions::timeout`] (seconds): the browser was closed,
+    /// or nobody answered.
     #[error("no authorization within {0} s (browser closed, or nobody answered)")]
     TimedOut(u64),
+    /// The device code (RFC 8628) was not approved within [`LoginOptions::timeout`]
+    /// (seconds).
+    #[error("no authorization within {0} s: the device code was not approved in time")]
+    DeviceTimedOut(u64),
+    /// The configured callback port ([`LoginOptions::callback_port`], or the callback
+    /// URL's) is in use on 127.0.0.1.
+    #[error("cannot listen on 127.0.0.1:{0}: the port is in use")]
+    CallbackPortInUse(u16),
     /// A network failure, or an answer that cannot be used (5xx, a body that does not
     /// parse).
     #[error("{0}")]

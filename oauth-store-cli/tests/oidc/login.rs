@@ -518,7 +518,70 @@ fn no_callback_within_the_timeout_is_refused_and_nothing_is_saved() -> TestResul
     .finish();
     assert_eq!(code, Some(3), "{stderr}");
     assert!(stderr.contains("no authorization within 2 s"), "{stderr}");
+    assert!(stderr.contains("a longer `--timeout SECS`"), "{stderr}");
     assert!(stored(home.path()).is_none());
+    Ok(())
+}
+
+#[test]
+fn a_device_code_nobody_enters_in_time_says_so_and_suggests_a_longer_timeout() -> TestResult {
+    if !mcp_server_available() {
+        return Ok(());
+    }
+    let peer = Peer::start(60);
+    let mcp = McpServer::start(&peer);
+    let home = tempfile::tempdir()?;
+    let (code, _, stderr) = Login::start(
+        home.path(),
+        "peer",
+        &mcp.url,
+        &["--device", "--timeout", "2"],
+        &[],
+    )
+    .finish();
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("no authorization within 2 s: the device code was not approved in time"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("browser closed"), "{stderr}");
+    assert!(stderr.contains("a longer `--timeout SECS`"), "{stderr}");
+    assert!(stored(home.path()).is_none());
+    Ok(())
+}
+
+#[test]
+fn a_callback_port_in_use_is_a_usage_error_that_suggests_another_or_none() -> TestResult {
+    let home = tempfile::tempdir()?;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = taken.local_addr()?.port().to_string();
+    // The listener is bound before anything is sent: no server is needed.
+    let out = cli(
+        home.path(),
+        &[
+            "login",
+            "--server",
+            "x",
+            "--url",
+            "http://127.0.0.1:1/mcp",
+            "--callback-port",
+            &port,
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on 127.0.0.1:{port}: the port is in use"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("give another `--callback-port`, or leave it out"),
+        "{stderr}"
+    );
+    drop(taken);
     Ok(())
 }
 

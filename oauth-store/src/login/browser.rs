@@ -50,8 +50,16 @@ impl Listener {
             .callback_port
             .or_else(|| given.as_ref().and_then(Url::port))
             .unwrap_or(0);
-        let server = tiny_http::Server::http(("127.0.0.1", port))
-            .map_err(|e| LoginError::Options(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+        let server = tiny_http::Server::http(("127.0.0.1", port)).map_err(|e| {
+            let in_use = e
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::AddrInUse);
+            if in_use && port != 0 {
+                LoginError::CallbackPortInUse(port)
+            } else {
+                LoginError::Options(format!("cannot listen on 127.0.0.1:{port}: {e}"))
+            }
+        })?;
         let bound = server
             .server_addr()
             .to_ip()

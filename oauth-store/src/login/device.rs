@@ -192,7 +192,7 @@ pub(crate) fn poll(
                     description: Some("the device code expired before it was approved".into()),
                 })
             } else {
-                Err(LoginError::TimedOut(options.timeout.as_secs()))
+                Err(LoginError::DeviceTimedOut(options.timeout.as_secs()))
             };
         }
         std::thread::sleep(interval.min(left));
