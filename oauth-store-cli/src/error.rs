@@ -94,7 +94,7 @@ pub(crate) fn kind_of(error: &oauth_store::Error) -> Kind {
 fn login_kind(error: &oauth_store::LoginError) -> Kind {
     use oauth_store::LoginError as L;
     match error {
-        L::Options(_) => Kind::Usage,
+        L::Options(_) | L::CallbackPortInUse(_) => Kind::Usage,
         L::Store(e) => kind_of(e),
         L::Provider(_) => Kind::Provider,
         // Refused, Denied, TimedOut, and kinds a later facade adds.

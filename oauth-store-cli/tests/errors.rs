@@ -43,6 +43,53 @@ fn authorization_required_is_3() -> Result {
 }
 
 #[test]
+fn authorization_required_names_the_login_to_run() -> Result {
+    let home = Home::new();
+    home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#)
+        .expect(0);
+    home.run(&with(&["logout"], &SERVER)).expect(0);
+    let login =
+        "; log in with `oauth-store login --server notion --url https://mcp.notion.com/mcp`";
+    for command in [&["token"][..], &["headers"], &["refresh"], &["show"]] {
+        let out = home.run(&with(command, &SERVER)).expect(3);
+        assert!(
+            out.stderr.trim_end().ends_with(login),
+            "{command:?}: {}",
+            out.stderr
+        );
+        let out = home
+            .run(&with(&[command, &["--json"]].concat(), &SERVER))
+            .expect(3);
+        assert!(
+            out.json_error()["message"]
+                .as_str()
+                .is_some_and(|m| m.ends_with(login)),
+            "{command:?}: {}",
+            out.stderr
+        );
+    }
+    // A name a shell would split is quoted; a query value is masked, as output shows it.
+    let out = home
+        .run(&[
+            "token",
+            "--server",
+            "my server",
+            "--url",
+            "https://mcp.example.test/mcp?key=s3cr3t",
+        ])
+        .expect(3);
+    assert!(
+        out.stderr.contains(
+            "log in with `oauth-store login --server 'my server' --url 'https://mcp.example.test/mcp?key=***'`"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("s3cr3t"), "{}", out.stderr);
+    Ok(())
+}
+
+#[test]
 fn store_is_4() -> Result {
     let home = Home::new();
     home.run_with_stdin(&with(&["import"], &SERVER), r#"{"access_token":"a"}"#)

@@ -12,8 +12,9 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = "https://mcp.notion.com/mcp";
-    // A temporary home for this example; a client leaves it out (the default home,
-    // where `oauth-store import` saved the login).
+    // A temporary File store for this example, so that it runs anywhere. A client
+    // builds its store with the default home and mode (the CLI's default `--store
+    // auto`), where `oauth-store login` (or `import`) saved the login.
     let home = tempfile::tempdir()?;
     let store = OAuthStore::builder()
         .home(home.path())
@@ -28,7 +29,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         client,
         StreamableHttpClientTransportConfig::with_uri(url),
     );
-    // Then `().serve(transport).await?` connects (rmcp's `client` feature).
+    // This example has no MCP server to reach, so it stops here. A client connects:
+    //     let service = ().serve(transport).await?;   // rmcp::ServiceExt, `client` feature
     drop(transport);
     // Before exiting: a refresh cut off between the provider's answer and the save
     // would lose the rotated refresh token.

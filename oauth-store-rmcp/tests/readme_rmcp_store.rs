@@ -15,7 +15,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter("info,rmcp=info,reqwest=info,hyper=info")
         .init();
     let url = "https://mcp.notion.com/mcp";
-    // A temporary home for this example; a client leaves it out (the default home).
+    // A temporary File store for this example, so that it runs anywhere. A client
+    // builds `OAuthStore::builder().build()?`: the default home and mode (the CLI's
+    // default `--store auto`), where `oauth-store login` saved the login.
     let home = tempfile::tempdir()?;
     let store = OAuthStore::builder()
         .home(home.path())
@@ -26,15 +28,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // lives in the oauth-store home, and its refresh guard is the credential lock.
     let mut manager = AuthorizationManager::new(url).await?;
     manager.set_credential_store(RmcpCredentialStore::new(store.handle("notion", url)));
-    // With a login stored (rmcp's own, or `oauth-store import`):
+    // With a login stored (by `oauth-store login`, rmcp's own, or `oauth-store import`),
+    // a client loads it first:
     //     manager.initialize_from_store().await?;
     let client = AuthClient::new(reqwest::Client::new(), manager);
     let transport = StreamableHttpClientTransport::with_client(
         client,
         StreamableHttpClientTransportConfig::with_uri(url),
     );
-    // Then `().serve(transport).await?` connects (rmcp's `client` feature) and every
-    // request carries the stored access token, refreshed by rmcp under the lock.
+    // This example has no MCP server to reach, so it stops here. A client connects,
+    // and every request carries the stored access token, refreshed by rmcp under the
+    // lock:
+    //     let service = ().serve(transport).await?;   // rmcp::ServiceExt, `client` feature
+    //     let tools = service.list_tools(Default::default()).await?;
     drop(transport);
     println!("rmcp client ready for {url}");
     Ok(())

@@ -239,9 +239,18 @@ pub enum LoginError {
         /// The `error_description`, secrets cut out.
         description: Option<String>,
     },
-    /// No callback (or device approval) within [`LoginOptions::timeout`].
+    /// No callback within [`LoginOptions::timeout`] (seconds): the browser was closed,
+    /// or nobody answered.
     #[error("no authorization within {0} s (browser closed, or nobody answered)")]
     TimedOut(u64),
+    /// The device code (RFC 8628) was not approved within [`LoginOptions::timeout`]
+    /// (seconds).
+    #[error("no authorization within {0} s: the device code was not approved in time")]
+    DeviceTimedOut(u64),
+    /// The configured callback port ([`LoginOptions::callback_port`], or the callback
+    /// URL's) is in use on 127.0.0.1.
+    #[error("cannot listen on 127.0.0.1:{0}: the port is in use")]
+    CallbackPortInUse(u16),
     /// A network failure, or an answer that cannot be used (5xx, a body that does not
     /// parse).
     #[error("{0}")]
@@ -257,6 +266,40 @@ impl LoginError {
             HttpError::Endpoint { .. } => LoginError::Refused(error.to_string()),
             other => LoginError::Provider(other.to_string()),
         }
+    }
+}
+
+/// Refuses, as [`LoginError::Options`], an MCP server URL that is not an `http(s)` URL:
+/// a typo of the person's, not a check of the server's (plain `http` to a remote host
+/// is left to [`crate::http::checked_url`], a refusal). The URL is shown as
+/// [`oauth_store_core::display_server_url`] shows it (no user info, no query values).
+fn usable_server_url(server_url: &str) -> Result<(), LoginError> {
+    let shown = oauth_store_core::display_server_url(server_url);
+    // `localhost:8080/mcp` parses, with `localhost` as its scheme: no `://` is the tell.
+    let no_scheme = !server_url.contains("://");
+    let hint = || {
+        if no_scheme {
+            format!("; it has no scheme: did you mean `https://{shown}`?")
+        } else {
+            String::new()
+        }
+    };
+    match Url::parse(server_url) {
+        Err(e) => Err(LoginError::Options(format!(
+            "the MCP server URL {shown} is not a URL ({e}){}",
+            hint()
+        ))),
+        Ok(url) if !matches!(url.scheme(), "http" | "https") || no_scheme => {
+            Err(LoginError::Options(format!(
+                "the MCP server URL {shown} is not an http(s) URL{}",
+                if no_scheme {
+                    hint()
+                } else {
+                    format!(" (its scheme is `{}`)", url.scheme())
+                }
+            )))
+        }
+        Ok(_) => Ok(()),
     }
 }
 
@@ -310,6 +353,7 @@ impl OAuthStore {
         let handle = self.handle(server_name, server_url);
         let transport = Transport::new();
         let resource = oauth_store_core::resource_indicator(server_url).into_owned();
+        usable_server_url(server_url)?;
         crate::http::checked_url(server_url, "MCP server URL").map_err(LoginError::http)?;
         let deadline = || Instant::now() + Duration::from_secs(30);
 
@@ -470,16 +514,48 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Sends `request`, reading the whole answer; a failure names the host, never a body.
+/// Which server a login request goes to, for the text of a failure: "the MCP server at
+/// 127.0.0.1:1" tells a person which of the two is not running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The MCP server (the protected resource): the unauthenticated request and its
+    /// protected resource metadata (RFC 9728).
+    McpServer,
+    /// The authorization server: its metadata (RFC 8414), registration (RFC 7591),
+    /// device authorization and token endpoints.
+    AuthorizationServer,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::McpServer => "the MCP server",
+            Role::AuthorizationServer => "the authorization server",
+        })
+    }
+}
+
+/// `host[:port]` of a request target, for messages: never its user info, path or query.
+fn authority_of(uri: &oauth2::http::Uri) -> String {
+    match (uri.host(), uri.port_u16()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        (None, _) => "<no host>".to_owned(),
+    }
+}
+
+/// Sends `request` to the server in `role`, reading the whole answer; a failure names
+/// the role and `host[:port]`, never a body, user info or query.
 pub(crate) fn send(
     transport: &Transport,
     request: oauth2::HttpRequest,
     deadline: Instant,
+    role: Role,
 ) -> Result<oauth2::HttpResponse, LoginError> {
-    let host = request.uri().host().map(str::to_owned).unwrap_or_default();
+    let at = authority_of(request.uri());
     transport
         .call(request, deadline)
-        .map_err(|Failure { reason, .. }| LoginError::Provider(format!("{host}: {reason}")))
+        .map_err(|Failure { reason, .. }| LoginError::Provider(format!("{role} at {at}: {reason}")))
 }
 
 /// A JSON GET of `url`, `Accept: application/json`.

@@ -436,6 +436,81 @@ fn device_polling_waits_the_interval_and_five_seconds_more_after_slow_down() -> 
     Ok(())
 }
 
+/// A device login whose timeout (2 s) is shorter than the interval (5 s): `answers`
+/// are the token endpoint's, in order.
+fn device_login_shorter_than_the_interval(
+    answers: &[&str],
+) -> Result<(Result<oauth_store::LoginOutcome, LoginError>, Duration), Box<dyn std::error::Error>> {
+    let answers: Vec<String> = answers.iter().map(|a| (*a).to_owned()).collect();
+    let server = CannedServer::start_with(move |url| {
+        let asm = r#"{"issuer":"{url}","token_endpoint":"{url}/token","device_authorization_endpoint":"{url}/device/auth","code_challenge_methods_supported":["S256"]}"#;
+        let mut script = vec![
+            json_answer(
+                "401 Unauthorized",
+                &format!("WWW-Authenticate: Bearer resource_metadata=\"{url}/prm\"\r\n"),
+                "{}",
+            ),
+            json_answer("200 OK", "", &PRM.replace("{url}", url)),
+            json_answer("200 OK", "", &asm.replace("{url}", url)),
+            json_answer(
+                "200 OK",
+                "",
+                &format!(
+                    r#"{{"device_code":"dc","user_code":"AAAA-BBBB","verification_uri":"{url}/device","expires_in":60,"interval":5}}"#
+                ),
+            ),
+        ];
+        for answer in &answers {
+            script.push(if answer.contains("access_token") {
+                json_answer("200 OK", "", answer)
+            } else {
+                json_answer("400 Bad Request", "", answer)
+            });
+        }
+        script
+    });
+    let home = tempfile::tempdir()?;
+    let url = format!("{}/mcp", server.url);
+    let options = LoginOptions::new()
+        .device(true)
+        .client("device-client", None)
+        .timeout(Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    let result = store(home.path()).login("s", &url, &options, &DevicePrompt::default());
+    Ok((result, started.elapsed()))
+}
+
+#[test]
+fn a_device_login_polls_once_at_the_deadline_when_the_interval_would_pass_it() -> TestResult {
+    // Approved before the deadline: the one poll, cut to the 2 s left, gets the token.
+    let (result, took) = device_login_shorter_than_the_interval(&[
+        r#"{"access_token":"at-device","token_type":"Bearer","expires_in":3600,"scope":"mcp"}"#,
+    ])?;
+    assert!(result.is_ok(), "{result:?}");
+    assert!(
+        took >= Duration::from_millis(1_900),
+        "polled too soon: {took:?}"
+    );
+    // Never approved: that poll is pending, then the login stops, saying the device
+    // code was not approved in time.
+    let (result, took) =
+        device_login_shorter_than_the_interval(&[r#"{"error":"authorization_pending"}"#])?;
+    match result {
+        Err(error @ LoginError::DeviceTimedOut(2)) => {
+            assert!(
+                error.to_string().contains("not approved in time"),
+                "{error}"
+            );
+        }
+        other => panic!("expected DeviceTimedOut(2), got {other:?}"),
+    }
+    assert!(
+        took < Duration::from_secs(4),
+        "waited past the deadline: {took:?}"
+    );
+    Ok(())
+}
+
 #[test]
 fn a_device_code_that_expires_before_approval_stops_the_login_and_saves_nothing() -> TestResult {
     let server = CannedServer::start_with(|url| {
@@ -455,6 +530,12 @@ fn a_device_code_that_expires_before_approval_stops_the_login_and_saves_nothing(
                     r#"{{"device_code":"dc","user_code":"AAAA-BBBB","verification_uri":"{url}/device","verification_uri_complete":"{url}/device?user_code=AAAA-BBBB","expires_in":2,"interval":1}}"#
                 ),
             ),
+            json_answer(
+                "400 Bad Request",
+                "",
+                r#"{"error":"authorization_pending"}"#,
+            ),
+            // The last poll, at the code's expiry (the sleep before it cut short).
             json_answer(
                 "400 Bad Request",
                 "",

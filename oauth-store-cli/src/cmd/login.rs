@@ -12,6 +12,25 @@ use crate::error::CliError;
 use crate::open::open;
 use crate::output;
 
+/// A failed login with what to do next, where this CLI's options help.
+fn next_step(error: oauth_store::LoginError) -> CliError {
+    use oauth_store::LoginError as L;
+    let hint = match &error {
+        L::TimedOut(_) => "run it again, or give more time with a longer `--timeout SECS`",
+        L::DeviceTimedOut(_) => {
+            "enter the code sooner, or give more time with a longer `--timeout SECS`"
+        }
+        L::CallbackPortInUse(_) => {
+            "give another `--callback-port`, or leave it out (the system picks a free port)"
+        }
+        _ => return CliError::Login(error),
+    };
+    CliError::Hinted {
+        source: Box::new(CliError::Login(error)),
+        hint: hint.into(),
+    }
+}
+
 /// The largest client secret file read.
 const MAX_SECRET_FILE: u64 = 64 * 1024;
 
@@ -49,7 +68,9 @@ pub(crate) fn run(global: &Global, args: &LoginArgs) -> Result<ExitCode, CliErro
     let prompt = Prompt {
         open_browser: !args.no_browser && has_display(),
     };
-    let outcome = store.login(&args.server.server, &args.server.url, &options, &prompt)?;
+    let outcome = store
+        .login(&args.server.server, &args.server.url, &options, &prompt)
+        .map_err(next_step)?;
     let key = oauth_store::compute_store_key(&args.server.server, &args.server.url);
     let expires_in = output::expires_in_s(outcome.expires_at, output::now_ms());
     if global.json {

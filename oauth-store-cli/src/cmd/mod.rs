@@ -41,10 +41,55 @@ pub(crate) fn run(cli: &Cli) -> Result<ExitCode, CliError> {
                     source: Box::new(CliError::OAuth(error)),
                     hint,
                 }),
-                None => Err(CliError::OAuth(error)),
+                None => Err(login_hinted(&cli.command, error)),
             }
         }
+        Err(CliError::OAuth(error)) => Err(login_hinted(&cli.command, error)),
         other => other,
+    }
+}
+
+/// An authorization-required error of a command that uses a stored credential, with
+/// the login that fixes it appended: the library says what happened, not what to run.
+fn login_hinted(command: &Command, error: oauth_store::Error) -> CliError {
+    let server = match command {
+        Command::Show(server) | Command::Key(server) => server,
+        Command::Token(args) | Command::Headers(args) => &args.server,
+        Command::Refresh(args) => &args.server,
+        _ => return CliError::OAuth(error),
+    };
+    if crate::error::kind_of(&error) != crate::error::Kind::AuthorizationRequired {
+        return CliError::OAuth(error);
+    }
+    CliError::Hinted {
+        source: Box::new(CliError::OAuth(error)),
+        hint: login_hint(server),
+    }
+}
+
+/// `log in with `oauth-store login --server NAME --url URL`` for `server`: the URL as
+/// output shows it (user info and query values masked), each word quoted for a POSIX
+/// shell when it needs to be.
+pub(crate) fn login_hint(server: &Server) -> String {
+    let name = shell_word(&server.server);
+    let url = shell_word(&crate::output::url(&server.url));
+    if cfg!(feature = "http") {
+        format!("log in with `oauth-store login --server {name} --url {url}`")
+    } else {
+        format!(
+            "log in elsewhere and `oauth-store import --server {name} --url {url}` the token response"
+        )
+    }
+}
+
+/// A word a POSIX shell reads back as itself: as is when it is plain, else in single
+/// quotes (`'` written as `'\''`).
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-.:/%+=,@".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 

@@ -276,6 +276,34 @@ fn a_device_login_approved_by_the_test_is_saved_and_works() -> TestResult {
 }
 
 #[test]
+fn a_device_login_approved_3_s_into_a_5_s_timeout_is_polled_up_to_the_deadline() -> TestResult {
+    if !mcp_server_available() {
+        return Ok(());
+    }
+    let peer = Peer::start(60);
+    let mcp = McpServer::start(&peer);
+    let home = tempfile::tempdir()?;
+    // The peer's polling interval is 5 s: the one poll that can see the approval is
+    // the last one, at the deadline (it once gave up at once, as the next poll at
+    // `interval` would land past the deadline).
+    let started = Instant::now();
+    let mut login = Login::start(
+        home.path(),
+        "peer",
+        &mcp.url,
+        &["--device", "--timeout", "5"],
+        &[],
+    );
+    let user_code = login.wait_for(|l| l.strip_prefix("and enter the code: ").map(str::to_owned));
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(started.elapsed()));
+    assert!(peer.approve_device(&user_code), "approved at the peer");
+    let (code, stdout, stderr) = login.finish();
+    assert_eq!(code, Some(0), "{stdout} {stderr}");
+    assert!(stored(home.path()).is_some(), "saved");
+    Ok(())
+}
+
+#[test]
 fn a_device_login_the_person_denies_stops_with_access_denied_and_saves_nothing() -> TestResult {
     if !mcp_server_available() {
         return Ok(());
@@ -490,7 +518,70 @@ fn no_callback_within_the_timeout_is_refused_and_nothing_is_saved() -> TestResul
     .finish();
     assert_eq!(code, Some(3), "{stderr}");
     assert!(stderr.contains("no authorization within 2 s"), "{stderr}");
+    assert!(stderr.contains("a longer `--timeout SECS`"), "{stderr}");
     assert!(stored(home.path()).is_none());
+    Ok(())
+}
+
+#[test]
+fn a_device_code_nobody_enters_in_time_says_so_and_suggests_a_longer_timeout() -> TestResult {
+    if !mcp_server_available() {
+        return Ok(());
+    }
+    let peer = Peer::start(60);
+    let mcp = McpServer::start(&peer);
+    let home = tempfile::tempdir()?;
+    let (code, _, stderr) = Login::start(
+        home.path(),
+        "peer",
+        &mcp.url,
+        &["--device", "--timeout", "2"],
+        &[],
+    )
+    .finish();
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("no authorization within 2 s: the device code was not approved in time"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("browser closed"), "{stderr}");
+    assert!(stderr.contains("a longer `--timeout SECS`"), "{stderr}");
+    assert!(stored(home.path()).is_none());
+    Ok(())
+}
+
+#[test]
+fn a_callback_port_in_use_is_a_usage_error_that_suggests_another_or_none() -> TestResult {
+    let home = tempfile::tempdir()?;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = taken.local_addr()?.port().to_string();
+    // The listener is bound before anything is sent: no server is needed.
+    let out = cli(
+        home.path(),
+        &[
+            "login",
+            "--server",
+            "x",
+            "--url",
+            "http://127.0.0.1:1/mcp",
+            "--callback-port",
+            &port,
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on 127.0.0.1:{port}: the port is in use"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("give another `--callback-port`, or leave it out"),
+        "{stderr}"
+    );
+    drop(taken);
     Ok(())
 }
 
@@ -915,6 +1006,32 @@ fn an_unreachable_server_is_exit_5_and_plain_http_off_loopback_exit_3() -> TestR
     );
     let error: serde_json::Value = serde_json::from_slice(&out.stderr)?;
     assert_eq!(error["error"], "provider", "{error}");
+    // Which server is not running, and where: the MCP server, port included.
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("the MCP server at 127.0.0.1:1: connecting failed")),
+        "{error}"
+    );
+    // A query value is not shown (the URL as a whole is not part of the text).
+    let out = cli(
+        home.path(),
+        &[
+            "login",
+            "--server",
+            "x",
+            "--url",
+            "http://127.0.0.1:1/mcp?key=s3cr3t",
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("the MCP server at 127.0.0.1:1:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
     let out = cli(
         home.path(),
         &[
@@ -937,6 +1054,32 @@ fn an_unreachable_server_is_exit_5_and_plain_http_off_loopback_exit_3() -> TestR
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(stored(home.path()).is_none());
+    Ok(())
+}
+
+#[test]
+fn a_url_that_is_not_http_s_is_a_usage_error_and_a_missing_scheme_gets_https_suggested()
+-> TestResult {
+    let home = tempfile::tempdir()?;
+    for (url, says) in [
+        ("notaurl", "did you mean `https://notaurl`?"),
+        (
+            "127.0.0.1:35307/mcp",
+            "did you mean `https://127.0.0.1:35307/mcp`?",
+        ),
+        (
+            "localhost:35307/mcp",
+            "did you mean `https://localhost:35307/mcp`?",
+        ),
+        ("ftp://mcp.example.test/mcp", "its scheme is `ftp`"),
+    ] {
+        let out = cli(home.path(), &["login", "--server", "x", "--url", url], None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {stderr}");
+        assert!(stderr.contains(says), "{url}: {stderr}");
+        assert!(!stderr.contains("login refused"), "{url}: {stderr}");
+    }
     assert!(stored(home.path()).is_none());
     Ok(())
 }

@@ -50,8 +50,16 @@ impl Listener {
             .callback_port
             .or_else(|| given.as_ref().and_then(Url::port))
             .unwrap_or(0);
-        let server = tiny_http::Server::http(("127.0.0.1", port))
-            .map_err(|e| LoginError::Options(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+        let server = tiny_http::Server::http(("127.0.0.1", port)).map_err(|e| {
+            let in_use = e
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::AddrInUse);
+            if in_use && port != 0 {
+                LoginError::CallbackPortInUse(port)
+            } else {
+                LoginError::Options(format!("cannot listen on 127.0.0.1:{port}: {e}"))
+            }
+        })?;
         let bound = server
             .server_addr()
             .to_ip()
@@ -327,7 +335,8 @@ pub(crate) fn exchange(
         .ok_or_else(|| LoginError::Options("the token request could not be built".into()))?;
     let answer = answer.map_err(|f| {
         LoginError::Provider(format!(
-            "{}: {}",
+            "{} at {}: {}",
+            super::Role::AuthorizationServer,
             crate::http::host_of(&found.token_endpoint),
             f.reason
         ))

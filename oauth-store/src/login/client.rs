@@ -7,7 +7,7 @@ use std::time::Instant;
 use oauth_store_core::{Credential, ExposeSecret, SecretString};
 use oauth2::http::{self, HeaderValue, header};
 
-use super::{Client, ClientSource, Discovered, LoginError, LoginOptions, oauth_error, send};
+use super::{Client, ClientSource, Discovered, LoginError, LoginOptions, Role, oauth_error, send};
 use crate::http::redact::Sent;
 use crate::http::transport::Transport;
 
@@ -143,7 +143,7 @@ pub(crate) fn register(
     request
         .headers_mut()
         .insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-    let answer = send(transport, request, deadline)?;
+    let answer = send(transport, request, deadline, Role::AuthorizationServer)?;
     let status = answer.status().as_u16();
     let value: Option<serde_json::Value> = serde_json::from_slice(answer.body()).ok();
     if !(200..300).contains(&status) {

@@ -17,8 +17,8 @@ use oauth2::{
 
 use super::client::{DEVICE_GRANT, register};
 use super::{
-    Client, ClientSource, Discovered, Hidden, LoginError, LoginOptions, TokenError, oauth_error,
-    send, sent_of, token_answer,
+    Client, ClientSource, Discovered, Hidden, LoginError, LoginOptions, Role, TokenError,
+    oauth_error, send, sent_of, token_answer,
 };
 use crate::http::Recorder;
 use crate::http::transport::Transport;
@@ -120,7 +120,8 @@ fn request(
         })?
         .map_err(|f| {
             TokenError::Other(LoginError::Provider(format!(
-                "{}: {}",
+                "{} at {}: {}",
+                Role::AuthorizationServer,
                 crate::http::host_of(endpoint),
                 f.reason
             )))
@@ -177,20 +178,24 @@ pub(crate) fn poll(
     resource: &str,
     options: &LoginOptions,
 ) -> Result<TokenResponse, LoginError> {
-    let until = (Instant::now() + options.timeout).min(authorization.expires);
+    let timeout = Instant::now() + options.timeout;
+    let until = timeout.min(authorization.expires);
     let mut interval = authorization.interval;
     loop {
-        if Instant::now() + interval > until {
-            return if Instant::now() + interval > authorization.expires {
+        // Poll until the deadline itself: the last sleep is cut short so that a
+        // code approved in the last seconds is still picked up by one final poll.
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return if authorization.expires < timeout {
                 Err(LoginError::Denied {
                     error: "expired_token".into(),
                     description: Some("the device code expired before it was approved".into()),
                 })
             } else {
-                Err(LoginError::TimedOut(options.timeout.as_secs()))
+                Err(LoginError::DeviceTimedOut(options.timeout.as_secs()))
             };
         }
-        std::thread::sleep(interval);
+        std::thread::sleep(interval.min(left));
         let secret = client
             .secret
             .as_ref()
@@ -232,7 +237,12 @@ pub(crate) fn poll(
                 headers.insert(header::AUTHORIZATION, value);
             }
         }
-        let answer = send(transport, request, Instant::now() + Duration::from_secs(30))?;
+        let answer = send(
+            transport,
+            request,
+            Instant::now() + Duration::from_secs(30),
+            Role::AuthorizationServer,
+        )?;
         let sent = sent_of(client, &[authorization.device_code.0.as_str()]);
         match token_answer(answer, &found.token_endpoint, &sent) {
             Ok(response) => return Ok(response),

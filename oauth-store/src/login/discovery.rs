@@ -8,7 +8,7 @@ use std::time::Instant;
 use oauth2::http::{self, HeaderValue, header};
 use oauth2::url::Url;
 
-use super::{LoginError, get, send};
+use super::{LoginError, Role, get, send};
 use crate::http::redact::{Sent, provider_text};
 use crate::http::transport::Transport;
 use crate::http::{checked_url, host_of};
@@ -58,7 +58,7 @@ pub(crate) fn discover(
     let mut tried = Vec::new();
     let mut metadata = None;
     for url in candidates {
-        match document(transport, &url, deadline())? {
+        match document(transport, &url, deadline(), Role::McpServer)? {
             Ok(found) => {
                 metadata = Some(found);
                 break;
@@ -135,7 +135,7 @@ fn authorization_server(
     let mut tried = Vec::new();
     let mut wrong_issuer = None;
     for url in candidates {
-        let document = match document(transport, &url, deadline())? {
+        let document = match document(transport, &url, deadline(), Role::AuthorizationServer)? {
             Ok(document) => document,
             Err(why) => {
                 tried.push(format!("{url}: {why}"));
@@ -243,8 +243,9 @@ fn document(
     transport: &Transport,
     url: &Url,
     deadline: Instant,
+    role: Role,
 ) -> Result<Result<serde_json::Value, String>, LoginError> {
-    let answer = send(transport, get(url), deadline)?;
+    let answer = send(transport, get(url), deadline, role)?;
     let status = answer.status().as_u16();
     if status != 200 {
         return Ok(Err(format!("answered {status}")));
@@ -288,7 +289,7 @@ fn challenge(
         header::ACCEPT,
         HeaderValue::from_static("application/json, text/event-stream"),
     );
-    let answer = send(transport, request, deadline)?;
+    let answer = send(transport, request, deadline, Role::McpServer)?;
     if answer.status().as_u16() != 401 {
         tracing::debug!(target: "oauth_store::login", status = answer.status().as_u16(), "the MCP server did not answer 401; trying the well-known URLs");
         return Ok(None);
