@@ -77,6 +77,10 @@
 //! - Each lock holds a connection for the length of a refresh: size `max_connections`
 //!   for the number of concurrent refreshes (one per key per machine, since the facade
 //!   takes the machine's file lock first).
+//! - A holder whose save a lost fence refused keeps its token in its own home (the
+//!   facade's rescue file, stamped oldest so the database's copy wins). When the row is
+//!   gone (a logout on another machine), that kept copy is what the holder's machine
+//!   reads next, and it moves it back: log out on that machine too.
 //! - Tokens are stored as the record's JSON text: protect them at rest with the server's
 //!   roles (a role per tenant, no `SELECT` for others), TLS, and disk or tablespace
 //!   encryption; the crate does not encrypt rows.

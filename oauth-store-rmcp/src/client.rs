@@ -31,6 +31,10 @@ use sse_stream::{Error as SseError, Sse};
 /// token. Use it with `StreamableHttpClientTransport::with_client`; the transport's own
 /// `auth_header` is ignored (this client always sends its own).
 ///
+/// A token that expires while another process refreshes it
+/// (`oauth_store::Error::ExpiredWhileWaiting`) is asked for once more: the expired token
+/// then waits for that refresh, bounded by the store's lock timeout.
+///
 /// Errors: authorization required (nothing stored, tokens dropped, grant rejected) is
 /// `StreamableHttpError::Auth(AuthError::AuthorizationRequired)`; a provider failure
 /// `AuthError::TokenRefreshFailed`; a store or lock failure
@@ -73,7 +77,15 @@ impl OwnedRefreshClient {
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<T, HttpError>>,
     {
-        let current = self.handle.fresh().await.map_err(|e| http_error(&e))?;
+        let current = match self.handle.fresh().await {
+            // The token expired while another process was refreshing it (the wait is
+            // bounded by the token's own expiry). Asked again, the now expired token
+            // waits for that refresh, bounded by the lock timeout, instead of failing a
+            // request that only needs the new token.
+            Err(oauth_store::Error::ExpiredWhileWaiting { .. }) => self.handle.fresh().await,
+            other => other,
+        }
+        .map_err(|e| http_error(&e))?;
         let sent = current.access_token;
         match call(sent.expose_secret().to_owned()).await {
             Err(StreamableHttpError::AuthRequired(challenge)) => {
