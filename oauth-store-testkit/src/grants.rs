@@ -153,16 +153,28 @@ impl OAuthError {
     }
 }
 
-/// The client authentication a request carried, before it is checked.
-#[derive(Debug, Clone)]
+/// The client authentication a request carried, before it is checked. `Debug` does not
+/// show the secret.
+#[derive(Clone)]
 pub(crate) struct ClientAuth {
     pub(crate) method: AuthMethod,
     pub(crate) client_id: Option<String>,
     pub(crate) secret: Option<String>,
 }
 
+impl fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field("method", &self.method)
+            .field("client_id", &self.client_id)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
 /// A parsed `POST /token` request; `problem` is the first thing found wrong while parsing.
-#[derive(Debug, Clone)]
+/// `Debug` does not show the refresh token.
+#[derive(Clone)]
 pub(crate) struct TokenRequest {
     pub(crate) auth: ClientAuth,
     pub(crate) grant_type: Option<String>,
@@ -170,6 +182,22 @@ pub(crate) struct TokenRequest {
     pub(crate) resources: Vec<String>,
     pub(crate) scope: Option<String>,
     pub(crate) problem: Option<OAuthError>,
+}
+
+impl fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("auth", &self.auth)
+            .field("grant_type", &self.grant_type)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("resources", &self.resources)
+            .field("scope", &self.scope)
+            .field("problem", &self.problem)
+            .finish()
+    }
 }
 
 /// The tokens a successful refresh answers; `refresh_token` is `None` without rotation.
